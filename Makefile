@@ -1,0 +1,57 @@
+# The whole set-up: `make run` serves the survey, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+WEB_CONCURRENCY ?= 2
+HOST ?= 127.0.0.1
+PYTEST_ARGS ?=
+export PORT WEB_CONCURRENCY
+
+.PHONY: run test install install-dev serve db lint format translations bench loadtest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install only when the project's dependencies change.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+static/vendor/plotly.min.js: $(VENV)/.installed
+	@mkdir -p static/vendor
+	cp "$$($(BIN)/python -c 'import analysis.figures as f; print(f.plotly_js_path())')" $@
+
+install: $(VENV)/.installed static/vendor/plotly.min.js
+install-dev: install $(VENV)/.installed-dev
+
+db: install
+	$(BIN)/flask --app survey init-db
+	$(BIN)/flask --app survey load-catalog
+
+run: db
+	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) --access-logfile - 'survey:create_app()'
+
+test: install-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+translations: install-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/survey-messages.pot .
+	$(BIN)/pybabel update -i /tmp/survey-messages.pot -d survey/translations --width 100
+	$(BIN)/pybabel compile -d survey/translations
+
+clean:
+	rm -rf $(VENV) static/vendor .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Statistics for the survey: pure functions over pandas count tables."""

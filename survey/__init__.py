@@ -1,0 +1,107 @@
+"""Research survey of employee-motivation practices: the Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from survey import config as cfg
+from survey.catalog import load_catalog
+from survey.extensions import babel, csrf, db, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL and a busy timeout let several gunicorn workers write one SQLite file."""
+    module = type(dbapi_connection).__module__
+    if module.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: configuration layers, extensions, blueprints, handlers, CLI."""
+    app = Flask(
+        __name__,
+        instance_path=(test_config or {}).get("INSTANCE_PATH")
+        or os.environ.get("INSTANCE_PATH")
+        or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(cfg.DEFAULTS)
+    app.config.update(cfg.from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = cfg.instance_secret_key(app.instance_path)
+    cfg.check_secret_key(app.config["SECRET_KEY"], testing=app.testing, debug=app.debug)
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 86400 * int(app.config["DRAFT_TTL_DAYS"]))
+    app.extensions["survey_catalog"] = load_catalog(app.config["CATALOG_PATH"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    from survey.i18n import select_locale
+
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(Path(__file__).with_name("translations")),
+    )
+
+    from survey import questionnaire
+
+    app.register_blueprint(questionnaire.bp)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+    from survey.cli import register
+
+    register(app)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_template("errors/error.html", code=400, csrf=True), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return {"error": exc.name, "message": exc.description}, exc.code
+        return render_template("errors/error.html", code=exc.code), exc.code
+
+    @app.errorhandler(UnicodeDecodeError)
+    def bad_encoding(exc):
+        return render_template("errors/error.html", code=400), 400
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from survey.i18n import current_language
+
+    @app.context_processor
+    def inject_language():
+        return {"lang": current_language(), "languages": app.config["LANGUAGES"]}
+
+    @app.template_filter("loc")
+    def localised(value, lang=None):
+        """Pick the current language from a catalogue Text or an object with ``label(lang)``."""
+        lang = lang or current_language()
+        if hasattr(value, "get") and hasattr(value, "ru"):
+            return value.get(lang)
+        return value.label(lang)

@@ -1,0 +1,270 @@
+"""Load and validate the practice catalogue. No Flask, no database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+LANGS = ("ru", "en")
+REWARDS = ("direct_financial", "indirect_financial", "non_financial")
+EVIDENCE = ("confirmed", "secondary", "memory")
+PAGE_MAX = 8
+
+TOP_KEYS = {"version", "categories", "practices", "sources"}
+CATEGORY_KEYS = {"id", "name", "description"}
+PRACTICE_KEYS = {"id", "category", "reward", "name", "description", "sources", "prevalence_note"}
+SOURCE_KEYS = {"id", "authors", "year", "title", "venue", "evidence", "note"}
+
+
+class CatalogError(ValueError):
+    """The catalogue file is invalid; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in both languages."""
+
+    ru: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        """The text in ``lang``, Russian for any other value."""
+        return self.en if lang == "en" else self.ru
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    authors: str
+    year: int | str | None
+    title: str
+    venue: str
+    evidence: str
+    note: str | None = None
+
+    def citation(self) -> str:
+        """The source as one citation line."""
+        year = f" ({self.year})" if self.year else ""
+        return f"{self.authors}{year}. {self.title}. {self.venue}."
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: Text
+    description: Text
+
+
+@dataclass(frozen=True)
+class Practice:
+    id: str
+    category: str
+    reward: str
+    name: Text
+    description: Text
+    sources: tuple[str, ...]
+    prevalence_note: Text | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """A questionnaire page: practices of one category (at most PAGE_MAX)."""
+
+    number: int
+    category: Category
+    practices: tuple[Practice, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    checksum: str
+    path: str
+    categories: tuple[Category, ...]
+    practices: tuple[Practice, ...]
+    sources: dict[str, Source] = field(default_factory=dict)
+
+    def practice(self, practice_id: str) -> Practice:
+        """The practice with this id (KeyError if unknown)."""
+        return self._by_id[practice_id]
+
+    def category(self, category_id: str) -> Category:
+        """The category with this id (KeyError if unknown)."""
+        return next(c for c in self.categories if c.id == category_id)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Practice]:
+        return {p.id: p for p in self.practices}
+
+    @cached_property
+    def pages(self) -> tuple[Page, ...]:
+        """Practice pages: one per category, split in even chunks above PAGE_MAX practices."""
+        pages: list[Page] = []
+        for cat in self.categories:
+            members = [p for p in self.practices if p.category == cat.id]
+            chunks = -(-len(members) // PAGE_MAX)
+            size = -(-len(members) // chunks) if chunks else 0
+            for i in range(chunks):
+                pages.append(Page(len(pages) + 1, cat, tuple(members[i * size : (i + 1) * size])))
+        return tuple(pages)
+
+    def snapshot(self) -> dict:
+        """A JSON-able copy of everything a response's meaning depends on."""
+        return {
+            "version": self.version,
+            "categories": [
+                {"id": c.id, "name": vars(c.name), "description": vars(c.description)}
+                for c in self.categories
+            ],
+            "practices": [
+                {
+                    "id": p.id,
+                    "category": p.category,
+                    "reward": p.reward,
+                    "name": vars(p.name),
+                    "description": vars(p.description),
+                    "sources": list(p.sources),
+                }
+                for p in self.practices
+            ],
+        }
+
+
+def _fail(path: str, where: str, message: str) -> CatalogError:
+    return CatalogError(f"{path}: {where}: {message}")
+
+
+def _text(value, path: str, where: str, key: str, required: bool = True) -> Text | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, dict):
+        raise _fail(path, where, f"'{key}' must have 'ru' and 'en' texts")
+    unknown = set(value) - set(LANGS)
+    if unknown:
+        raise _fail(path, where, f"'{key}' has unknown language key(s) {sorted(unknown)}")
+    for lang in LANGS:
+        text = value.get(lang)
+        if not isinstance(text, str) or not text.strip():
+            raise _fail(path, where, f"missing {lang} translation of '{key}'")
+    return Text(ru=value["ru"].strip(), en=value["en"].strip())
+
+
+def _keys(entry, allowed: set[str], required: set[str], path: str, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise _fail(path, where, "must be a mapping")
+    unknown = set(entry) - allowed
+    if unknown:
+        raise _fail(path, where, f"unknown key(s) {sorted(unknown)}")
+    missing = required - set(entry)
+    if missing:
+        raise _fail(path, where, f"missing key(s) {sorted(missing)}")
+
+
+def _unique_ids(entries: list, path: str, kind: str) -> None:
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(ident, str) or not ident.strip():
+            raise _fail(path, f"{kind} #{i + 1}", "missing 'id'")
+        if ident in seen:
+            raise _fail(path, f"{kind} '{ident}'", "duplicate id")
+        seen.add(ident)
+
+
+def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalog:
+    """Validate a parsed catalogue document and build a :class:`Catalog`."""
+    _keys(data, TOP_KEYS, TOP_KEYS, path, "top level")
+    for kind in ("categories", "practices", "sources"):
+        if not isinstance(data[kind], list) or not data[kind]:
+            raise _fail(path, kind, "must be a non-empty list")
+        _unique_ids(data[kind], path, kind[:-1] if kind != "categories" else "category")
+
+    sources: dict[str, Source] = {}
+    for raw in data["sources"]:
+        where = f"source '{raw['id']}'"
+        _keys(raw, SOURCE_KEYS, SOURCE_KEYS - {"note"}, path, where)
+        if raw["evidence"] not in EVIDENCE:
+            raise _fail(path, where, f"evidence must be one of {EVIDENCE}")
+        for key in ("authors", "title", "venue"):
+            if not isinstance(raw[key], str) or not raw[key].strip():
+                raise _fail(path, where, f"'{key}' must be a non-empty text")
+        sources[raw["id"]] = Source(**{k: raw.get(k) for k in SOURCE_KEYS})
+
+    categories = []
+    for raw in data["categories"]:
+        where = f"category '{raw['id']}'"
+        _keys(raw, CATEGORY_KEYS, CATEGORY_KEYS, path, where)
+        categories.append(
+            Category(
+                raw["id"],
+                _text(raw["name"], path, where, "name"),
+                _text(raw["description"], path, where, "description"),
+            )
+        )
+    category_ids = {c.id for c in categories}
+
+    practices = []
+    for raw in data["practices"]:
+        where = f"practice '{raw['id']}'"
+        _keys(raw, PRACTICE_KEYS, PRACTICE_KEYS - {"prevalence_note"}, path, where)
+        if raw["category"] not in category_ids:
+            raise _fail(path, where, f"unknown category '{raw['category']}'")
+        if raw["reward"] not in REWARDS:
+            raise _fail(path, where, f"reward must be one of {REWARDS}")
+        refs = raw["sources"]
+        if not isinstance(refs, list) or not refs:
+            raise _fail(path, where, "empty source list: every practice needs a source")
+        for ref in refs:
+            if ref not in sources:
+                raise _fail(path, where, f"unknown source '{ref}'")
+        practices.append(
+            Practice(
+                id=raw["id"],
+                category=raw["category"],
+                reward=raw["reward"],
+                name=_text(raw["name"], path, where, "name"),
+                description=_text(raw["description"], path, where, "description"),
+                sources=tuple(refs),
+                prevalence_note=_text(
+                    raw.get("prevalence_note"), path, where, "prevalence_note", required=False
+                ),
+            )
+        )
+    for cat in categories:
+        if not any(p.category == cat.id for p in practices):
+            raise _fail(path, f"category '{cat.id}'", "has no practices")
+    # Practices are kept in category order: that is the questionnaire's order.
+    order = {c.id: i for i, c in enumerate(categories)}
+    practices.sort(key=lambda p: order[p.category])
+    return Catalog(
+        version=str(data["version"]),
+        checksum=checksum,
+        path=path,
+        categories=tuple(categories),
+        practices=tuple(practices),
+        sources=sources,
+    )
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read, validate and return the catalogue at ``path``.
+
+    Raises :class:`CatalogError` naming the file and the entry on any problem.
+    """
+    path = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CatalogError(f"{path}: not valid UTF-8 YAML: {exc}") from exc
+    checksum_input = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    checksum = hashlib.sha256(checksum_input.encode("utf-8")).hexdigest()
+    return parse_catalog(data, path, checksum)

@@ -1,0 +1,97 @@
+"""Configuration: defaults, then the environment, read in this one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+WEAK_SECRET_KEYS = {"", "dev", "development", "secret", "changeme", "change-me", "test"}
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the bare ``postgres://`` and ``postgresql://`` schemes to the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_environment(instance_path: str) -> dict:
+    """Return the settings read from the environment, with defaults for a local run."""
+    default_db = "sqlite:///" + str(Path(instance_path) / "survey.db")
+    return {
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(
+            os.environ.get("DATABASE_URL") or default_db
+        ),
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "DRAFT_TTL_DAYS": _int("DRAFT_TTL_DAYS", 30),
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
+        "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), False),
+        "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
+        "CATALOG_PATH": os.environ.get("CATALOG_PATH")
+        or str(Path(__file__).with_name("practices.yaml")),
+        "REDIS_URL": os.environ.get("REDIS_URL"),
+    }
+
+
+DEFAULTS = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "survey_session",
+    "BABEL_DEFAULT_LOCALE": "ru",
+    "LANGUAGES": ("ru", "en"),
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "WTF_CSRF_TIME_LIMIT": None,  # the session lifetime already bounds a token
+    "JSON_SORT_KEYS": False,
+}
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """Return the key kept in ``instance/secret_key``, generating it once if missing.
+
+    The file is created exclusively, so gunicorn workers starting together agree on one key.
+    """
+    path = Path(instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be writing it this very moment
+            key = path.read_text(encoding="ascii").strip()
+            if key:
+                return key
+            time.sleep(0.05)
+        raise RuntimeError(f"{path} is empty; delete it to generate a new key") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def check_secret_key(key: str | None, *, testing: bool, debug: bool) -> None:
+    """Refuse a missing or well-known development key outside debug and tests."""
+    if testing or debug:
+        return
+    if key is None or key.strip().lower() in WEAK_SECRET_KEYS or len(key) < 16:
+        raise RuntimeError(
+            "SECRET_KEY is missing or a development value; set a long random SECRET_KEY "
+            "or unset it to let the app generate one in instance/secret_key"
+        )

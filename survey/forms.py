@@ -1,0 +1,158 @@
+"""Flask-WTF forms. Practice pages are built from the catalogue, never by hand."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectChoice, SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from survey.catalog import Page
+from survey.questions import BACKGROUND, EXAMPLE_MAX_CHARS, MET, RATING
+
+# Keys a questionnaire form may carry besides its fields (buttons and the honeypot).
+EXTRA_KEYS = {"csrf_token", "action", "website"}
+
+
+class TamperedForm(Exception):
+    """A posted form carries a key or value no page of ours can produce."""
+
+
+class ConsentForm(FlaskForm):
+    agree = BooleanField(
+        _l("I have read the above and agree to take part"),
+        validators=[DataRequired(message=_l("Please confirm that you agree to take part."))],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A form with nothing but its CSRF token: submit, withdraw, start over."""
+
+
+def _required():
+    return InputRequired(message=_l("Please answer this question."))
+
+
+def profile_form(lang: str, **kwargs) -> FlaskForm:
+    """The work-background form, one field per question of :data:`BACKGROUND`."""
+
+    class ProfileForm(FlaskForm):
+        pass
+
+    for q in BACKGROUND:
+        choices = [SelectChoice(o.code, o.label(lang)) for o in q.options]
+        if q.field in ("industry", "region"):
+            empty = _l("— choose —") if q.required else _l("— prefer not to say —")
+            field = SelectField(
+                q.text(lang),
+                choices=[SelectChoice("", empty), *choices],
+                validators=[_required()] if q.required else [Optional()],
+                description=q.hint(lang),
+            )
+        else:
+            field = RadioField(
+                q.text(lang),
+                choices=choices,
+                validators=[_required()] if q.required else [Optional()],
+                description=q.hint(lang),
+            )
+        setattr(ProfileForm, q.field, field)
+    return ProfileForm(**kwargs)
+
+
+def met_name(practice_id: str, kind: str) -> str:
+    """Form field name of 'did you meet it' for one practice and company kind."""
+    return f"{practice_id}__{kind}__met"
+
+
+def rating_name(practice_id: str, kind: str) -> str:
+    """Form field name of the motivation rating for one practice and company kind."""
+    return f"{practice_id}__{kind}__rating"
+
+
+def example_name(practice_id: str) -> str:
+    """Form field name of the free-text example for one practice."""
+    return f"{practice_id}__example"
+
+
+def _rating_required_when_met(met_field: str):
+    def check(form, field):
+        if form[met_field].data == "yes" and not field.data:
+            raise ValidationError(_l("You met this practice: please rate its effect."))
+
+    return check
+
+
+def _clean_text(value):
+    """Strip control characters (NUL breaks PostgreSQL) but keep line breaks."""
+    if not value:
+        return value
+    cleaned = "".join(ch for ch in value if ch in "\n\t" or ch >= " " and ch != "\x7f")
+    return cleaned.strip()
+
+
+def practice_page_form(page: Page, kinds: tuple[str, ...], lang: str, **kwargs) -> FlaskForm:
+    """The form of one practice page, asking only about the kinds the respondent worked in."""
+
+    class PracticePageForm(FlaskForm):
+        pass
+
+    for practice in page.practices:
+        for kind in kinds:
+            met = met_name(practice.id, kind)
+            setattr(
+                PracticePageForm,
+                met,
+                RadioField(
+                    MET.text(lang),
+                    choices=[SelectChoice(o.code, o.label(lang)) for o in MET.options],
+                    validators=[_required()],
+                ),
+            )
+            setattr(
+                PracticePageForm,
+                rating_name(practice.id, kind),
+                RadioField(
+                    RATING.text(lang),
+                    choices=[SelectChoice(o.code, o.label(lang)) for o in RATING.options],
+                    validators=[_rating_required_when_met(met), Optional()],
+                ),
+            )
+        setattr(
+            PracticePageForm,
+            example_name(practice.id),
+            TextAreaField(
+                _l("An example from your experience (optional)"),
+                filters=[_clean_text],
+                validators=[
+                    Optional(),
+                    Length(
+                        max=EXAMPLE_MAX_CHARS,
+                        message=_l(
+                            "Please keep the example under %(n)d characters.", n=EXAMPLE_MAX_CHARS
+                        ),
+                    ),
+                ],
+            ),
+        )
+    return PracticePageForm(**kwargs)
+
+
+def check_untampered(form: FlaskForm, posted) -> None:
+    """Raise :class:`TamperedForm` if the post has a key or a choice our page cannot produce.
+
+    A missing answer is a form error for the respondent; an unknown field (another
+    practice, a company kind they never worked in) or an impossible choice (a rating of 7)
+    can only come from a hand-made request.
+    """
+    fields = {name: form[name] for name in form._fields}
+    for key in posted.keys():
+        if key not in fields and key not in EXTRA_KEYS:
+            raise TamperedForm(f"unexpected field {key!r}")
+        values = posted.getlist(key)
+        if len(values) > 1:
+            raise TamperedForm(f"field {key!r} sent {len(values)} times")
+        field = fields.get(key)
+        if isinstance(field, RadioField | SelectField) and values[0] != "":
+            if values[0] not in {choice.value for choice in field.choices}:
+                raise TamperedForm(f"impossible value for {key!r}")

@@ -1,0 +1,24 @@
+"""Language of the interface: Russian by default, English on request, kept in the session."""
+
+from __future__ import annotations
+
+from flask import current_app, request, session
+
+
+def select_locale() -> str:
+    """Flask-Babel's locale selector: ``?lang=`` first, then the session, then Russian."""
+    languages = current_app.config["LANGUAGES"]
+    asked = request.args.get("lang") if request else None
+    if asked in languages:
+        session["lang"] = asked
+        return asked
+    chosen = session.get("lang")
+    return chosen if chosen in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_language() -> str:
+    """The language of the current request ('ru' or 'en')."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return locale.language if locale is not None else "ru"

@@ -1,0 +1,196 @@
+"""Typed SQLAlchemy 2.x models. The database enforces what it can: checks, uniques, keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from survey.questions import WORKED_IN_KINDS
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+COMPANY_KINDS = ("ru", "foreign")
+MET_VALUES = ("yes", "no", "dk", "na")
+REWARD_TYPES = ("direct_financial", "indirect_financial", "non_financial")
+STATUSES = ("draft", "submitted")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def new_export_id() -> str:
+    """Random public identifier of a response, used in anonymized exports."""
+    return secrets.token_hex(8)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Wave(Base):
+    """A fieldwork wave; every response belongs to one."""
+
+    __tablename__ = "wave"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_ru: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class CatalogVersion(Base):
+    """One version of the practice catalogue, with a full snapshot of its texts."""
+
+    __tablename__ = "catalog_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    checksum: Mapped[str] = mapped_column(String(64), unique=True)
+    loaded_on: Mapped[dt.date] = mapped_column(Date)
+    content: Mapped[dict] = mapped_column(JSON)
+
+
+class Category(Base):
+    """A theme of the catalogue; practice pages follow categories."""
+
+    __tablename__ = "category"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger)
+    name_ru: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+
+
+class Practice(Base):
+    """A motivation practice; never deleted, only deactivated, so answers keep their key."""
+
+    __tablename__ = "practice"
+    __table_args__ = (CheckConstraint(_in("reward", REWARD_TYPES), name="reward"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    category_id: Mapped[str] = mapped_column(ForeignKey("category.id"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    reward: Mapped[str] = mapped_column(String(24))
+    name_ru: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Response(Base):
+    """One respondent's questionnaire: a draft until submitted, then final.
+
+    Only dates are stored, never a time of day, an IP address or a user agent.
+    """
+
+    __tablename__ = "response"
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint("language IN ('ru', 'en')", name="language"),
+        CheckConstraint(
+            "worked_in IS NULL OR worked_in IN ('ru_only', 'foreign_only', 'both')",
+            name="worked_in",
+        ),
+        CheckConstraint(
+            "status = 'draft' OR (submitted_on IS NOT NULL AND worked_in IS NOT NULL "
+            "AND current_employer IS NOT NULL AND industry IS NOT NULL "
+            "AND company_size IS NOT NULL AND role_level IS NOT NULL "
+            "AND experience_band IS NOT NULL)",
+            name="submitted_complete",
+        ),
+        Index("ix_response_status_demo", "status", "is_demo"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    export_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_export_id)
+    resume_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    wave_id: Mapped[int] = mapped_column(ForeignKey("wave.id"))
+    catalog_version_id: Mapped[int] = mapped_column(ForeignKey("catalog_version.id"))
+    language: Mapped[str] = mapped_column(String(2), default="ru")
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_version: Mapped[str] = mapped_column(String(16))
+    consented_on: Mapped[dt.date] = mapped_column(Date)
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    updated_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    submitted_on: Mapped[dt.date | None] = mapped_column(Date)
+    last_page: Mapped[int] = mapped_column(SmallInteger, default=0)
+    worked_in: Mapped[str | None] = mapped_column(String(16))
+    current_employer: Mapped[str | None] = mapped_column(String(32))
+    industry: Mapped[str | None] = mapped_column(String(32))
+    company_size: Mapped[str | None] = mapped_column(String(32))
+    role_level: Mapped[str | None] = mapped_column(String(32))
+    experience_band: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(32))
+
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="response", cascade="all, delete-orphan", passive_deletes=True
+    )
+    examples: Mapped[list[PracticeExample]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def kinds(self) -> tuple[str, ...]:
+        """Company kinds this respondent worked in, in questionnaire order."""
+        return WORKED_IN_KINDS.get(self.worked_in or "", ())
+
+
+class Answer(Base):
+    """Whether a respondent met a practice in one kind of company, and its rating."""
+
+    __tablename__ = "answer"
+    __table_args__ = (
+        UniqueConstraint("response_id", "practice_id", "company_kind", name="uq_answer_cell"),
+        CheckConstraint(_in("company_kind", COMPANY_KINDS), name="company_kind"),
+        CheckConstraint(_in("met", MET_VALUES), name="met"),
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
+        CheckConstraint("rating IS NULL OR met = 'yes'", name="rating_only_when_met"),
+        Index("ix_answer_practice_kind", "practice_id", "company_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
+    practice_id: Mapped[str] = mapped_column(ForeignKey("practice.id"))
+    company_kind: Mapped[str] = mapped_column(String(8))
+    met: Mapped[str] = mapped_column(String(3))
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+
+    response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class PracticeExample(Base):
+    """The optional free-text example a respondent gave for a practice."""
+
+    __tablename__ = "practice_example"
+    __table_args__ = (
+        UniqueConstraint("response_id", "practice_id", name="uq_practice_example_cell"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
+    practice_id: Mapped[str] = mapped_column(ForeignKey("practice.id"))
+    text: Mapped[str] = mapped_column(Text)

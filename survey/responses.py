@@ -1,0 +1,320 @@
+"""Drafts and responses: start, save page by page, resume, submit once, withdraw, purge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from survey.catalog import Catalog, Page
+from survey.extensions import db
+from survey.models import (
+    COMPANY_KINDS,
+    Answer,
+    CatalogVersion,
+    Category,
+    Practice,
+    PracticeExample,
+    Response,
+    Wave,
+)
+from survey.questions import BACKGROUND, CONSENT_VERSION, WORKED_IN_KINDS
+
+
+def today() -> dt.date:
+    """Today's date (UTC); responses keep dates only, never a time of day."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a resume token: its SHA-256, so a database leak resumes nothing."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def catalog() -> Catalog:
+    """The catalogue this application instance serves."""
+    return current_app.extensions["survey_catalog"]
+
+
+def sync_catalog(cat: Catalog) -> CatalogVersion:
+    """Write the catalogue into the database (idempotent) and return its version row.
+
+    Texts of existing practices are updated; practices no longer in the file are
+    deactivated, never deleted, so stored answers keep their meaning through the
+    version snapshot each response points to.
+    """
+    version = db.session.scalar(select(CatalogVersion).filter_by(checksum=cat.checksum))
+    if version is None:
+        version = CatalogVersion(
+            version=cat.version, checksum=cat.checksum, loaded_on=today(), content=cat.snapshot()
+        )
+        db.session.add(version)
+    for position, category in enumerate(cat.categories):
+        db.session.merge(
+            Category(
+                id=category.id,
+                position=position,
+                name_ru=category.name.ru,
+                name_en=category.name.en,
+            )
+        )
+    db.session.flush()
+    for position, practice in enumerate(cat.practices):
+        db.session.merge(
+            Practice(
+                id=practice.id,
+                category_id=practice.category,
+                position=position,
+                reward=practice.reward,
+                name_ru=practice.name.ru,
+                name_en=practice.name.en,
+                active=True,
+            )
+        )
+    ids = [p.id for p in cat.practices]
+    db.session.execute(update(Practice).where(Practice.id.not_in(ids)).values(active=False))
+    default_wave()
+    db.session.commit()
+    return version
+
+
+def default_wave() -> Wave:
+    """The wave new responses join: the default one, created on first use."""
+    wave = db.session.scalar(select(Wave).filter_by(is_default=True))
+    if wave is None:
+        wave = Wave(
+            code="w1", name_ru="Волна 1", name_en="Wave 1", is_default=True, opened_on=today()
+        )
+        db.session.add(wave)
+        db.session.flush()
+    return wave
+
+
+def catalog_version_id() -> int:
+    """Id of the served catalogue's version row, syncing the catalogue on first use."""
+    cache = current_app.extensions.setdefault("survey_catalog_version", {})
+    cat = catalog()
+    if cat.checksum not in cache:
+        version_id = db.session.scalar(select(CatalogVersion.id).filter_by(checksum=cat.checksum))
+        if version_id is None:
+            try:
+                version_id = sync_catalog(cat).id
+            except IntegrityError:  # another worker synced it at the same moment
+                db.session.rollback()
+                version_id = db.session.scalar(
+                    select(CatalogVersion.id).filter_by(checksum=cat.checksum)
+                )
+        cache[cat.checksum] = version_id
+    return cache[cat.checksum]
+
+
+def start(language: str) -> tuple[Response, str]:
+    """Create a draft after consent; return it with its raw resume token."""
+    token = secrets.token_urlsafe(24)
+    version_id = catalog_version_id()
+    response = Response(
+        resume_token_hash=hash_token(token),
+        status="draft",
+        wave_id=default_wave().id,
+        catalog_version_id=version_id,
+        language=language,
+        consent_version=CONSENT_VERSION,
+        consented_on=today(),
+        started_on=today(),
+        updated_on=today(),
+        last_page=0,
+    )
+    db.session.add(response)
+    db.session.commit()
+    return response, token
+
+
+def find(token: str | None) -> Response | None:
+    """The response a resume token opens: a live draft or a submitted response, else None."""
+    if not token or len(token) > 100:
+        return None
+    response = db.session.scalar(select(Response).filter_by(resume_token_hash=hash_token(token)))
+    if response is None:
+        return None
+    if response.status == "draft" and is_expired(response):
+        return None
+    return response
+
+
+def is_expired(response: Response) -> bool:
+    """Whether a draft has passed its time to live."""
+    ttl = dt.timedelta(days=current_app.config["DRAFT_TTL_DAYS"])
+    return response.status == "draft" and response.updated_on < today() - ttl
+
+
+def _touch(response: Response, language: str, page: int) -> None:
+    response.updated_on = today()
+    response.language = language
+    response.last_page = max(response.last_page or 0, page)
+
+
+def save_profile(response: Response, data: dict, language: str) -> None:
+    """Store the work background; keep practice answers consistent with the kinds worked in.
+
+    A kind the respondent no longer reports is turned into not-applicable; a newly
+    reported kind has no answers yet, so its practice pages must be answered again.
+    """
+    old = set(response.kinds())
+    for question in BACKGROUND:
+        setattr(response, question.field, data.get(question.field) or None)
+    new = set(response.kinds())
+    for kind in old - new:
+        db.session.execute(
+            update(Answer)
+            .where(Answer.response_id == response.id, Answer.company_kind == kind)
+            .values(met="na", rating=None)
+        )
+    for kind in new - old:
+        db.session.execute(
+            delete(Answer).where(Answer.response_id == response.id, Answer.company_kind == kind)
+        )
+    _touch(response, language, 1)
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class Cell:
+    practice_id: str
+    kind: str
+    met: str
+    rating: int | None
+
+
+def save_page(
+    response: Response,
+    page: Page,
+    cells: list[Cell],
+    examples: dict[str, str],
+    language: str,
+    page_index: int,
+) -> None:
+    """Replace one page's answers in one transaction.
+
+    Kinds the respondent never worked in are stored as not-applicable ('na'); a rating
+    given with anything but 'yes' is discarded.
+    """
+    ids = [p.id for p in page.practices]
+    kinds = response.kinds()
+    given = {(c.practice_id, c.kind): c for c in cells}
+    db.session.execute(
+        delete(Answer).where(Answer.response_id == response.id, Answer.practice_id.in_(ids))
+    )
+    db.session.execute(
+        delete(PracticeExample).where(
+            PracticeExample.response_id == response.id, PracticeExample.practice_id.in_(ids)
+        )
+    )
+    rows = []
+    for pid in ids:
+        for kind in COMPANY_KINDS:
+            cell = given.get((pid, kind)) if kind in kinds else None
+            met = cell.met if cell else "na"
+            rating = cell.rating if cell and met == "yes" else None
+            rows.append(
+                {
+                    "response_id": response.id,
+                    "practice_id": pid,
+                    "company_kind": kind,
+                    "met": met,
+                    "rating": rating,
+                }
+            )
+        if examples.get(pid):
+            db.session.add(
+                PracticeExample(response_id=response.id, practice_id=pid, text=examples[pid])
+            )
+    db.session.execute(Answer.__table__.insert(), rows)
+    _touch(response, language, page_index)
+    db.session.commit()
+
+
+def answers_by_practice(response: Response) -> dict[tuple[str, str], Answer]:
+    """The response's answers keyed by (practice id, company kind)."""
+    rows = db.session.scalars(select(Answer).filter_by(response_id=response.id))
+    return {(a.practice_id, a.company_kind): a for a in rows}
+
+
+def examples_by_practice(response: Response) -> dict[str, str]:
+    """The response's free-text examples keyed by practice id."""
+    rows = db.session.scalars(select(PracticeExample).filter_by(response_id=response.id))
+    return {e.practice_id: e.text for e in rows}
+
+
+def profile_complete(response: Response) -> bool:
+    """Whether every required background question is answered."""
+    return all(getattr(response, q.field) for q in BACKGROUND if q.required)
+
+
+def incomplete_pages(response: Response, answers=None) -> list[Page]:
+    """Practice pages with a question still unanswered for a kind the respondent worked in."""
+    answers = answers_by_practice(response) if answers is None else answers
+    kinds = response.kinds()
+    missing = []
+    for page in catalog().pages:
+        for practice in page.practices:
+            if any(
+                (a := answers.get((practice.id, kind))) is None
+                or a.met == "na"
+                or (a.met == "yes" and a.rating is None)
+                for kind in kinds
+            ):
+                missing.append(page)
+                break
+    return missing
+
+
+def submit(response: Response, language: str) -> bool:
+    """Make a complete draft final, exactly once.
+
+    The status flips in one conditional UPDATE: of two concurrent submits (a double
+    click, a replayed POST, two app instances) only one changes a row; the other
+    returns False and stores nothing.
+    """
+    result = db.session.execute(
+        update(Response)
+        .where(Response.id == response.id, Response.status == "draft")
+        .values(
+            status="submitted",
+            submitted_on=today(),
+            updated_on=today(),
+            language=language,
+            last_page=len(catalog().pages) + 3,
+        )
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def withdraw(response: Response) -> None:
+    """Delete a response and everything stored with it."""
+    db.session.delete(response)
+    db.session.commit()
+
+
+def purge_drafts(ttl_days: int | None = None) -> int:
+    """Delete drafts untouched for longer than the time to live; return how many."""
+    ttl = current_app.config["DRAFT_TTL_DAYS"] if ttl_days is None else ttl_days
+    cutoff = today() - dt.timedelta(days=ttl)
+    ids = select(Response.id).where(Response.status == "draft", Response.updated_on < cutoff)
+    db.session.execute(delete(Answer).where(Answer.response_id.in_(ids)))
+    db.session.execute(delete(PracticeExample).where(PracticeExample.response_id.in_(ids)))
+    result = db.session.execute(
+        delete(Response).where(Response.status == "draft", Response.updated_on < cutoff)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def kinds_for(worked_in: str | None) -> tuple[str, ...]:
+    """Company kinds for a worked-in code."""
+    return WORKED_IN_KINDS.get(worked_in or "", ())

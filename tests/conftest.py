@@ -1,0 +1,126 @@
+"""Fixtures: a migrated database per test (SQLite file, and PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from survey import create_app
+from survey.extensions import db
+
+TEST_SECRET = "test-secret-key-not-for-production"
+DATA_TABLES = (
+    "practice_example",
+    "answer",
+    "response",
+    "practice",
+    "category",
+    "catalog_version",
+    "wave",
+)
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("TEST_DATABASE_URL") or None
+
+
+def _migrate(url: str, instance: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": TEST_SECRET,
+            "INSTANCE_PATH": instance,
+        }
+    )
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    """A SQLite file migrated once; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.db"
+    _migrate(f"sqlite:///{path}", str(folder))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh PostgreSQL database for this test session, migrated once, dropped at the end."""
+    base = _postgres_url()
+    if base is None:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    url = make_url(base)
+    name = f"survey_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - report any connection problem as a skip/fail
+        admin.dispose()
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL at {url.render_as_string()} is not usable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    test_url = url.set(database=name).render_as_string(hide_password=False)
+    _migrate(test_url, "/tmp")
+    yield test_url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The URL of an empty, migrated database: a SQLite file or a PostgreSQL database."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "survey.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """The application on a migrated test database, CSRF protection on."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": TEST_SECRET,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SERVER_NAME": "survey.test",
+        }
+    )
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,109 @@
+"""A scripted respondent for Flask's test client: real pages, real CSRF tokens."""
+
+from __future__ import annotations
+
+import re
+
+from survey.forms import example_name, met_name, rating_name
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+PROFILE = {
+    "worked_in": "both",
+    "current_employer": "foreign",
+    "industry": "it",
+    "company_size": "1000_4999",
+    "role_level": "middle_manager",
+    "experience_band": "11_20",
+    "region": "moscow",
+}
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def answer_for(index: int, kind: str) -> tuple[str, int | None]:
+    """A deterministic but varied answer: met value and rating for the n-th practice."""
+    cycle = [("yes", 5), ("no", None), ("yes", 2), ("dk", None), ("yes", 4)]
+    shift = 0 if kind == "ru" else 2
+    return cycle[(index + shift) % len(cycle)]
+
+
+class Respondent:
+    """Drives the questionnaire like a browser would, page by page."""
+
+    def __init__(self, client, lang: str = "ru"):
+        self.client = client
+        self.lang = lang
+        if lang != "ru":
+            client.get(f"/lang/{lang}?next=/")
+
+    def post_form(self, path: str, data: dict, follow: bool = False):
+        page = self.client.get(path)
+        assert page.status_code == 200, (path, page.status_code)
+        payload = {"csrf_token": csrf_token(page.text), **data}
+        return self.client.post(path, data=payload, follow_redirects=follow)
+
+    def consent(self):
+        r = self.post_form("/", {"agree": "y"})
+        assert r.status_code == 302 and r.location.endswith("/profile"), r.status_code
+        return r
+
+    def profile(self, **overrides):
+        data = {**PROFILE, **overrides}
+        data = {k: v for k, v in data.items() if v is not None}
+        return self.post_form("/profile", data)
+
+    def page_data(self, page, kinds, answers=None, examples=None) -> dict:
+        """Form data answering every practice on a page for the given kinds."""
+        data = {}
+        for practice in page.practices:
+            index = practice_index(page, practice)
+            for kind in kinds:
+                met, rating = (answers or {}).get((practice.id, kind), answer_for(index, kind))
+                data[met_name(practice.id, kind)] = met
+                if rating is not None:
+                    data[rating_name(practice.id, kind)] = str(rating)
+            if examples and practice.id in examples:
+                data[example_name(practice.id)] = examples[practice.id]
+        return data
+
+    def answer_page(self, page, kinds, **kwargs):
+        return self.post_form(f"/page/{page.number}", self.page_data(page, kinds, **kwargs))
+
+    def submit(self):
+        review = self.client.get("/review")
+        assert review.status_code == 200
+        return self.client.post("/submit", data={"csrf_token": csrf_token(review.text)})
+
+    def complete(self, catalog, kinds=("ru", "foreign"), profile=None, examples=None):
+        """Consent, background, every practice page, submit; returns the submit response."""
+        self.consent()
+        r = self.profile(**(profile or {}))
+        assert r.status_code == 302, r.text[:2000]
+        for page in catalog.pages:
+            r = self.answer_page(page, kinds, examples=examples)
+            assert r.status_code == 302, r.text[:3000]
+        return self.submit()
+
+
+def practice_index(page, practice) -> int:
+    """A stable small integer per practice for varied answers."""
+    return sum(ord(ch) for ch in practice.id)
+
+
+def expected_answers(catalog, kinds):
+    """(practice, kind) -> (met, rating) as the scripted respondent gives them."""
+    out = {}
+    for page in catalog.pages:
+        for practice in page.practices:
+            index = practice_index(page, practice)
+            for kind in ("ru", "foreign"):
+                out[(practice.id, kind)] = (
+                    answer_for(index, kind) if kind in kinds else ("na", None)
+                )
+    return out
