@@ -45,6 +45,74 @@ def purge_drafts(days: int | None) -> None:
     click.echo(f"Deleted {count} expired draft(s).")
 
 
+@click.command("seed-demo")
+@click.option(
+    "--respondents", "-n", type=click.IntRange(1, 2_000_000), default=500, show_default=True
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (reproducible).")
+@click.option("--replace", is_flag=True, help="Delete earlier demo responses first.")
+def seed_demo_command(respondents: int, seed: int, replace: bool) -> None:
+    """Create N SYNTHETIC demo respondents (marked is_demo; never mixed with real data)."""
+    from survey import demo
+
+    if replace:
+        click.echo(f"Deleted {demo.delete_demo()} earlier demo response(s).")
+    with click.progressbar(length=respondents, label="Seeding demo respondents") as bar:
+        demo.seed_demo(responses.catalog(), respondents, seed, progress=bar.update)
+    click.echo(f"Created {respondents} synthetic demo respondents (seed {seed}).")
+
+
+def segment_options(command):
+    """Add one --<field> option per background question, plus --wave, --language, --include-demo."""
+    from survey.questions import BACKGROUND
+
+    for question in reversed(BACKGROUND):
+        command = click.option(
+            f"--{question.field.replace('_', '-')}",
+            question.field,
+            type=click.Choice(question.codes()),
+            help=f"Only respondents with this {question.field}.",
+        )(command)
+    command = click.option("--wave", help="Only this survey wave (code).")(command)
+    command = click.option("--language", type=click.Choice(["ru", "en"]))(command)
+    command = click.option(
+        "--include-demo", is_flag=True, help="Include demo responses beside real ones."
+    )(command)
+    return command
+
+
+@click.command("report")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False), default="report.html", show_default=True
+)
+@click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True)
+@segment_options
+def report_command(out: str, lang: str, **filters) -> None:
+    """Write one self-contained HTML report (works offline) of the comparison."""
+    from analysis.report import render_report
+    from survey import results
+    from survey.queries import Segment
+
+    segment = Segment.from_mapping({k: v for k, v in filters.items() if v})
+    result = results.comparison(segment)
+    html = render_report(
+        result.table,
+        results.practice_labels(lang),
+        lang=lang,
+        sample=results.sample_description(result, lang),
+        assumptions=results.assumptions(lang),
+        category_table=result.category_table,
+        category_labels=results.category_labels(lang),
+        demo=result.demo,
+        filters=result.filters,
+        generated_on=responses.today(),
+    )
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(html)
+    label = " (DEMO DATA, synthetic)" if result.demo else ""
+    click.echo(f"Wrote {out}: {result.n_respondents} respondents{label}.")
+
+
 def _safe_url() -> str:
     from sqlalchemy.engine import make_url
 
@@ -55,5 +123,11 @@ def _safe_url() -> str:
 
 def register(app: Flask) -> None:
     """Attach the commands to the app."""
-    for command in (init_db, load_catalog_command, purge_drafts):
+    for command in (
+        init_db,
+        load_catalog_command,
+        purge_drafts,
+        seed_demo_command,
+        report_command,
+    ):
         app.cli.add_command(command)

@@ -8,7 +8,7 @@ P+2 review, P+3 submitted.
 from __future__ import annotations
 
 from functools import wraps
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import (
     Blueprint,
@@ -42,6 +42,25 @@ from survey.questions import BACKGROUND, KIND_LABELS, MET, RATING
 bp = Blueprint("questionnaire", __name__)
 
 TOKEN_KEY = "resume_token"  # noqa: S105 - a session key name, not a secret
+
+
+@bp.before_request
+def reject_undecodable_forms():
+    """Refuse a POST whose body is not a UTF-8 url-encoded form: our pages send nothing else.
+
+    Werkzeug silently drops undecodable fields; a respondent should instead see a 400 page
+    and nothing should be stored.
+    """
+    if request.method != "POST":
+        return None
+    if request.mimetype != "application/x-www-form-urlencoded":
+        abort(400)
+    body = request.get_data(cache=True, parse_form_data=False)
+    try:
+        parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        abort(400)
+    return None
 
 
 def _page_count() -> int:

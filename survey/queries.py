@@ -1,0 +1,302 @@
+"""SQL aggregation into pandas count tables: the one place where the database meets pandas.
+
+Every query is a GROUP BY in the database; no function here loads answers one by one.
+The count tables have the shapes documented in :mod:`analysis`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import pandas as pd
+from sqlalchemy import Integer as SAInteger
+from sqlalchemy import and_, case, cast, func, literal, select
+
+from survey.extensions import db
+from survey.models import Answer, Practice, Response, Wave
+from survey.questions import BACKGROUND_BY_FIELD
+
+KINDS = ("ru", "foreign")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A restriction of the sample by respondent background; None means no restriction."""
+
+    worked_in: str | None = None
+    current_employer: str | None = None
+    industry: str | None = None
+    company_size: str | None = None
+    role_level: str | None = None
+    experience_band: str | None = None
+    region: str | None = None
+    wave: str | None = None
+    language: str | None = None
+    include_demo: bool = False
+
+    @classmethod
+    def from_mapping(cls, args) -> Segment:
+        """Build a segment from query parameters, ignoring unknown or invalid values."""
+        values = {}
+        for name in BACKGROUND_BY_FIELD:
+            value = args.get(name)
+            if value and value in BACKGROUND_BY_FIELD[name].codes():
+                values[name] = value
+        if args.get("language") in ("ru", "en"):
+            values["language"] = args["language"]
+        wave = args.get("wave")
+        if wave and len(wave) <= 32:
+            values["wave"] = wave
+        flag = str(args.get("include_demo", "")).lower()
+        values["include_demo"] = flag in ("1", "true", "yes", "on")
+        return cls(**values)
+
+    def filters(self) -> dict[str, str]:
+        """The active restrictions as a plain dict (for URLs, JSON and report headers)."""
+        out = {k: v for k, v in asdict(self).items() if v not in (None, False)}
+        if self.include_demo:
+            out["include_demo"] = "1"
+        return out
+
+    def cache_key(self) -> tuple:
+        """A hashable key of the segment."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(frozen=True)
+class Population:
+    """Which responses enter the numbers: real, demo, or both (and how that is labelled)."""
+
+    use_real: bool
+    use_demo: bool
+
+    @property
+    def demo(self) -> bool:
+        """True when any demo (synthetic) response is included: every output must say so."""
+        return self.use_demo
+
+
+def population(include_demo: bool = False) -> Population:
+    """Demo responses are shown only when no real response exists, or when asked for."""
+    has_real = db.session.scalar(
+        select(literal(1))
+        .where(Response.status == "submitted", Response.is_demo.is_(False))
+        .limit(1)
+    )
+    if not has_real:
+        return Population(use_real=False, use_demo=True)
+    return Population(use_real=True, use_demo=include_demo)
+
+
+def response_conditions(segment: Segment, pop: Population | None = None) -> list:
+    """WHERE conditions on ``response`` for submitted answers of a segment and population."""
+    pop = pop or population(segment.include_demo)
+    conds = [Response.status == "submitted"]
+    if not pop.use_real:
+        conds.append(Response.is_demo.is_(True))
+    elif not pop.use_demo:
+        conds.append(Response.is_demo.is_(False))
+    for name in BACKGROUND_BY_FIELD:
+        value = getattr(segment, name)
+        if value is not None:
+            conds.append(getattr(Response, name) == value)
+    if segment.language:
+        conds.append(Response.language == segment.language)
+    if segment.wave:
+        conds.append(Response.wave_id.in_(select(Wave.id).where(Wave.code == segment.wave)))
+    return conds
+
+
+def count_respondents(segment: Segment, pop: Population | None = None) -> int:
+    """Submitted responses in the segment."""
+    return db.session.scalar(
+        select(func.count(Response.id)).where(*response_conditions(segment, pop))
+    )
+
+
+def answer_counts(
+    segment: Segment, pop: Population | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prevalence counts [practice_id, company_kind, yes, no, dk] and rating counts
+    [practice_id, company_kind, rating, n], from one GROUP BY over the answers."""
+    stmt = (
+        select(Answer.practice_id, Answer.company_kind, Answer.met, Answer.rating, func.count())
+        .join(Response, Response.id == Answer.response_id)
+        .where(*response_conditions(segment, pop), Answer.met != "na")
+        .group_by(Answer.practice_id, Answer.company_kind, Answer.met, Answer.rating)
+    )
+    rows = db.session.execute(stmt).all()
+    raw = pd.DataFrame(rows, columns=["practice_id", "company_kind", "met", "rating", "n"])
+    return _prevalence_from(raw, "practice_id"), _ratings_from(raw, "practice_id")
+
+
+def _prevalence_from(raw: pd.DataFrame, key: str) -> pd.DataFrame:
+    columns = [key, "company_kind", "yes", "no", "dk"]
+    if raw.empty:
+        return pd.DataFrame(columns=columns).astype({"yes": int, "no": int, "dk": int})
+    table = raw.pivot_table(
+        index=[key, "company_kind"], columns="met", values="n", aggfunc="sum", fill_value=0
+    )
+    table = table.reindex(columns=["yes", "no", "dk"], fill_value=0).reset_index()
+    table.columns.name = None
+    return table[columns].astype({"yes": int, "no": int, "dk": int})
+
+
+def _ratings_from(raw: pd.DataFrame, key: str) -> pd.DataFrame:
+    rated = raw[(raw["met"] == "yes") & raw["rating"].notna()]
+    out = rated.groupby([key, "company_kind", "rating"], as_index=False)["n"].sum()
+    out["rating"] = out["rating"].astype(int)
+    out["n"] = out["n"].astype(int)
+    return out[[key, "company_kind", "rating", "n"]]
+
+
+def _paired_from(raw: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Paired counts and paired rating counts from [key, met_ru, met_fo, r_ru, r_fo, n]."""
+    both = raw[raw["met_ru"].isin(["yes", "no"]) & raw["met_fo"].isin(["yes", "no"])]
+    cells = {
+        "yes_yes": ("yes", "yes"),
+        "yes_no": ("yes", "no"),
+        "no_yes": ("no", "yes"),
+        "no_no": ("no", "no"),
+    }
+    paired = pd.DataFrame({key: sorted(both[key].unique())})
+    for name, (ru, fo) in cells.items():
+        sel = both[(both["met_ru"] == ru) & (both["met_fo"] == fo)]
+        sums = sel.groupby(key)["n"].sum()
+        paired[name] = paired[key].map(sums).fillna(0).astype(int)
+    rated = raw[raw["r_ru"].notna() & raw["r_fo"].notna()]
+    ratings = rated.groupby([key, "r_ru", "r_fo"], as_index=False)["n"].sum()
+    ratings = ratings.rename(columns={"r_ru": "rating_ru", "r_fo": "rating_foreign"})
+    ratings = ratings.astype({"rating_ru": int, "rating_foreign": int, "n": int})
+    return paired, ratings[[key, "rating_ru", "rating_foreign", "n"]]
+
+
+def paired_counts(
+    segment: Segment, pop: Population | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Among respondents who worked in both kinds: paired counts
+    [practice_id, yes_yes, yes_no, no_yes, no_no] and paired ratings
+    [practice_id, rating_ru, rating_foreign, n]."""
+    per_response = (
+        select(
+            Answer.practice_id.label("practice_id"),
+            func.max(case((Answer.company_kind == "ru", Answer.met))).label("met_ru"),
+            func.max(case((Answer.company_kind == "foreign", Answer.met))).label("met_fo"),
+            func.max(case((Answer.company_kind == "ru", Answer.rating))).label("r_ru"),
+            func.max(case((Answer.company_kind == "foreign", Answer.rating))).label("r_fo"),
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .where(*response_conditions(segment, pop), Response.worked_in == "both")
+        .group_by(Answer.response_id, Answer.practice_id)
+        .subquery()
+    )
+    stmt = select(
+        per_response.c.practice_id,
+        per_response.c.met_ru,
+        per_response.c.met_fo,
+        per_response.c.r_ru,
+        per_response.c.r_fo,
+        func.count(),
+    ).group_by(*per_response.c)
+    rows = db.session.execute(stmt).all()
+    raw = pd.DataFrame(rows, columns=["practice_id", "met_ru", "met_fo", "r_ru", "r_fo", "n"])
+    return _paired_from(raw, "practice_id")
+
+
+def _category_per_response(segment: Segment, pop: Population | None):
+    """Per (response, category, kind): met any practice of the category, and the mean rating.
+
+    Category-level 'yes' = met at least one practice of the category; 'no' = answered
+    'no' for every practice of the category; otherwise 'dk'. The rating is the
+    respondent's mean rating over the category's practices they met, rounded half up.
+    """
+    yes = func.sum(case((Answer.met == "yes", 1), else_=0))
+    dk = func.sum(case((Answer.met == "dk", 1), else_=0))
+    met = case((yes > 0, "yes"), (dk > 0, "dk"), else_="no")
+    mean = func.avg(Answer.rating * literal(1.0))
+    rating = cast(func.round(mean), SAInteger)  # half away from zero on both databases
+    return (
+        select(
+            Answer.response_id.label("response_id"),
+            Practice.category_id.label("category_id"),
+            Answer.company_kind.label("company_kind"),
+            met.label("met"),
+            rating.label("rating"),
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .join(Practice, Practice.id == Answer.practice_id)
+        .where(*response_conditions(segment, pop), Answer.met != "na")
+        .group_by(Answer.response_id, Practice.category_id, Answer.company_kind)
+        .subquery()
+    )
+
+
+def category_counts(segment: Segment, pop: Population | None = None) -> dict[str, pd.DataFrame]:
+    """The four count tables at category level (key column ``category_id``)."""
+    inner = _category_per_response(segment, pop)
+    rows = db.session.execute(
+        select(
+            inner.c.category_id, inner.c.company_kind, inner.c.met, inner.c.rating, func.count()
+        ).group_by(inner.c.category_id, inner.c.company_kind, inner.c.met, inner.c.rating)
+    ).all()
+    raw = pd.DataFrame(rows, columns=["category_id", "company_kind", "met", "rating", "n"])
+    ru = inner.alias("ru")
+    fo = inner.alias("fo")
+    paired_rows = db.session.execute(
+        select(ru.c.category_id, ru.c.met, fo.c.met, ru.c.rating, fo.c.rating, func.count())
+        .join(
+            fo,
+            and_(
+                fo.c.response_id == ru.c.response_id,
+                fo.c.category_id == ru.c.category_id,
+                fo.c.company_kind == "foreign",
+            ),
+        )
+        .where(ru.c.company_kind == "ru")
+        .group_by(ru.c.category_id, ru.c.met, fo.c.met, ru.c.rating, fo.c.rating)
+    ).all()
+    praw = pd.DataFrame(
+        paired_rows, columns=["category_id", "met_ru", "met_fo", "r_ru", "r_fo", "n"]
+    )
+    paired, paired_ratings = _paired_from(praw, "category_id")
+    return {
+        "prevalence": _prevalence_from(raw, "category_id"),
+        "ratings": _ratings_from(raw, "category_id"),
+        "paired": paired,
+        "paired_ratings": paired_ratings,
+    }
+
+
+def practice_counts(segment: Segment, pop: Population | None = None) -> dict[str, pd.DataFrame]:
+    """The four count tables at practice level (key column ``practice_id``)."""
+    prevalence, ratings = answer_counts(segment, pop)
+    paired, paired_ratings = paired_counts(segment, pop)
+    return {
+        "prevalence": prevalence,
+        "ratings": ratings,
+        "paired": paired,
+        "paired_ratings": paired_ratings,
+    }
+
+
+def background_counts(segment: Segment, pop: Population | None = None) -> dict[str, pd.DataFrame]:
+    """Sample description: for each background question, [code, n] over the segment."""
+    conds = response_conditions(segment, pop)
+    out = {}
+    for name in BACKGROUND_BY_FIELD:
+        column = getattr(Response, name)
+        rows = db.session.execute(select(column, func.count()).where(*conds).group_by(column)).all()
+        out[name] = pd.DataFrame(rows, columns=["code", "n"])
+    return out
+
+
+def data_version() -> tuple:
+    """A cheap fingerprint of the stored responses, for caching computed results."""
+    row = db.session.execute(
+        select(
+            func.count(Response.id),
+            func.max(Response.id),
+            func.sum(case((Response.status == "submitted", 1), else_=0)),
+        )
+    ).one()
+    return tuple(row)
