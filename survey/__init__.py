@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from survey import config as cfg
 from survey.catalog import load_catalog
-from survey.extensions import babel, csrf, db, migrate
+from survey.extensions import babel, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    login_manager.init_app(app)
     from survey.i18n import select_locale
 
     babel.init_app(
@@ -64,9 +65,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).with_name("translations")),
     )
 
-    from survey import questionnaire
+    from survey import api, auth, dashboard, questionnaire
 
     app.register_blueprint(questionnaire.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(api.bp)
     _register_error_handlers(app)
     _register_template_helpers(app)
 
@@ -98,6 +102,20 @@ def _register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject_language():
         return {"lang": current_language(), "languages": app.config["LANGUAGES"]}
+
+    from analysis.figures import format_p_value, format_percent
+
+    @app.template_filter("fmt")
+    def number(value, decimals: int = 1) -> str:
+        """A number for display, a dash when missing."""
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return "—"
+        return "—" if value != value else f"{value:.{decimals}f}"
+
+    app.add_template_filter(format_p_value, "pval")
+    app.add_template_filter(format_percent, "pct")
 
     @app.template_filter("loc")
     def localised(value, lang=None):

@@ -113,6 +113,66 @@ def report_command(out: str, lang: str, **filters) -> None:
     click.echo(f"Wrote {out}: {result.n_respondents} respondents{label}.")
 
 
+@click.command("create-researcher")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_researcher_command(email: str, password_stdin: bool) -> None:
+    """Create a researcher account (or reset its password)."""
+    from survey.auth import create_researcher
+
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise click.ClickException("The password must have at least 10 characters.")
+    researcher = create_researcher(email, password)
+    click.echo(f"Researcher {researcher.email} is ready.")
+
+
+@click.command("create-api-token")
+@click.argument("email")
+@click.option("--name", default="", help="A note to recognise the token by.")
+def create_api_token_command(email: str, name: str) -> None:
+    """Create an API token for a researcher and print it once (only its hash is kept)."""
+    from sqlalchemy import select
+
+    from survey.auth import create_api_token, normalise_email
+    from survey.extensions import db
+    from survey.models import Researcher
+
+    researcher = db.session.scalar(select(Researcher).filter_by(email=normalise_email(email)))
+    if researcher is None:
+        raise click.ClickException(f"No researcher {email}; run create-researcher first.")
+    token = create_api_token(researcher, name)
+    click.echo(token)
+    click.echo("Keep it now: it cannot be shown again.", err=True)
+
+
+@click.command("revoke-api-tokens")
+@click.argument("email")
+def revoke_api_tokens_command(email: str) -> None:
+    """Revoke every API token of a researcher."""
+    from sqlalchemy import update
+
+    from survey.auth import normalise_email
+    from survey.extensions import db
+    from survey.models import ApiToken, Researcher
+
+    researcher_id = db.session.scalar(
+        db.select(Researcher.id).filter_by(email=normalise_email(email))
+    )
+    if researcher_id is None:
+        raise click.ClickException(f"No researcher {email}.")
+    result = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.researcher_id == researcher_id, ApiToken.revoked_on.is_(None))
+        .values(revoked_on=responses.today())
+    )
+    db.session.commit()
+    click.echo(f"Revoked {result.rowcount} token(s).")
+
+
 def _safe_url() -> str:
     from sqlalchemy.engine import make_url
 
@@ -129,5 +189,8 @@ def register(app: Flask) -> None:
         purge_drafts,
         seed_demo_command,
         report_command,
+        create_researcher_command,
+        create_api_token_command,
+        revoke_api_tokens_command,
     ):
         app.cli.add_command(command)

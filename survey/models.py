@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -194,3 +195,37 @@ class PracticeExample(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
     practice_id: Mapped[str] = mapped_column(ForeignKey("practice.id"))
     text: Mapped[str] = mapped_column(Text)
+
+
+class Researcher(UserMixin, Base):
+    """A researcher who may read results; passwords are stored as werkzeug (scrypt) hashes."""
+
+    __tablename__ = "researcher"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="researcher")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+
+class ApiToken(Base):
+    """An API token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    researcher_id: Mapped[int] = mapped_column(ForeignKey("researcher.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    revoked_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    researcher: Mapped[Researcher] = relationship(back_populates="tokens")

@@ -300,3 +300,51 @@ def data_version() -> tuple:
         )
     ).one()
     return tuple(row)
+
+
+def fieldwork(include_demo: bool = False) -> dict:
+    """Fieldwork numbers: completed and started responses, completion, drop-off, daily counts.
+
+    Drop-off uses each response's furthest page: ``reached[i]`` counts responses (drafts and
+    submitted) that got to page i or further.
+    """
+    pop = population(include_demo)
+    demo_cond = []
+    if not pop.use_real:
+        demo_cond.append(Response.is_demo.is_(True))
+    elif not pop.use_demo:
+        demo_cond.append(Response.is_demo.is_(False))
+    by_status = dict(
+        db.session.execute(
+            select(Response.status, func.count()).where(*demo_cond).group_by(Response.status)
+        ).all()
+    )
+    completed = int(by_status.get("submitted", 0))
+    drafts = int(by_status.get("draft", 0))
+    furthest = db.session.execute(
+        select(Response.last_page, func.count()).where(*demo_cond).group_by(Response.last_page)
+    ).all()
+    daily = db.session.execute(
+        select(Response.submitted_on, func.count())
+        .where(*demo_cond, Response.status == "submitted")
+        .group_by(Response.submitted_on)
+        .order_by(Response.submitted_on)
+    ).all()
+    started_daily = db.session.execute(
+        select(Response.started_on, func.count())
+        .where(*demo_cond)
+        .group_by(Response.started_on)
+        .order_by(Response.started_on)
+    ).all()
+    return {
+        "completed": completed,
+        "drafts": drafts,
+        "started": completed + drafts,
+        "completion_rate": completed / (completed + drafts) if completed + drafts else None,
+        "furthest_page": {int(page): int(n) for page, n in furthest},
+        "daily": pd.DataFrame(daily, columns=["day", "completed"]),
+        "started_daily": pd.DataFrame(started_daily, columns=["day", "started"]),
+        "demo": pop.demo,
+        "includes_real": pop.use_real,
+        "background": background_counts(Segment(include_demo=include_demo), pop),
+    }

@@ -1,0 +1,1080 @@
+"""Plotly figure builders for the researcher dashboard and the HTML report.
+
+Every builder is a pure function: it takes a tidy pandas frame, usually the
+comparison table returned by ``analysis.compare.compare`` (one row per item),
+and returns a :class:`plotly.graph_objects.Figure`. Item labels come from a
+``labels`` mapping (item id -> label, or item id -> ``{"ru": ..., "en": ...}``)
+and every interface string comes from a small internal dictionary in Russian
+and English, chosen by ``lang``.
+
+Each figure uses the ``"plotly_white"`` template, loads no external resource,
+carries its builder's name in ``layout.meta["kind"]`` and does not depend on the
+plotly ``config`` it is later rendered with. A frame with zero rows gives a figure
+with a "Нет данных" / "No data" annotation instead of an error.
+
+Rows of the comparison charts are drawn top to bottom in the order of
+``layout.yaxis.ticktext``. Labels are HTML-escaped before they reach plotly,
+because plotly reads a subset of HTML in text (``<b>``, ``<br>``, ``<a>``).
+"""
+
+import html
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+__all__ = [
+    "LANGS",
+    "background_bars",
+    "dropoff",
+    "fieldwork_daily",
+    "figure_div",
+    "format_difference",
+    "format_p_value",
+    "format_percent",
+    "item_label",
+    "paired_dumbbell",
+    "plotly_js_path",
+    "prevalence_dumbbell",
+    "rating_diverging",
+]
+
+LANGS = ("ru", "en")
+TEMPLATE = "plotly_white"
+ROW_HEIGHT = 28  # pixels per chart row
+MARGIN_HEIGHT = 190  # title, legend, axis title and notes
+STAR = "★"
+MISSING = "—"
+
+RU_COLOR = "#0072B2"  # Okabe-Ito blue: Russian companies
+FOREIGN_COLOR = "#D55E00"  # Okabe-Ito vermillion: foreign companies
+NEUTRAL_COLOR = "#7f7f7f"
+CONNECTOR_COLOR = "#b4b4b4"
+RATING_COLORS = ("#b2182b", "#ef8a62", "#cccccc", "#67a9cf", "#2166ac")
+
+_UI: dict[str, dict[str, str]] = {
+    "ru": {
+        "no_data": "Нет данных",
+        "ru": "Российские компании",
+        "foreign": "Иностранные компании",
+        "ru_short": "рос.",
+        "foreign_short": "иностр.",
+        "prevalence_title": "Как часто встречались практики: российские и иностранные компании",
+        "prevalence_x": "Доля респондентов, встречавших практику (95% ДИ Уилсона)",
+        "paired_title": "Парное сравнение: респонденты, знающие оба типа компаний",
+        "paired_x": "Разница долей: российские − иностранные (95% ДИ)",
+        "paired_name": "Разница долей",
+        "rating_title": "Влияние практик на мотивацию: распределение оценок",
+        "rating_x": "← демотивировала   доля оценок   мотивировала →",
+        "daily_title": "Заполненные анкеты по дням (всего {total})",
+        "daily_y": "Анкет",
+        "dropoff_title": "Сколько респондентов дошли до каждой страницы",
+        "dropoff_x": "Респондентов",
+        "background_x": "Респондентов",
+        "significant_note": (
+            "{star} — различие значимо: q < {alpha} (поправка Бенджамини–Хохберга)"
+        ),
+        "low_n_note": "полые маркеры — мало наблюдений, оценка неустойчива",
+        "low_n": "мало наблюдений",
+        "share": "доля",
+        "ci": "95% ДИ",
+        "of": "из",
+        "difference": "разница",
+        "pp": "п.п.",
+        "paired_n": "знают оба типа: n = {n}",
+        "paired_bc": "только в российских: b = {b}; только в иностранных: c = {c}",
+        "responses": "анкет",
+        "of_start": "от начавших",
+        "rating_1": "1 — сильно демотивировала",
+        "rating_2": "2 — скорее демотивировала",
+        "rating_3": "3 — не повлияла",
+        "rating_4": "4 — скорее мотивировала",
+        "rating_5": "5 — сильно мотивировала",
+    },
+    "en": {
+        "no_data": "No data",
+        "ru": "Russian companies",
+        "foreign": "Foreign companies",
+        "ru_short": "Russian",
+        "foreign_short": "foreign",
+        "prevalence_title": "How often practices were met: Russian and foreign companies",
+        "prevalence_x": "Share of respondents who met the practice (95% Wilson CI)",
+        "paired_title": "Paired comparison: respondents who know both kinds of company",
+        "paired_x": "Difference in shares: Russian − foreign (95% CI)",
+        "paired_name": "Difference in shares",
+        "rating_title": "Effect of practices on motivation: distribution of ratings",
+        "rating_x": "← demotivating   share of ratings   motivating →",
+        "daily_title": "Completed responses per day (total {total})",
+        "daily_y": "Responses",
+        "dropoff_title": "How many respondents reached each page",
+        "dropoff_x": "Respondents",
+        "background_x": "Respondents",
+        "significant_note": (
+            "{star} — significant difference: q < {alpha} (Benjamini–Hochberg correction)"
+        ),
+        "low_n_note": "hollow markers — few observations, unstable estimate",
+        "low_n": "few observations",
+        "share": "share",
+        "ci": "95% CI",
+        "of": "of",
+        "difference": "difference",
+        "pp": "pp",
+        "paired_n": "know both kinds: n = {n}",
+        "paired_bc": "only in Russian: b = {b}; only in foreign: c = {c}",
+        "responses": "responses",
+        "of_start": "of those who started",
+        "rating_1": "1 — strongly demotivating",
+        "rating_2": "2 — rather demotivating",
+        "rating_3": "3 — no effect",
+        "rating_4": "4 — rather motivating",
+        "rating_5": "5 — strongly motivating",
+    },
+}
+
+_SIDES = ("ru", "foreign")
+_SIDE_STYLE = {"ru": (RU_COLOR, "circle"), "foreign": (FOREIGN_COLOR, "diamond")}
+_SIDE_OFFSET = {"ru": -0.17, "foreign": 0.17}  # rows grow downwards: Russian above
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_percent(share: float | None, decimals: int = 1) -> str:
+    """Format a share (0..1) as a percentage for display.
+
+    Parameters
+    ----------
+    share : float or None
+        The share; missing values (None, NaN) give a dash.
+    decimals : int, default 1
+        Digits after the decimal point.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_percent(0.3)
+    '30.0%'
+    >>> format_percent(float("nan"))
+    '—'
+    """
+    value = _float(share)
+    if math.isnan(value):
+        return MISSING
+    return f"{value * 100:.{decimals}f}%"
+
+
+def format_p_value(p: float | None) -> str:
+    """Format a p- or q-value for display: four decimals, or ``"<0.001"``.
+
+    Parameters
+    ----------
+    p : float or None
+        The probability; missing values give a dash.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_p_value(0.01234)
+    '0.0123'
+    >>> format_p_value(0.0002)
+    '<0.001'
+    """
+    value = _float(p)
+    if math.isnan(value):
+        return MISSING
+    if value < 0.001:
+        return "<0.001"
+    return f"{value:.4f}"
+
+
+def format_difference(diff: float | None, lang: str = "ru", decimals: int = 1) -> str:
+    """Format a difference of two shares in percentage points, with its sign.
+
+    Parameters
+    ----------
+    diff : float or None
+        Difference of two shares on the 0..1 scale; missing values give a dash.
+    lang : {"ru", "en"}
+        Language of the unit.
+    decimals : int, default 1
+        Digits after the decimal point.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_difference(-0.125, lang="en")
+    '−12.5 pp'
+    """
+    _check_lang(lang)
+    value = _float(diff)
+    if math.isnan(value):
+        return MISSING
+    return f"{_signed(value * 100, decimals)} {_UI[lang]['pp']}"
+
+
+def item_label(labels: Mapping[Any, Any] | None, item_id: Any, lang: str = "ru") -> str:
+    """Return the display label of an item, falling back to its id.
+
+    Parameters
+    ----------
+    labels : mapping or None
+        Item id -> label, or item id -> ``{"ru": label, "en": label}``. An id
+        that is not a string is also looked up as a string.
+    item_id : hashable
+        The item's id.
+    lang : {"ru", "en"}
+        Language picked from a per-language label.
+
+    Returns
+    -------
+    str
+        The label as plain text (not escaped).
+
+    Examples
+    --------
+    >>> item_label({"bonus": {"ru": "Премия", "en": "Bonus"}}, "bonus", "en")
+    'Bonus'
+    >>> item_label({}, "bonus")
+    'bonus'
+    """
+    value = None
+    if labels:
+        value = labels.get(item_id)
+        if value is None and not isinstance(item_id, str):
+            value = labels.get(str(item_id))
+    if isinstance(value, Mapping):
+        value = value.get(lang) or next((v for v in value.values() if _present(v)), None)
+    if not _present(value) or not str(value).strip():
+        return str(item_id)
+    return str(value)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def prevalence_dumbbell(
+    table: pd.DataFrame,
+    labels: Mapping[Any, Any] | None,
+    lang: str = "ru",
+    key: str = "practice_id",
+    significance: float = 0.05,
+    *,
+    title: str | None = None,
+) -> go.Figure:
+    """Dumbbell chart of prevalence in Russian and in foreign companies.
+
+    One row per item. Each row has a marker for Russian companies (blue circle,
+    drawn slightly above the row's centre) and one for foreign companies
+    (vermillion diamond, slightly below), each at the share ``p_*`` with a
+    horizontal error bar to its Wilson interval, joined by a grey line.
+
+    Rows are sorted by ``diff = p_ru - p_foreign`` ascending, so the largest
+    foreign advantage is at the top and the largest Russian advantage at the
+    bottom; rows without a difference come last. Items with
+    ``q_val < significance`` get a ``★`` before their label (explained in a note
+    under the chart); a side flagged ``low_n_<side>`` gets a hollow marker and a
+    "few observations" line in its hover text. A side with ``n == 0`` has no
+    marker.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Comparison table, one row per item, with columns ``key``, ``n_ru``,
+        ``k_ru``, ``p_ru``, ``ci_ru_low``, ``ci_ru_high``, ``low_n_ru``, the same
+        for ``foreign``, ``diff`` and ``q_val``.
+    labels : mapping or None
+        Item id -> label (see :func:`item_label`).
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+    key : str, default "practice_id"
+        Name of the item id column (``"category_id"`` at category level).
+    significance : float, default 0.05
+        Threshold for the q-value (Benjamini-Hochberg) that marks a row.
+    title : str, optional
+        Replaces the default title (plain text, escaped here).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces: the connecting lines, then Russian and foreign markers. Row ``i``
+        (from the top) sits at ``y = i``; ``layout.yaxis.ticktext`` holds the labels.
+
+    Examples
+    --------
+    >>> fig = prevalence_dumbbell(table, {"bonus": "Премия"})  # doctest: +SKIP
+    >>> fig.layout.meta["kind"]  # doctest: +SKIP
+    'prevalence_dumbbell'
+    """
+    kind = "prevalence_dumbbell"
+    ui = _ui(lang)
+    _check_significance(significance)
+    title = _title(title, ui["prevalence_title"])
+    if len(table) == 0:
+        return _empty_figure(kind, title, lang)
+    side_columns = [f"{name}_{side}" for side in _SIDES for name in ("n", "k", "p", "low_n")] + [
+        f"ci_{side}_{end}" for side in _SIDES for end in ("low", "high")
+    ]
+    _require(table, [key, "diff", "q_val", *side_columns], kind)
+
+    order = _order(_num(table, "diff"), _plain_labels(table, key, labels, lang))
+    rows = table.iloc[order].reset_index(drop=True)
+    ids = rows[key].tolist()
+    q = _num(rows, "q_val")
+    significant = q < significance
+    ticktext = _row_labels(ids, labels, lang, significant)
+    plain = [_escape(item_label(labels, i, lang)) for i in ids]
+
+    fig = go.Figure()
+    p = {side: _num(rows, f"p_{side}") for side in _SIDES}
+    n = {side: _num(rows, f"n_{side}") for side in _SIDES}
+    present = {side: (n[side] > 0) & ~np.isnan(p[side]) for side in _SIDES}
+
+    both = np.flatnonzero(present["ru"] & present["foreign"])
+    line_x: list[float | None] = []
+    line_y: list[float | None] = []
+    for i in both:
+        line_x += [float(p["ru"][i]), float(p["foreign"][i]), None]
+        line_y += [i + _SIDE_OFFSET["ru"], i + _SIDE_OFFSET["foreign"], None]
+    fig.add_trace(
+        go.Scatter(
+            x=line_x,
+            y=line_y,
+            mode="lines",
+            line={"color": CONNECTOR_COLOR, "width": 2},
+            hoverinfo="skip",
+            showlegend=False,
+            name="connector",
+        )
+    )
+
+    for side in _SIDES:
+        color, symbol = _SIDE_STYLE[side]
+        k = _num(rows, f"k_{side}")
+        low = _num(rows, f"ci_{side}_low")
+        high = _num(rows, f"ci_{side}_high")
+        low_n = _flags(rows, f"low_n_{side}")
+        idx = np.flatnonzero(present[side])
+        hover = []
+        for i in idx:
+            lines = [
+                f"<b>{plain[i]}</b>",
+                ui[side],
+                f"n = {_int(n[side][i])}, k = {_int(k[i])}",
+                f"{ui['share']} = {format_percent(p[side][i])} "
+                f"({ui['ci']} {_interval(low[i], high[i])})",
+                f"q = {format_p_value(q[i])}",
+            ]
+            if low_n[i]:
+                lines.append(f"⚠ {ui['low_n']}")
+            hover.append("<br>".join(lines))
+        fig.add_trace(
+            go.Scatter(
+                x=p[side][idx],
+                y=idx + _SIDE_OFFSET[side],
+                mode="markers",
+                name=ui[side],
+                marker={
+                    "color": color,
+                    "size": 10,
+                    "symbol": [f"{symbol}-open" if low_n[i] else symbol for i in idx],
+                    "line": {"color": color, "width": 2},
+                },
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": np.clip(high[idx] - p[side][idx], 0, None),
+                    "arrayminus": np.clip(p[side][idx] - low[idx], 0, None),
+                    "color": color,
+                    "thickness": 1.5,
+                    "width": 3,
+                },
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+                cliponaxis=False,
+            )
+        )
+
+    _rows_layout(fig, ticktext)
+    fig.update_xaxes(
+        range=[0, 1], tickformat=".0%", title={"text": ui["prevalence_x"]}, zeroline=False
+    )
+    _notes(fig, [_significance_note(ui, significance), ui["low_n_note"]])
+    return _finish(fig, kind, title, _rows_height(len(rows)))
+
+
+def paired_dumbbell(
+    table: pd.DataFrame,
+    labels: Mapping[Any, Any] | None,
+    lang: str = "ru",
+    key: str = "practice_id",
+    significance: float = 0.05,
+    *,
+    title: str | None = None,
+) -> go.Figure:
+    """Paired differences with their confidence intervals, one row per item.
+
+    Among respondents who know both kinds of company, ``paired_diff =
+    (b - c) / paired_n`` (b: met only in Russian companies, c: only in foreign
+    ones) is drawn as a marker with a horizontal error bar to
+    ``paired_ci_low``..``paired_ci_high``, next to a vertical line at zero. A
+    positive difference (Russian advantage) is blue, a negative one vermillion.
+
+    Rows are sorted by ``paired_diff`` ascending (largest foreign advantage at
+    the top, as in :func:`prevalence_dumbbell`); rows without paired respondents
+    come last and have no marker. Items with ``paired_q_val < significance`` get
+    a ``★`` before their label; items flagged ``low_n_paired`` a hollow marker.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Comparison table with columns ``key``, ``paired_n``, ``paired_b``,
+        ``paired_c``, ``paired_diff``, ``paired_ci_low``, ``paired_ci_high``,
+        ``paired_p_val``, ``paired_q_val`` and ``low_n_paired``.
+    labels : mapping or None
+        Item id -> label (see :func:`item_label`).
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+    key : str, default "practice_id"
+        Name of the item id column.
+    significance : float, default 0.05
+        Threshold for ``paired_q_val`` that marks a row.
+    title : str, optional
+        Replaces the default title (plain text, escaped here).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One marker trace; the zero line is a layout shape.
+    """
+    kind = "paired_dumbbell"
+    ui = _ui(lang)
+    _check_significance(significance)
+    title = _title(title, ui["paired_title"])
+    if len(table) == 0:
+        return _empty_figure(kind, title, lang)
+    columns = ["paired_n", "paired_b", "paired_c", "paired_diff", "paired_ci_low"]
+    columns += ["paired_ci_high", "paired_p_val", "paired_q_val", "low_n_paired"]
+    _require(table, [key, *columns], kind)
+
+    diff_all = _num(table, "paired_diff")
+    n_all = _num(table, "paired_n")
+    sort_value = np.where(n_all > 0, diff_all, np.nan)
+    order = _order(sort_value, _plain_labels(table, key, labels, lang))
+    rows = table.iloc[order].reset_index(drop=True)
+    ids = rows[key].tolist()
+    n = _num(rows, "paired_n")
+    diff = _num(rows, "paired_diff")
+    low = _num(rows, "paired_ci_low")
+    high = _num(rows, "paired_ci_high")
+    b = _num(rows, "paired_b")
+    c = _num(rows, "paired_c")
+    p_val = _num(rows, "paired_p_val")
+    q = _num(rows, "paired_q_val")
+    low_n = _flags(rows, "low_n_paired")
+    significant = q < significance
+    ticktext = _row_labels(ids, labels, lang, significant)
+    plain = [_escape(item_label(labels, i, lang)) for i in ids]
+
+    idx = np.flatnonzero((n > 0) & ~np.isnan(diff))
+    colors = [
+        RU_COLOR if diff[i] > 0 else FOREIGN_COLOR if diff[i] < 0 else NEUTRAL_COLOR for i in idx
+    ]
+    hover = []
+    for i in idx:
+        lines = [
+            f"<b>{plain[i]}</b>",
+            ui["paired_n"].format(n=_int(n[i])),
+            ui["paired_bc"].format(b=_int(b[i]), c=_int(c[i])),
+            f"{ui['difference']} = {format_difference(diff[i], lang)} "
+            f"({ui['ci']} {_signed_interval(low[i], high[i])})",
+            f"p = {format_p_value(p_val[i])}, q = {format_p_value(q[i])}",
+        ]
+        if low_n[i]:
+            lines.append(f"⚠ {ui['low_n']}")
+        hover.append("<br>".join(lines))
+
+    fig = go.Figure(
+        go.Scatter(
+            x=diff[idx],
+            y=idx.astype(float),
+            mode="markers",
+            name=ui["paired_name"],
+            showlegend=False,
+            marker={
+                "color": colors,
+                "size": 10,
+                "symbol": ["circle-open" if low_n[i] else "circle" for i in idx],
+                "line": {"color": colors, "width": 2},
+            },
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": np.clip(high[idx] - diff[idx], 0, None),
+                "arrayminus": np.clip(diff[idx] - low[idx], 0, None),
+                "color": NEUTRAL_COLOR,
+                "thickness": 1.5,
+                "width": 3,
+            },
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
+            cliponaxis=False,
+        )
+    )
+    bounds = np.concatenate([np.abs(low[idx]), np.abs(high[idx]), np.abs(diff[idx])])
+    bounds = bounds[~np.isnan(bounds)]
+    half_width = min(1.0, max(0.1, float(bounds.max()) * 1.1 if bounds.size else 0.1))
+    fig.add_vline(x=0, line={"color": "#444444", "width": 1})
+    _rows_layout(fig, ticktext)
+    fig.update_xaxes(
+        range=[-half_width, half_width],
+        tickformat=".0%",
+        title={"text": ui["paired_x"]},
+        zeroline=False,
+    )
+    _notes(fig, [_significance_note(ui, significance), ui["low_n_note"]])
+    return _finish(fig, kind, title, _rows_height(len(rows)))
+
+
+def rating_diverging(
+    table: pd.DataFrame,
+    labels: Mapping[Any, Any] | None,
+    lang: str = "ru",
+    key: str = "practice_id",
+    *,
+    title: str | None = None,
+) -> go.Figure:
+    """Diverging stacked bars of the 1-5 ratings, per item and kind of company.
+
+    Each item has two bars, Russian companies above foreign ones. A bar shows
+    the shares of that item-kind's ``rating_n`` given to each rating: 1 and 2 to
+    the left of zero, 3 split half on each side, 4 and 5 to the right. A side
+    with ``rating_n == 0`` has no bar (its row stays, empty).
+
+    Items are sorted by their mean rating pooled over both kinds (computed from
+    the histograms), most motivating at the top; items without ratings last.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Comparison table with columns ``key``, ``rating_n_ru``, ``r1_ru`` ..
+        ``r5_ru``, ``rating_n_foreign`` and ``r1_foreign`` .. ``r5_foreign``.
+    labels : mapping or None
+        Item id -> label (see :func:`item_label`).
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+    key : str, default "practice_id"
+        Name of the item id column.
+    title : str, optional
+        Replaces the default title (plain text, escaped here).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Six bar traces in ``barmode="relative"``, in stacking order: rating 3
+        (left half), rating 3 (right half), 2, 4, 1, 5. The legend shows the five
+        ratings in order. Item ``i`` has its Russian bar at ``y = 3 * i`` and its
+        foreign bar at ``y = 3 * i + 1``; x values are signed shares.
+    """
+    kind = "rating_diverging"
+    ui = _ui(lang)
+    title = _title(title, ui["rating_title"])
+    if len(table) == 0:
+        return _empty_figure(kind, title, lang)
+    levels = range(1, 6)
+    _require(
+        table,
+        [key]
+        + [f"rating_n_{side}" for side in _SIDES]
+        + [f"r{level}_{side}" for side in _SIDES for level in levels],
+        kind,
+    )
+
+    weights = np.arange(1, 6, dtype=float)
+    hist_all = sum(
+        np.column_stack([np.nan_to_num(_num(table, f"r{level}_{side}")) for level in levels])
+        for side in _SIDES
+    )
+    totals = hist_all.sum(axis=1)
+    pooled_mean = np.divide(
+        hist_all @ weights, totals, out=np.full(len(totals), np.nan), where=totals > 0
+    )
+    order = _order(-pooled_mean, _plain_labels(table, key, labels, lang))
+    rows = table.iloc[order].reset_index(drop=True)
+    ids = rows[key].tolist()
+    plain = [_escape(item_label(labels, i, lang)) for i in ids]
+
+    # One bar position per item and side; positions 3i (Russian) and 3i + 1 (foreign).
+    positions: list[float] = []
+    ticktext: list[str] = []
+    bars: list[tuple[int, str, float, np.ndarray]] = []  # (item, side, n, counts)
+    for i in range(len(rows)):
+        for offset, side in enumerate(_SIDES):
+            positions.append(3 * i + offset)
+            ticktext.append(
+                f"{plain[i]} — {ui['ru_short']}" if side == "ru" else ui["foreign_short"]
+            )
+    for side in _SIDES:
+        n = _num(rows, f"rating_n_{side}")
+        counts = np.column_stack(
+            [np.nan_to_num(_num(rows, f"r{level}_{side}")) for level in levels]
+        )
+        for i in np.flatnonzero(n > 0):
+            bars.append((int(i), side, float(n[i]), counts[i]))
+    bars.sort(key=lambda bar: (bar[0], _SIDES.index(bar[1])))
+
+    fig = go.Figure()
+    # Stacking order in relative mode: the first trace with a negative (positive)
+    # value is drawn next to zero, so 3 comes first, then 2 / 4, then 1 / 5.
+    segments = [(3, -0.5), (3, 0.5), (2, -1.0), (4, 1.0), (1, -1.0), (5, 1.0)]
+    for level, sign in segments:
+        x, y, text, hover = [], [], [], []
+        for i, side, n, counts in bars:
+            share = counts[level - 1] / n
+            x.append(sign * share)
+            y.append(3 * i + _SIDES.index(side))
+            text.append(format_percent(share, 0) if level != 3 and share >= 0.1 else "")
+            hover.append(
+                f"<b>{plain[i]}</b><br>{ui[side]}<br>{ui[f'rating_{level}']}: "
+                f"{_int(counts[level - 1])} {ui['of']} {_int(n)} ({format_percent(share)})"
+            )
+        first_half = not (level == 3 and sign > 0)
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=y,
+                orientation="h",
+                name=ui[f"rating_{level}"],
+                legendgroup=f"rating_{level}",
+                legendrank=level,
+                showlegend=first_half,
+                marker={"color": RATING_COLORS[level - 1], "line": {"width": 0}},
+                text=text,
+                textposition="inside",
+                insidetextanchor="middle",
+                textfont={"size": 10},
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    fig.add_vline(x=0, line={"color": "#444444", "width": 1})
+    ticks = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    fig.update_xaxes(
+        range=[-1, 1],
+        tickvals=ticks,
+        ticktext=[format_percent(abs(t), 0) if t else "0" for t in ticks],
+        title={"text": ui["rating_x"]},
+        zeroline=False,
+    )
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=positions,
+        ticktext=ticktext,
+        range=[3 * len(rows) - 1.5, -0.5],
+        automargin=True,
+        showgrid=False,
+        zeroline=False,
+    )
+    fig.update_layout(
+        barmode="relative",
+        bargap=0.15,
+        legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom", "traceorder": "normal"},
+    )
+    # Room for a legend of five long labels that may wrap onto two lines.
+    height = MARGIN_HEIGHT + 30 + int(ROW_HEIGHT * 0.8) * (3 * len(rows) - 1)
+    return _finish(fig, kind, title, height, margin_top=130)
+
+
+def fieldwork_daily(daily: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Bar chart of completed responses per day.
+
+    Parameters
+    ----------
+    daily : pandas.DataFrame
+        Columns ``day`` (date) and ``completed`` (int), one row per day; rows are
+        sorted by day here.
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar trace; x holds ISO dates (``YYYY-MM-DD``).
+    """
+    kind = "fieldwork_daily"
+    ui = _ui(lang)
+    if len(daily) == 0:
+        return _empty_figure(kind, ui["daily_title"].format(total=0), lang)
+    _require(daily, ["day", "completed"], kind)
+    frame = pd.DataFrame(
+        {"day": pd.to_datetime(daily["day"]), "completed": _num(daily, "completed")}
+    ).sort_values("day", kind="mergesort")
+    completed = np.nan_to_num(frame["completed"].to_numpy(dtype=float))
+    fig = go.Figure(
+        go.Bar(
+            x=frame["day"].dt.strftime("%Y-%m-%d").tolist(),
+            y=completed,
+            marker={"color": RU_COLOR},
+            name=ui["daily_y"],
+            hovertemplate="%{x|%d.%m.%Y}: %{y}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="date", tickformat="%d.%m" if lang == "ru" else "%d %b")
+    fig.update_yaxes(title={"text": ui["daily_y"]}, rangemode="tozero")
+    title = ui["daily_title"].format(total=_int(completed.sum()))
+    return _finish(fig, kind, title, 360)
+
+
+def dropoff(pages: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Funnel-like bar chart of how many respondents reached each page.
+
+    Parameters
+    ----------
+    pages : pandas.DataFrame
+        Columns ``page`` (label) and ``reached`` (int), in page order; the first
+        page is drawn at the top and is the base of the percentages.
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One horizontal bar trace; bar text is "count (share of the first page)".
+    """
+    kind = "dropoff"
+    ui = _ui(lang)
+    if len(pages) == 0:
+        return _empty_figure(kind, ui["dropoff_title"], lang)
+    _require(pages, ["page", "reached"], kind)
+    reached = np.nan_to_num(_num(pages, "reached"))
+    start = reached[0]
+    names = _unique([_escape(str(page)) for page in pages["page"].tolist()])
+    text = [f"{_int(r)} ({format_percent(r / start)})" if start > 0 else _int(r) for r in reached]
+    hover = [
+        f"{name}: {_int(r)}"
+        + (f" ({format_percent(r / start)} {ui['of_start']})" if start > 0 else "")
+        for name, r in zip(names, reached, strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=reached,
+            y=names,
+            orientation="h",
+            marker={"color": RU_COLOR},
+            text=text,
+            textposition="auto",
+            name=ui["dropoff_x"],
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+    )
+    _category_rows_layout(fig, names)
+    fig.update_xaxes(title={"text": ui["dropoff_x"]}, rangemode="tozero")
+    return _finish(fig, kind, ui["dropoff_title"], _rows_height(len(names), margin=140))
+
+
+def background_bars(counts: pd.DataFrame, title: str, lang: str = "ru") -> go.Figure:
+    """Horizontal bar chart describing the sample on one background question.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Columns ``label`` and ``n``, drawn top to bottom in the given order.
+    title : str
+        Chart title (plain text, escaped here).
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One horizontal bar trace; bar text is "n (share of the total)".
+    """
+    kind = "background_bars"
+    ui = _ui(lang)
+    title = _escape(title)
+    if len(counts) == 0:
+        return _empty_figure(kind, title, lang)
+    _require(counts, ["label", "n"], kind)
+    n = np.nan_to_num(_num(counts, "n"))
+    total = n.sum()
+    names = _unique([_escape(str(label)) for label in counts["label"].tolist()])
+    text = [f"{_int(v)} ({format_percent(v / total)})" if total > 0 else _int(v) for v in n]
+    fig = go.Figure(
+        go.Bar(
+            x=n,
+            y=names,
+            orientation="h",
+            marker={"color": RU_COLOR},
+            text=text,
+            textposition="auto",
+            name=ui["background_x"],
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        )
+    )
+    _category_rows_layout(fig, names)
+    fig.update_xaxes(title={"text": ui["background_x"]}, rangemode="tozero")
+    return _finish(fig, kind, title, _rows_height(len(names), margin=140))
+
+
+# --------------------------------------------------------------------------- output
+
+
+def figure_div(fig: go.Figure, *, div_id: str | None = None) -> str:
+    """Render a figure as an HTML ``<div>`` that expects plotly.js on the page.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+        The figure.
+    div_id : str, optional
+        Id of the plot's ``<div>``; a random UUID when omitted.
+
+    Returns
+    -------
+    str
+        The ``<div>`` with its inline ``Plotly.newPlot`` script; plotly.js itself
+        is not included (see :func:`plotly_js_path`).
+    """
+    return pio.to_html(
+        fig,
+        full_html=False,
+        include_plotlyjs=False,
+        config={"displaylogo": False, "responsive": True},
+        div_id=div_id,
+    )
+
+
+def plotly_js_path() -> Path:
+    """Return the path of the ``plotly.min.js`` shipped in the installed plotly package.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<site-packages>/plotly/package_data/plotly.min.js``, the bundle that
+        ``plotly.offline.get_plotlyjs()`` reads.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the installed plotly does not ship the bundle as a file.
+    """
+    path = Path(str(resources.files("plotly").joinpath("package_data", "plotly.min.js")))
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found in the plotly package: {path}")
+    return path
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _ui(lang: str) -> dict[str, str]:
+    _check_lang(lang)
+    return _UI[lang]
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in _UI:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+
+
+def _check_significance(significance: float) -> None:
+    if not 0 < significance < 1:
+        raise ValueError(f"significance must be between 0 and 1, got {significance!r}")
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], builder: str) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{builder}: missing columns {missing}")
+
+
+def _present(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def _float(value: Any) -> float:
+    if not _present(value):
+        return math.nan
+    return float(value)
+
+
+def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Column as a float array, missing values as NaN."""
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _flags(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Column as a bool array, missing values as False."""
+    return np.array([bool(v) if _present(v) else False for v in frame[column]], dtype=bool)
+
+
+def _int(value: float) -> str:
+    return MISSING if math.isnan(value) else str(round(value))
+
+
+def _signed(value: float, decimals: int) -> str:
+    if round(value, decimals) == 0:
+        return f"{0:.{decimals}f}"
+    return f"{value:+.{decimals}f}".replace("-", "−")
+
+
+def _interval(low: float, high: float) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return MISSING
+    return f"{low * 100:.1f}–{high * 100:.1f}%"
+
+
+def _signed_interval(low: float, high: float) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return MISSING
+    return f"{_signed(low * 100, 1)}; {_signed(high * 100, 1)}"
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _title(title: str | None, default: str) -> str:
+    return default if title is None else _escape(title)
+
+
+def _plain_labels(
+    frame: pd.DataFrame, key: str, labels: Mapping[Any, Any] | None, lang: str
+) -> list[str]:
+    return [item_label(labels, item_id, lang) for item_id in frame[key].tolist()]
+
+
+def _order(values: np.ndarray, tiebreak: Sequence[str]) -> np.ndarray:
+    """Positions sorting ``values`` ascending (NaN last), ties by ``tiebreak``."""
+    frame = pd.DataFrame({"value": values, "tiebreak": list(tiebreak)})
+    ordered = frame.sort_values(["value", "tiebreak"], na_position="last", kind="mergesort")
+    return ordered.index.to_numpy()
+
+
+def _unique(texts: list[str]) -> list[str]:
+    """Make repeated texts distinct (a category axis merges equal labels)."""
+    seen: Counter[str] = Counter()
+    result = []
+    for text in texts:
+        seen[text] += 1
+        result.append(text if seen[text] == 1 else f"{text} ({seen[text]})")
+    return result
+
+
+def _row_labels(
+    ids: list[Any], labels: Mapping[Any, Any] | None, lang: str, significant: np.ndarray
+) -> list[str]:
+    texts = [_escape(item_label(labels, item_id, lang)) for item_id in ids]
+    return [
+        f"{STAR} {text}" if flag else text for text, flag in zip(texts, significant, strict=True)
+    ]
+
+
+def _rows_height(n_rows: int, margin: int = MARGIN_HEIGHT) -> int:
+    return margin + ROW_HEIGHT * max(n_rows, 1)
+
+
+def _rows_layout(fig: go.Figure, ticktext: list[str]) -> None:
+    """Numeric rows 0..n-1 from top to bottom, labelled by ``ticktext``."""
+    n_rows = len(ticktext)
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=list(range(n_rows)),
+        ticktext=ticktext,
+        range=[n_rows - 0.5, -0.5],
+        automargin=True,
+        zeroline=False,
+    )
+    fig.update_layout(
+        legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"},
+        hovermode="closest",
+    )
+
+
+def _category_rows_layout(fig: go.Figure, names: list[str]) -> None:
+    """Category rows in the given order, from top to bottom."""
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=names,
+        autorange="reversed",
+        automargin=True,
+    )
+    fig.update_layout(showlegend=False)
+
+
+def _significance_note(ui: dict[str, str], significance: float) -> str:
+    return ui["significant_note"].format(star=STAR, alpha=f"{significance:g}")
+
+
+def _notes(fig: go.Figure, notes: list[str]) -> None:
+    """Explanatory notes under the x-axis title."""
+    fig.add_annotation(
+        text="<br>".join(notes),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        xanchor="left",
+        yanchor="top",
+        yshift=-62,
+        showarrow=False,
+        align="left",
+        font={"size": 11, "color": "#555555"},
+    )
+    fig.update_layout(margin={"b": 125})
+
+
+def _empty_figure(kind: str, title: str, lang: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(
+        text=_UI[lang]["no_data"],
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font={"size": 16, "color": "#555555"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _finish(fig, kind, title, 300)
+
+
+def _finish(fig: go.Figure, kind: str, title: str, height: int, margin_top: int = 100) -> go.Figure:
+    """Apply what every figure shares: template, title, meta, height."""
+    fig.update_layout(
+        template=TEMPLATE,
+        title={
+            "text": title,
+            "x": 0,
+            "xanchor": "left",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 14},
+        },
+        meta={"kind": kind},
+        height=height,
+        margin={"t": margin_top},
+        font={"family": "Arial, Helvetica, sans-serif"},
+    )
+    return fig

@@ -1,0 +1,593 @@
+"""Self-contained HTML report of the Russian-vs-foreign comparison.
+
+:func:`render_report` returns one HTML document as a string: inline CSS, the
+plotly.js bundle inlined once in ``<head>``, and no reference to any external
+URL, so the file opens offline and prints legibly. Every text that comes from
+the data or the caller is escaped with :func:`html.escape`. Numbers are rounded
+here only for display; :func:`format_comparison` gives the same display strings
+as a DataFrame for other views.
+"""
+
+import datetime as dt
+import html
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from plotly.offline import get_plotlyjs
+
+from analysis.figures import (
+    MISSING,
+    STAR,
+    figure_div,
+    format_p_value,
+    format_percent,
+    item_label,
+    paired_dumbbell,
+    prevalence_dumbbell,
+    rating_diverging,
+)
+
+__all__ = ["SIGNIFICANCE", "format_comparison", "render_report"]
+
+SIGNIFICANCE = 0.05  # q-value below which a difference is marked
+LOW_N_MARK = "⚠"
+
+_UI: dict[str, dict[str, str]] = {
+    "ru": {
+        "title": "Мотивационные практики в российских и иностранных компаниях: отчёт",
+        "demo": "ДЕМО-ДАННЫЕ (синтетические)",
+        "demo_note": (
+            "Все числа ниже получены на синтетических данных и не описывают реальных людей."
+        ),
+        "generated_on": "Дата формирования",
+        "filters": "Фильтры",
+        "filters_none": "нет",
+        "sample": "Выборка",
+        "n_respondents": "Респондентов",
+        "option": "Вариант",
+        "assumptions": "Допущения и методы",
+        "comparison": "Сравнение по практикам",
+        "categories": "Сравнение по категориям практик",
+        "category_chart": "Категории практик: российские и иностранные компании",
+        "prevalence": "Распространённость практик",
+        "paired": "Парное сравнение",
+        "ratings": "Оценки влияния на мотивацию",
+        "item": "Практика",
+        "category": "Категория",
+        "ru": "Российские компании",
+        "foreign": "Иностранные компании",
+        "difference_group": "Сравнение долей",
+        "paired_group": "Знают оба типа компаний",
+        "ratings_group": "Оценки 1–5",
+        "share": "Доля",
+        "ci": "95% ДИ",
+        "difference": "Разница, п.п. [95% ДИ]",
+        "test": "Тест",
+        "cohens_h": "h Коэна",
+        "mean_ru": "Среднее, рос.",
+        "mean_foreign": "Среднее, иностр.",
+        "mwu_p": "p (Манна–Уитни)",
+        "no_rows": "Нет данных",
+        "chi2": "χ²",
+        "fisher": "Фишер",
+        "note_share": (
+            "n — ответившие «встречал(а)» или «не встречал(а)» о компаниях этого типа; "
+            "доля — встречавшие практику, с 95% доверительным интервалом Уилсона. "
+            "Разница — российские минус иностранные, в процентных пунктах."
+        ),
+        "note_tests": (
+            "χ² — критерий хи-квадрат Пирсона, Фишер — точный критерий Фишера; "
+            "q — p-значение с поправкой Бенджамини–Хохберга на множественные сравнения."
+        ),
+        "note_paired": (
+            "Парное сравнение — только респонденты, знающие оба типа компаний: "
+            "b — встречали практику только в российских, c — только в иностранных; "
+            "p — критерий Мак-Немара."
+        ),
+        "note_ratings": (
+            "Оценки: среднее по шкале 1–5; p и q — критерий Манна–Уитни "
+            "и его поправка Бенджамини–Хохберга."
+        ),
+        "note_star": "{star} — q < {alpha}.",
+        "note_low_n": "{mark} — мало наблюдений хотя бы в одной из групп; оценки неустойчивы.",
+    },
+    "en": {
+        "title": "Motivation practices in Russian and foreign companies: report",
+        "demo": "DEMO DATA (synthetic)",
+        "demo_note": "Every number below comes from synthetic data and describes no real person.",
+        "generated_on": "Generated on",
+        "filters": "Filters",
+        "filters_none": "none",
+        "sample": "Sample",
+        "n_respondents": "Respondents",
+        "option": "Option",
+        "assumptions": "Assumptions and methods",
+        "comparison": "Comparison by practice",
+        "categories": "Comparison by category of practice",
+        "category_chart": "Categories of practice: Russian and foreign companies",
+        "prevalence": "Prevalence of practices",
+        "paired": "Paired comparison",
+        "ratings": "Ratings of the effect on motivation",
+        "item": "Practice",
+        "category": "Category",
+        "ru": "Russian companies",
+        "foreign": "Foreign companies",
+        "difference_group": "Difference in shares",
+        "paired_group": "Know both kinds of company",
+        "ratings_group": "Ratings 1–5",
+        "share": "Share",
+        "ci": "95% CI",
+        "difference": "Difference, pp [95% CI]",
+        "test": "Test",
+        "cohens_h": "Cohen's h",
+        "mean_ru": "Mean, Russian",
+        "mean_foreign": "Mean, foreign",
+        "mwu_p": "p (Mann–Whitney)",
+        "no_rows": "No data",
+        "chi2": "χ²",
+        "fisher": "Fisher",
+        "note_share": (
+            "n — respondents who answered “met” or “not met” for companies of that kind; "
+            "share — those who met the practice, with a 95% Wilson confidence interval. "
+            "Difference — Russian minus foreign, in percentage points."
+        ),
+        "note_tests": (
+            "χ² — Pearson's chi-square test, Fisher — Fisher's exact test; "
+            "q — p-value adjusted for multiple comparisons (Benjamini–Hochberg)."
+        ),
+        "note_paired": (
+            "Paired comparison — only respondents who know both kinds of company: "
+            "b — met the practice only in Russian companies, c — only in foreign ones; "
+            "p — McNemar's test."
+        ),
+        "note_ratings": (
+            "Ratings: mean on the 1–5 scale; p and q — Mann–Whitney test "
+            "and its Benjamini–Hochberg adjustment."
+        ),
+        "note_star": "{star} — q < {alpha}.",
+        "note_low_n": "{mark} — few observations in at least one group; unstable estimates.",
+    },
+}
+
+_COMPARISON_COLUMNS = [
+    "n_ru",
+    "p_ru",
+    "ci_ru_low",
+    "ci_ru_high",
+    "n_foreign",
+    "p_foreign",
+    "ci_foreign_low",
+    "ci_foreign_high",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "test",
+    "p_val",
+    "q_val",
+    "cohens_h",
+    "paired_n",
+    "paired_b",
+    "paired_c",
+    "paired_p_val",
+    "paired_q_val",
+    "rating_mean_ru",
+    "rating_mean_foreign",
+    "rating_p_val",
+    "rating_q_val",
+    "low_n",
+]
+
+_CSS = """
+*{box-sizing:border-box}
+body{font-family:Arial,Helvetica,sans-serif;color:#222;margin:0 auto;max-width:1200px;
+padding:16px 24px;line-height:1.45;font-size:15px;background:#fff}
+h1{font-size:1.6em;margin:.4em 0}h2{font-size:1.25em;margin:1.6em 0 .5em;
+border-bottom:1px solid #ccc;padding-bottom:.2em}
+.demo-banner{border:3px solid #b2182b;color:#b2182b;background:#fdecea;font-weight:bold;
+font-size:1.3em;text-align:center;padding:10px;margin:8px 0}
+.demo-banner small{display:block;font-size:.65em;font-weight:normal}
+.meta{color:#555}
+table{border-collapse:collapse;margin:.5em 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;vertical-align:top}
+th{background:#f2f2f2;text-align:center}
+td.label,th.label{text-align:left}
+.table-wrap{overflow-x:auto}
+table.comparison{font-size:.8em}
+table.comparison td{white-space:nowrap}
+table.comparison td.label{white-space:normal;min-width:14em}
+tr.low-n td{color:#666;font-style:italic}
+tr.significant td.label{font-weight:bold}
+.sample-grid{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+table.small{font-size:.85em}
+table.small caption{font-weight:bold;text-align:left;padding-bottom:2px}
+.notes{font-size:.8em;color:#444}
+.notes p{margin:.2em 0}
+.chart{margin:1em 0;break-inside:avoid;page-break-inside:avoid}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{max-width:none;padding:0;font-size:10pt}
+.table-wrap{overflow:visible}table.comparison{font-size:7pt}
+.demo-banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+h2{break-after:avoid;page-break-after:avoid}tr{break-inside:avoid}}
+"""
+
+
+def format_comparison(
+    table: pd.DataFrame,
+    labels: Mapping[Any, Any] | None,
+    lang: str = "ru",
+    key: str = "practice_id",
+    significance: float = SIGNIFICANCE,
+) -> pd.DataFrame:
+    """Format a comparison table for display, keeping the row order.
+
+    Shares are shown as percentages with one decimal, differences in
+    percentage points with their 95% CI, p- and q-values with four decimals or
+    as ``"<0.001"``, missing values as a dash. A q-value below ``significance``
+    gets a ``★``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table returned by ``analysis.compare.compare`` (one row per item).
+    labels : mapping or None
+        Item id -> label (see :func:`analysis.figures.item_label`).
+    lang : {"ru", "en"}, default "ru"
+        Language of the labels and of the test names.
+    key : str, default "practice_id"
+        Name of the item id column (``"category_id"`` at category level).
+    significance : float, default 0.05
+        Threshold for the q-values that are marked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        String columns ``label`` (plain text, not escaped), ``n_ru``, ``p_ru``,
+        ``ci_ru``, ``n_foreign``, ``p_foreign``, ``ci_foreign``, ``diff``,
+        ``test``, ``p_val``, ``q_val``, ``cohens_h``, ``paired_n``, ``paired_b``,
+        ``paired_c``, ``paired_p_val``, ``paired_q_val``, ``rating_mean_ru``,
+        ``rating_mean_foreign``, ``rating_p_val``, ``rating_q_val``, and bool
+        columns ``low_n`` and ``significant`` (prevalence q below the threshold).
+
+    Examples
+    --------
+    >>> format_comparison(table, {"bonus": "Премия"})["p_ru"].tolist()  # doctest: +SKIP
+    ['30.0%']
+    """
+    ui = _ui(lang)
+    missing = [c for c in [key, *_COMPARISON_COLUMNS] if c not in table.columns]
+    if missing:
+        raise ValueError(f"format_comparison: missing columns {missing}")
+
+    def num(column: str) -> list[float]:
+        values = pd.to_numeric(table[column], errors="coerce")
+        return values.to_numpy(dtype=float, na_value=np.nan).tolist()
+
+    def starred(values: list[float]) -> list[str]:
+        return [format_p_value(v) + (f" {STAR}" if v < significance else "") for v in values]
+
+    tests = {"chi2": ui["chi2"], "fisher": ui["fisher"]}
+    q_val = num("q_val")
+    out = pd.DataFrame(
+        {
+            "label": [item_label(labels, item_id, lang) for item_id in table[key].tolist()],
+            "n_ru": [_count(v) for v in num("n_ru")],
+            "p_ru": [format_percent(v) for v in num("p_ru")],
+            "ci_ru": _intervals(num("ci_ru_low"), num("ci_ru_high")),
+            "n_foreign": [_count(v) for v in num("n_foreign")],
+            "p_foreign": [format_percent(v) for v in num("p_foreign")],
+            "ci_foreign": _intervals(num("ci_foreign_low"), num("ci_foreign_high")),
+            "diff": [
+                _difference(d, lo, hi)
+                for d, lo, hi in zip(
+                    num("diff"), num("diff_ci_low"), num("diff_ci_high"), strict=True
+                )
+            ],
+            "test": [tests.get(str(t), MISSING) if _present(t) else MISSING for t in table["test"]],
+            "p_val": [format_p_value(v) for v in num("p_val")],
+            "q_val": starred(q_val),
+            "cohens_h": [_signed(v, 2) for v in num("cohens_h")],
+            "paired_n": [_count(v) for v in num("paired_n")],
+            "paired_b": [_count(v) for v in num("paired_b")],
+            "paired_c": [_count(v) for v in num("paired_c")],
+            "paired_p_val": [format_p_value(v) for v in num("paired_p_val")],
+            "paired_q_val": starred(num("paired_q_val")),
+            "rating_mean_ru": [_decimal(v, 2) for v in num("rating_mean_ru")],
+            "rating_mean_foreign": [_decimal(v, 2) for v in num("rating_mean_foreign")],
+            "rating_p_val": [format_p_value(v) for v in num("rating_p_val")],
+            "rating_q_val": starred(num("rating_q_val")),
+            "low_n": [bool(v) if _present(v) else False for v in table["low_n"]],
+            "significant": [v < significance for v in q_val],
+        },
+        index=pd.RangeIndex(len(table)),
+    )
+    return out.astype({"low_n": bool, "significant": bool})
+
+
+def render_report(
+    table: pd.DataFrame,
+    labels: Mapping[Any, Any] | None,
+    *,
+    lang: str = "ru",
+    sample: Mapping[str, Any],
+    assumptions: str,
+    title: str | None = None,
+    category_table: pd.DataFrame | None = None,
+    category_labels: Mapping[Any, Any] | None = None,
+    demo: bool = False,
+    filters: Mapping[str, Any] | None = None,
+    generated_on: dt.date | dt.datetime | str | None = None,
+) -> str:
+    """Render the comparison as one self-contained HTML document.
+
+    The document holds, in order: a "demo data" banner (only when ``demo``),
+    the title and generation date, the filters applied, the sample description,
+    the assumptions, the comparison table, the prevalence dumbbell, the paired
+    chart, the rating chart and, when ``category_table`` is given, the
+    category-level table and dumbbell. plotly.js is inlined once in ``<head>``;
+    nothing is loaded from the network.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Practice-level table from ``analysis.compare.compare`` (key
+        ``practice_id``); its row order is kept in the table.
+    labels : mapping or None
+        Practice id -> label (see :func:`analysis.figures.item_label`).
+    lang : {"ru", "en"}, default "ru"
+        Language of the report.
+    sample : mapping
+        ``{"n_respondents": int, "background": {dimension: [(label, n), ...]}}``;
+        ``background`` may be omitted.
+    assumptions : str
+        Plain text; blank lines separate paragraphs.
+    title : str, optional
+        Document title; a default in ``lang`` when omitted.
+    category_table : pandas.DataFrame, optional
+        Category-level table from ``compare`` (key ``category_id``).
+    category_labels : mapping, optional
+        Category id -> label.
+    demo : bool, default False
+        Mark the report as built from synthetic data.
+    filters : mapping, optional
+        Filter name -> value applied to the data (a list value is joined);
+        ``None`` or empty shows "none".
+    generated_on : date, datetime or str, optional
+        Shown under the title; omitted when ``None`` (the report does not read
+        the clock, so equal inputs give an equal document).
+
+    Returns
+    -------
+    str
+        The HTML document (UTF-8 text).
+
+    Examples
+    --------
+    >>> page = render_report(table, labels, sample={"n_respondents": 120},
+    ...                      assumptions="...", demo=True)  # doctest: +SKIP
+    >>> Path("report.html").write_text(page, encoding="utf-8")  # doctest: +SKIP
+    """
+    ui = _ui(lang)
+    doc_title = title if title is not None else ui["title"]
+    parts = [
+        "<!DOCTYPE html>",
+        f'<html lang="{lang}">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(doc_title)}</title>",
+        f"<style>{_CSS}</style>",
+        "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>",
+        f"<script>{_plotly_js()}</script>",
+        "</head>",
+        "<body>",
+    ]
+    if demo:
+        parts.append(
+            f'<div class="demo-banner" role="alert">{_e(ui["demo"])}'
+            f"<small>{_e(ui['demo_note'])}</small></div>"
+        )
+    parts.append(f"<header><h1>{_e(doc_title)}</h1>")
+    if generated_on is not None:
+        when = generated_on.isoformat() if isinstance(generated_on, dt.date) else generated_on
+        parts.append(f'<p class="meta">{_e(ui["generated_on"])}: {_e(str(when))}</p>')
+    parts.append("</header>")
+    parts.append(_filters_section(filters, ui))
+    parts.append(_sample_section(sample, ui))
+    parts.append(_assumptions_section(assumptions, ui))
+
+    parts.append(f'<section id="comparison"><h2>{_e(ui["comparison"])}</h2>')
+    parts.append(_comparison_table(table, labels, lang, "practice_id", ui["item"]))
+    parts.append("</section>")
+    charts = [
+        ("prevalence", prevalence_dumbbell(table, labels, lang)),
+        ("paired", paired_dumbbell(table, labels, lang)),
+        ("ratings", rating_diverging(table, labels, lang)),
+    ]
+    for name, fig in charts:
+        parts.append(f'<section id="{name}"><h2>{_e(ui[name])}</h2>')
+        parts.append(f'<div class="chart">{figure_div(fig, div_id=f"fig-{name}")}</div>')
+        parts.append("</section>")
+
+    if category_table is not None:
+        parts.append(f'<section id="categories"><h2>{_e(ui["categories"])}</h2>')
+        parts.append(
+            _comparison_table(category_table, category_labels, lang, "category_id", ui["category"])
+        )
+        fig = prevalence_dumbbell(
+            category_table,
+            category_labels,
+            lang,
+            key="category_id",
+            title=ui["category_chart"],
+        )
+        parts.append(f'<div class="chart">{figure_div(fig, div_id="fig-categories")}</div>')
+        parts.append("</section>")
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _filters_section(filters: Mapping[str, Any] | None, ui: dict[str, str]) -> str:
+    head = f'<section id="filters"><h2>{_e(ui["filters"])}</h2>'
+    if not filters:
+        return f"{head}<p>{_e(ui['filters_none'])}</p></section>"
+    rows = "".join(
+        f'<tr><th class="label" scope="row">{_e(str(name))}</th>'
+        f'<td class="label">{_e(_filter_value(value))}</td></tr>'
+        for name, value in filters.items()
+    )
+    return f'{head}<table class="small"><tbody>{rows}</tbody></table></section>'
+
+
+def _filter_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _sample_section(sample: Mapping[str, Any], ui: dict[str, str]) -> str:
+    if "n_respondents" not in sample:
+        raise ValueError("sample must have an 'n_respondents' entry")
+    parts = [
+        f'<section id="sample"><h2>{_e(ui["sample"])}</h2>',
+        f"<p>{_e(ui['n_respondents'])}: <strong>{_e(str(sample['n_respondents']))}</strong></p>",
+        '<div class="sample-grid">',
+    ]
+    for dimension, counts in (sample.get("background") or {}).items():
+        pairs = [(str(label), int(n)) for label, n in counts]
+        total = sum(n for _, n in pairs)
+        rows = "".join(
+            f'<tr><td class="label">{_e(label)}</td><td>{n}</td>'
+            f"<td>{format_percent(n / total) if total else MISSING}</td></tr>"
+            for label, n in pairs
+        )
+        parts.append(
+            f'<table class="small"><caption>{_e(str(dimension))}</caption>'
+            f'<thead><tr><th class="label">{_e(ui["option"])}</th><th>n</th><th>%</th></tr>'
+            f"</thead><tbody>{rows}</tbody></table>"
+        )
+    parts.append("</div></section>")
+    return "".join(parts)
+
+
+def _assumptions_section(assumptions: str, ui: dict[str, str]) -> str:
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", assumptions or "") if p.strip()]
+    body = "".join(f"<p>{_e(p)}</p>" for p in paragraphs)
+    return f'<section id="assumptions"><h2>{_e(ui["assumptions"])}</h2>{body}</section>'
+
+
+def _comparison_table(
+    table: pd.DataFrame,
+    labels: Mapping[Any, Any] | None,
+    lang: str,
+    key: str,
+    item_header: str,
+) -> str:
+    ui = _UI[lang]
+    shown = format_comparison(table, labels, lang, key)
+    group = (
+        f'<tr><th class="label" rowspan="2" scope="col">{_e(item_header)}</th>'
+        f'<th colspan="3">{_e(ui["ru"])}</th><th colspan="3">{_e(ui["foreign"])}</th>'
+        f'<th colspan="5">{_e(ui["difference_group"])}</th>'
+        f'<th colspan="5">{_e(ui["paired_group"])}</th>'
+        f'<th colspan="4">{_e(ui["ratings_group"])}</th></tr>'
+    )
+    headers = ["n", ui["share"], ui["ci"]] * 2
+    headers += [ui["difference"], ui["test"], "p", "q", ui["cohens_h"]]
+    headers += ["n", "b", "c", "p", "q"]
+    headers += [ui["mean_ru"], ui["mean_foreign"], ui["mwu_p"], "q"]
+    second = "<tr>" + "".join(f'<th scope="col">{_e(h)}</th>' for h in headers) + "</tr>"
+    cells = [c for c in shown.columns if c not in ("label", "low_n", "significant")]
+    body = []
+    for row in shown.itertuples(index=False):
+        label = _e(row.label) + (f" {LOW_N_MARK}" if row.low_n else "")
+        tr_class = " ".join(
+            name for name, on in (("low-n", row.low_n), ("significant", row.significant)) if on
+        )
+        attr = f' class="{tr_class}"' if tr_class else ""
+        tds = "".join(f"<td>{_e(getattr(row, c))}</td>" for c in cells)
+        body.append(f'<tr{attr}><td class="label">{label}</td>{tds}</tr>')
+    if not body:
+        body.append(
+            f'<tr><td class="label" colspan="{len(cells) + 1}">{_e(ui["no_rows"])}</td></tr>'
+        )
+    notes = [
+        ui["note_share"],
+        ui["note_tests"],
+        ui["note_paired"],
+        ui["note_ratings"],
+        ui["note_star"].format(star=STAR, alpha=f"{SIGNIFICANCE:g}"),
+        ui["note_low_n"].format(mark=LOW_N_MARK),
+    ]
+    return (
+        '<div class="table-wrap"><table class="comparison">'
+        f"<thead>{group}{second}</thead><tbody>{''.join(body)}</tbody></table></div>"
+        '<div class="notes">' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>"
+    )
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _ui(lang: str) -> dict[str, str]:
+    if lang not in _UI:
+        raise ValueError(f"lang must be one of {tuple(_UI)}, got {lang!r}")
+    return _UI[lang]
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    """The plotly.js bundle, safe to place inside a ``<script>`` element."""
+    return re.sub(r"</(script)", r"<\\/\1", get_plotlyjs(), flags=re.IGNORECASE)
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _present(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return False
+    return not (isinstance(value, float) and np.isnan(value))
+
+
+def _count(value: float) -> str:
+    return MISSING if np.isnan(value) else str(round(value))
+
+
+def _decimal(value: float, decimals: int) -> str:
+    return MISSING if np.isnan(value) else f"{value:.{decimals}f}"
+
+
+def _signed(value: float, decimals: int) -> str:
+    if np.isnan(value):
+        return MISSING
+    if round(value, decimals) == 0:
+        return f"{0:.{decimals}f}"
+    return f"{value:+.{decimals}f}".replace("-", "−")
+
+
+def _intervals(low: list[float], high: list[float]) -> list[str]:
+    return [
+        MISSING
+        if np.isnan(lo) or np.isnan(hi)
+        else f"{_decimal(lo * 100, 1)}–{_decimal(hi * 100, 1)}%"
+        for lo, hi in zip(low, high, strict=True)
+    ]
+
+
+def _difference(diff: float, low: float, high: float) -> str:
+    if np.isnan(diff):
+        return MISSING
+    text = _signed(diff * 100, 1)
+    if not (np.isnan(low) or np.isnan(high)):
+        text += f" [{_signed(low * 100, 1)}; {_signed(high * 100, 1)}]"
+    return text

@@ -1,0 +1,514 @@
+"""The full comparison table: random raw answers are aggregated to count tables with pandas,
+and every statistic of compare() is checked against scipy/statsmodels applied directly to
+the raw answers."""
+
+import doctest
+import importlib
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from statsmodels.stats.proportion import proportion_effectsize
+
+import analysis
+from analysis.compare import (
+    ASSUMPTIONS,
+    ASSUMPTIONS_RU,
+    assumptions_text,
+    compare,
+    multiple_testing,
+)
+
+from .test_paired import _reference_newcombe
+
+ITEMS = ["bonus", "flexible_hours", "training"]
+
+COLUMNS = [
+    "practice_id",
+    "n_ru",
+    "k_ru",
+    "dk_ru",
+    "p_ru",
+    "ci_ru_low",
+    "ci_ru_high",
+    "n_foreign",
+    "k_foreign",
+    "dk_foreign",
+    "p_foreign",
+    "ci_foreign_low",
+    "ci_foreign_high",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "test",
+    "statistic",
+    "p_val",
+    "q_val",
+    "cohens_h",
+    "paired_n",
+    "paired_b",
+    "paired_c",
+    "paired_diff",
+    "paired_ci_low",
+    "paired_ci_high",
+    "paired_p_val",
+    "paired_q_val",
+    "rating_n_ru",
+    "rating_mean_ru",
+    "rating_median_ru",
+    "r1_ru",
+    "r2_ru",
+    "r3_ru",
+    "r4_ru",
+    "r5_ru",
+    "rating_n_foreign",
+    "rating_mean_foreign",
+    "rating_median_foreign",
+    "r1_foreign",
+    "r2_foreign",
+    "r3_foreign",
+    "r4_foreign",
+    "r5_foreign",
+    "rating_u",
+    "rating_p_val",
+    "rating_q_val",
+    "rank_biserial",
+    "rating_paired_n",
+    "wilcoxon_statistic",
+    "wilcoxon_p_val",
+    "wilcoxon_q_val",
+    "low_n_ru",
+    "low_n_foreign",
+    "low_n_paired",
+    "low_n_rating",
+    "low_n",
+]
+
+INT_COLUMNS = [
+    "n_ru",
+    "k_ru",
+    "dk_ru",
+    "n_foreign",
+    "k_foreign",
+    "dk_foreign",
+    "paired_n",
+    "paired_b",
+    "paired_c",
+    "rating_n_ru",
+    *[f"r{r}_ru" for r in range(1, 6)],
+    "rating_n_foreign",
+    *[f"r{r}_foreign" for r in range(1, 6)],
+    "rating_paired_n",
+]
+
+
+# --------------------------------------------------------------------------- raw answers
+
+# One answer about one practice in one kind of company: yes (with a rating, or a skipped
+# rating), no, or don't know.
+answers = st.one_of(
+    st.tuples(st.just("yes"), st.one_of(st.none(), st.integers(1, 5))),
+    st.tuples(st.sampled_from(["no", "dk"]), st.none()),
+)
+respondents = st.tuples(
+    st.booleans(),  # worked in a Russian company
+    st.booleans(),  # worked in a foreign company
+    st.lists(st.tuples(answers, answers), min_size=len(ITEMS), max_size=len(ITEMS)),
+)
+samples = st.tuples(st.lists(respondents, max_size=40), st.integers(1, 4))
+
+
+def _raw_answers(sample):
+    """Long raw table: respondent_id, practice_id, company_kind, answer, rating."""
+    people, copies = sample
+    rows = []
+    for rid, (worked_ru, worked_foreign, per_item) in enumerate(people * copies):
+        for item, (ans_ru, ans_foreign) in zip(ITEMS, per_item, strict=True):
+            for kind, worked, (answer, rating) in (
+                ("ru", worked_ru, ans_ru),
+                ("foreign", worked_foreign, ans_foreign),
+            ):
+                if worked:  # "not asked" never reaches the analysis
+                    rows.append((rid, item, kind, answer, rating))
+    raw = pd.DataFrame(
+        rows, columns=["respondent_id", "practice_id", "company_kind", "answer", "rating"]
+    )
+    raw["rating"] = raw["rating"].astype("Int64")
+    return raw
+
+
+def _wide_counts(long, by, column, categories):
+    """Count rows of ``long`` by ``by`` and ``column``; one output column per category."""
+    if long.empty:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in [*by, *categories]})
+    wide = (
+        long.groupby([*by, column])
+        .size()
+        .unstack(column, fill_value=0)
+        .reindex(columns=categories, fill_value=0)
+        .astype("int64")
+        .reset_index()
+    )
+    wide.columns.name = None
+    return wide
+
+
+def _aggregate(raw):
+    """The four count tables, as SQL GROUP BY would give them (missing rows = zero)."""
+    prevalence_counts = _wide_counts(
+        raw, ["practice_id", "company_kind"], "answer", ["yes", "no", "dk"]
+    )
+    merged = raw[raw["company_kind"] == "ru"].merge(
+        raw[raw["company_kind"] == "foreign"],
+        on=["respondent_id", "practice_id"],
+        suffixes=("_ru", "_foreign"),
+    )
+    yes_no = ["yes", "no"]
+    both = merged[merged["answer_ru"].isin(yes_no) & merged["answer_foreign"].isin(yes_no)]
+    both = both.assign(cell=both["answer_ru"] + "_" + both["answer_foreign"])
+    paired_counts = _wide_counts(
+        both, ["practice_id"], "cell", ["yes_yes", "yes_no", "no_yes", "no_no"]
+    )
+    rating_counts = (
+        raw.dropna(subset=["rating"])
+        .groupby(["practice_id", "company_kind", "rating"])
+        .size()
+        .rename("n")
+        .reset_index()
+    )
+    paired_rating_counts = (
+        merged.dropna(subset=["rating_ru", "rating_foreign"])
+        .groupby(["practice_id", "rating_ru", "rating_foreign"])
+        .size()
+        .rename("n")
+        .reset_index()
+    )
+    return prevalence_counts, paired_counts, rating_counts, paired_rating_counts
+
+
+def _reference(records):
+    """Every statistic for one item from its raw answers (tuples respondent_id, practice_id,
+    company_kind, answer, rating), with scipy/statsmodels; no count table involved."""
+    ref = {}
+    answers = {"ru": {}, "foreign": {}}  # respondent -> (answer, rating)
+    for rid, _, kind, answer, rating in records:
+        answers[kind][rid] = (answer, rating)
+
+    wilson = {}
+    for kind, given_answers in answers.items():
+        said = [answer for answer, _ in given_answers.values()]
+        yes, no, dk = said.count("yes"), said.count("no"), said.count("dk")
+        ref[f"n_{kind}"], ref[f"k_{kind}"], ref[f"dk_{kind}"] = yes + no, yes, dk
+        if yes + no:
+            ci = wilson[kind] = stats.binomtest(yes, yes + no).proportion_ci(method="wilson")
+            ref[f"p_{kind}"] = yes / (yes + no)
+            ref[f"ci_{kind}_low"], ref[f"ci_{kind}_high"] = ci.low, ci.high
+        else:
+            ref[f"p_{kind}"] = ref[f"ci_{kind}_low"] = ref[f"ci_{kind}_high"] = math.nan
+
+    k1, n1, k2, n2 = ref["k_ru"], ref["n_ru"], ref["k_foreign"], ref["n_foreign"]
+    if n1 and n2:
+        p1, p2 = k1 / n1, k2 / n2
+        w1, w2 = wilson["ru"], wilson["foreign"]
+        ref["diff"] = p1 - p2
+        ref["diff_ci_low"] = p1 - p2 - math.hypot(p1 - w1.low, w2.high - p2)
+        ref["diff_ci_high"] = p1 - p2 + math.hypot(w1.high - p1, p2 - w2.low)
+        ref["cohens_h"] = float(proportion_effectsize(p1, p2))
+        table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
+        if stats.contingency.expected_freq(table).min() < 5:
+            ref["test"], ref["statistic"] = "fisher", math.nan
+            ref["p_val"] = stats.fisher_exact(table).pvalue
+        else:
+            chi2 = stats.chi2_contingency(table, correction=False)
+            ref["test"], ref["statistic"], ref["p_val"] = "chi2", chi2.statistic, chi2.pvalue
+    else:
+        ref["test"] = None
+        for name in ("diff", "diff_ci_low", "diff_ci_high", "cohens_h", "statistic", "p_val"):
+            ref[name] = math.nan
+
+    both = sorted(set(answers["ru"]) & set(answers["foreign"]))
+    pairs = [(answers["ru"][r][0], answers["foreign"][r][0]) for r in both]
+    pairs = np.array([(ru == "yes", fo == "yes") for ru, fo in pairs if {ru, fo} <= {"yes", "no"}])
+    n_pairs = len(pairs)
+    ref["paired_n"] = n_pairs
+    if n_pairs:
+        ru_yes, foreign_yes = pairs[:, 0], pairs[:, 1]
+        a, b = int((ru_yes & foreign_yes).sum()), int((ru_yes & ~foreign_yes).sum())
+        c = int((~ru_yes & foreign_yes).sum())
+        ref["paired_b"], ref["paired_c"] = b, c
+        ref["paired_diff"] = ru_yes.mean() - foreign_yes.mean()
+        ref["paired_p_val"] = stats.binomtest(b, b + c).pvalue if b + c else 1.0
+        ref["paired_ci_low"], ref["paired_ci_high"] = _reference_newcombe(
+            a, b, c, n_pairs - a - b - c
+        )
+    else:
+        ref["paired_b"] = ref["paired_c"] = 0
+        for name in ("paired_diff", "paired_ci_low", "paired_ci_high", "paired_p_val"):
+            ref[name] = math.nan
+
+    rated = {
+        kind: {rid: rating for rid, (_, rating) in given.items() if rating is not None}
+        for kind, given in answers.items()
+    }
+    x = np.array(list(rated["ru"].values()), dtype=int)
+    y = np.array(list(rated["foreign"].values()), dtype=int)
+    for kind, values in (("ru", x), ("foreign", y)):
+        ref[f"rating_n_{kind}"] = values.size
+        ref[f"rating_mean_{kind}"] = values.mean() if values.size else math.nan
+        ref[f"rating_median_{kind}"] = float(np.median(values)) if values.size else math.nan
+        for r in range(1, 6):
+            ref[f"r{r}_{kind}"] = int((values == r).sum())
+    if x.size and y.size:
+        mwu = stats.mannwhitneyu(
+            x, y, alternative="two-sided", method="asymptotic", use_continuity=True
+        )
+        ref["rating_u"], ref["rating_p_val"] = mwu.statistic, mwu.pvalue
+        ref["rank_biserial"] = 2 * mwu.statistic / (x.size * y.size) - 1
+    else:
+        ref["rating_u"] = ref["rating_p_val"] = ref["rank_biserial"] = math.nan
+
+    both_rated = sorted(set(rated["ru"]) & set(rated["foreign"]))
+    x_pairs = np.array([rated["ru"][r] for r in both_rated], dtype=float)
+    y_pairs = np.array([rated["foreign"][r] for r in both_rated], dtype=float)
+    ref["rating_paired_n"] = len(both_rated)
+    if not both_rated:
+        ref["wilcoxon_statistic"] = ref["wilcoxon_p_val"] = math.nan
+    elif (x_pairs == y_pairs).all():
+        ref["wilcoxon_statistic"], ref["wilcoxon_p_val"] = 0.0, 1.0  # defined, see docstring
+    else:
+        wil = stats.wilcoxon(
+            x_pairs,
+            y_pairs,
+            zero_method="wilcox",
+            correction=False,
+            alternative="two-sided",
+            method="asymptotic",
+        )
+        ref["wilcoxon_statistic"], ref["wilcoxon_p_val"] = wil.statistic, wil.pvalue
+    return ref
+
+
+def _bh(pvals):
+    p = np.asarray(pvals, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = stats.false_discovery_control(p[ok], method="bh")
+    return out
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(samples)
+def test_compare_equals_scipy_and_statsmodels_on_the_raw_answers(sample):
+    raw = _raw_answers(sample)
+    table = compare(*_aggregate(raw), items=ITEMS)
+    assert list(table.columns) == COLUMNS
+    assert table["practice_id"].tolist() == ITEMS
+    records = list(raw.astype(object).itertuples(index=False, name=None))
+    refs = [_reference([r for r in records if r[1] == item]) for item in ITEMS]
+    for row, ref in zip(table.to_dict("records"), refs, strict=True):
+        for name, expected in ref.items():
+            got = row[name]
+            if name == "test":
+                assert (None if pd.isna(got) else got) == expected, name
+            elif isinstance(expected, float) and math.isnan(expected):
+                assert math.isnan(got), name
+            else:
+                assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+        assert row["low_n_ru"] == (ref["n_ru"] < 10)
+        assert row["low_n_foreign"] == (ref["n_foreign"] < 10)
+        assert row["low_n_paired"] == (ref["paired_n"] < 10)
+        assert row["low_n_rating"] == (min(ref["rating_n_ru"], ref["rating_n_foreign"]) < 10)
+        assert row["low_n"] == (row["low_n_ru"] or row["low_n_foreign"])
+    for family in ("", "paired_", "rating_", "wilcoxon_"):
+        expected_q = _bh([ref[f"{family}p_val"] for ref in refs])
+        np.testing.assert_allclose(
+            table[f"{family}q_val"].to_numpy(float), expected_q, rtol=1e-9, atol=1e-15
+        )
+    for column in INT_COLUMNS:
+        assert table[column].dtype == "int64", column
+
+
+# --------------------------------------------------------------------------- multiple testing
+
+
+def test_benjamini_hochberg_and_holm_check_values():
+    p = [0.001, 0.008, 0.012, 0.04, 0.2]
+    np.testing.assert_allclose(multiple_testing(p), [0.005, 0.02, 0.02, 0.05, 0.2], atol=1e-12)
+    np.testing.assert_allclose(
+        multiple_testing(p, method="holm"), [0.005, 0.032, 0.036, 0.08, 0.2], atol=1e-12
+    )
+
+
+def test_multiple_testing_keeps_nan_and_adjusts_over_the_rest():
+    q = multiple_testing([0.04, math.nan, 0.01, math.nan])
+    assert np.isnan(q[1]) and np.isnan(q[3])
+    np.testing.assert_allclose(q[[0, 2]], [0.04, 0.02])
+    assert np.isnan(multiple_testing([math.nan, math.nan])).all()
+    assert multiple_testing([]).size == 0
+
+
+def test_q_values_are_computed_within_each_family_only():
+    prev = pd.DataFrame(
+        {
+            "practice_id": ["a", "a", "b", "b"],
+            "company_kind": ["ru", "foreign"] * 2,
+            "yes": [30, 55, 20, 21],
+            "no": [90, 55, 20, 19],
+            "dk": [0, 0, 0, 0],
+        }
+    )
+    paired_counts = pd.DataFrame(
+        {"practice_id": ["a"], "yes_yes": [5], "yes_no": [10], "no_yes": [25], "no_no": [5]}
+    )
+    table = compare(prev, paired_counts, None, None)
+    np.testing.assert_allclose(table["q_val"], _bh(table["p_val"]))
+    # One paired test only: its q equals its p, whatever the prevalence family holds.
+    assert table["paired_q_val"].iloc[0] == table["paired_p_val"].iloc[0]
+    assert math.isnan(table["paired_q_val"].iloc[1])
+
+
+# --------------------------------------------------------------------------- shape and edges
+
+
+def _prevalence(rows):
+    return pd.DataFrame(rows, columns=["practice_id", "company_kind", "yes", "no", "dk"])
+
+
+def test_items_fix_the_rows_and_their_order():
+    prev = _prevalence([["b", "ru", 1, 1, 0], ["a", "ru", 2, 1, 0], ["z", "ru", 1, 0, 0]])
+    assert compare(prev, None, None, None)["practice_id"].tolist() == ["a", "b", "z"]
+    table = compare(prev, None, None, None, items=["z", "nothing", "a"])
+    assert table["practice_id"].tolist() == ["z", "nothing", "a"]
+    assert list(table.columns) == COLUMNS
+
+
+def test_an_item_with_no_rows_at_all_gets_zeros_and_nan():
+    table = compare(_prevalence([["a", "ru", 5, 5, 0]]), None, None, None, items=["a", "new"])
+    row = table.iloc[1]
+    assert row[INT_COLUMNS].tolist() == [0] * len(INT_COLUMNS)
+    for name in COLUMNS:
+        if name not in INT_COLUMNS and name != "practice_id" and not name.startswith("low_n"):
+            assert pd.isna(row[name]), name
+    assert row[["low_n_ru", "low_n_foreign", "low_n_paired", "low_n_rating", "low_n"]].all()
+
+
+def test_zero_eligible_respondents_gives_a_row_per_item_and_no_exception():
+    table = compare(None, None, None, None, items=ITEMS)
+    assert table["practice_id"].tolist() == ITEMS
+    assert (table["n_ru"] == 0).all() and table["p_val"].isna().all()
+    assert table["q_val"].isna().all() and table["wilcoxon_q_val"].isna().all()
+    for column in INT_COLUMNS:
+        assert table[column].dtype == "int64"
+    assert compare(None, None, None, None).empty
+
+
+def test_empty_count_tables_with_columns_work_like_none():
+    raw = _raw_answers(([], 1))
+    table = compare(*_aggregate(raw), items=ITEMS)
+    assert (table["n_ru"] == 0).all()
+
+
+@pytest.mark.parametrize("answer, share", [("yes", 1.0), ("no", 0.0)])
+def test_everyone_giving_the_same_answer_everywhere(answer, share):
+    rating = 4 if answer == "yes" else None
+    raw = _raw_answers(([(True, True, [((answer, rating), (answer, rating))] * 3)], 12))
+    row = compare(*_aggregate(raw), items=ITEMS).iloc[0]
+    assert row["p_ru"] == share and row["p_foreign"] == share
+    assert row["test"] == "fisher" and row["p_val"] == 1.0 and row["diff"] == 0.0
+    assert row["paired_n"] == 12 and row["paired_p_val"] == 1.0
+    if answer == "yes":
+        assert row["rating_p_val"] == 1.0 and row["rank_biserial"] == 0.0
+        assert row["wilcoxon_p_val"] == 1.0 and row["rating_paired_n"] == 12
+    else:
+        assert row["rating_n_ru"] == 0 and math.isnan(row["rating_p_val"])
+
+
+def test_one_company_kind_empty():
+    raw = _raw_answers(([(True, False, [(("yes", 5), ("yes", 5))] * 3)], 20))
+    row = compare(*_aggregate(raw), items=ITEMS).iloc[0]
+    assert row["n_ru"] == 20 and row["n_foreign"] == 0
+    assert row["p_ru"] == 1.0 and math.isnan(row["p_foreign"])
+    assert pd.isna(row["test"]) and math.isnan(row["p_val"]) and math.isnan(row["diff"])
+    assert row["paired_n"] == 0 and math.isnan(row["paired_p_val"])
+    assert row["rating_n_foreign"] == 0 and math.isnan(row["rating_p_val"])
+    assert row["low_n_foreign"] and row["low_n"] and not row["low_n_ru"]
+
+
+def test_a_single_respondent():
+    raw = _raw_answers(([(True, True, [(("yes", 2), ("no", None))] * 3)], 1))
+    row = compare(*_aggregate(raw), items=ITEMS).iloc[0]
+    assert (row["n_ru"], row["k_ru"], row["n_foreign"], row["k_foreign"]) == (1, 1, 1, 0)
+    assert row["test"] == "fisher" and row["p_val"] == 1.0
+    assert (row["paired_n"], row["paired_b"], row["paired_c"]) == (1, 1, 0)
+    assert row["paired_p_val"] == 1.0 and row["paired_diff"] == 1.0
+    assert row["rating_n_ru"] == 1 and row["rating_median_ru"] == 2.0
+    assert math.isnan(row["rating_p_val"]) and row["rating_paired_n"] == 0
+    assert row["low_n"]
+
+
+def test_dont_know_answers_change_only_the_dk_columns():
+    people = [
+        (True, True, [(("yes", 4), ("no", None))] * 3),
+        (True, True, [(("no", None), ("yes", 3))] * 3),
+        (True, True, [(("yes", 5), ("yes", 2))] * 3),
+    ]
+    without = compare(*_aggregate(_raw_answers((people, 5))), items=ITEMS)
+    with_dk = people + [(True, True, [(("dk", None), ("dk", None))] * 3)] * 7
+    table = compare(*_aggregate(_raw_answers((with_dk, 5))), items=ITEMS)
+    assert (table["dk_ru"] == 35).all() and (table["dk_foreign"] == 35).all()
+    others = [c for c in COLUMNS if c not in ("dk_ru", "dk_foreign")]
+    pd.testing.assert_frame_equal(table[others], without[others])
+
+
+def test_compare_at_category_level():
+    prev = pd.DataFrame(
+        {"category_id": ["pay"], "company_kind": ["ru"], "yes": [3], "no": [4], "dk": [0]}
+    )
+    table = compare(prev, None, None, None, key="category_id")
+    assert table.columns[0] == "category_id" and table["category_id"].tolist() == ["pay"]
+
+
+def test_compare_rejects_repeated_items_and_bad_tables():
+    with pytest.raises(ValueError, match="repeat"):
+        compare(None, None, None, None, items=["a", "a"])
+    with pytest.raises(ValueError):
+        compare(_prevalence([["a", "ru", -1, 1, 0]]), None, None, None)
+    with pytest.raises(ValueError):
+        compare(None, None, None, pd.DataFrame({"practice_id": ["a"], "n": [1]}))
+
+
+# --------------------------------------------------------------------------- assumptions, docs
+
+
+def test_assumptions_name_every_caveat_in_both_languages():
+    for phrase in ("Unweighted", "simple random sample", "self-selected", "two-sided", "5%"):
+        assert phrase in ASSUMPTIONS
+    assert "Benjamini-Hochberg" in ASSUMPTIONS and "fewer than 10" in ASSUMPTIONS
+    for phrase in ("без взвешивания", "простую случайную выборку", "Бенджамини-Хохберга"):
+        assert phrase in ASSUMPTIONS_RU
+    assert "менее чем на 10" in ASSUMPTIONS_RU
+    assert "fewer than 5 respondents" in assumptions_text(low_n=5)
+    with pytest.raises(ValueError):
+        assumptions_text(lang="de")
+
+
+def test_public_api_is_re_exported():
+    for name in analysis.__all__:
+        assert callable(getattr(analysis, name)) or isinstance(getattr(analysis, name), str)
+    assert analysis.compare is compare
+
+
+@pytest.mark.parametrize("module", ["proportions", "paired", "ratings", "compare"])
+def test_docstring_examples_run(module):
+    module = importlib.import_module(f"analysis.{module}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
