@@ -124,7 +124,7 @@ def comparison():
         "dashboard/comparison.html",
         **_common(result),
         paired=paired,
-        chart=figure_json(builder(result.table, labels, lang)),
+        figure=figure_json(builder(result.table, labels, lang)),
         rows=format_comparison(result.table, labels, lang).to_dict("records"),
         raw=result.table.to_dict("records"),
     )
@@ -139,7 +139,7 @@ def ratings():
     return render_template(
         "dashboard/ratings.html",
         **_common(result),
-        chart=figure_json(figures.rating_diverging(result.table, labels, lang)),
+        figure=figure_json(figures.rating_diverging(result.table, labels, lang)),
         rows=format_comparison(result.table, labels, lang).to_dict("records"),
         raw=result.table.to_dict("records"),
         rating_question=RATING,
@@ -156,7 +156,7 @@ def categories():
     return render_template(
         "dashboard/categories.html",
         **_common(result),
-        chart=figure_json(figures.prevalence_dumbbell(table, labels, lang, key="category_id")),
+        figure=figure_json(figures.prevalence_dumbbell(table, labels, lang, key="category_id")),
         rows=format_comparison(table, labels, lang, key="category_id").to_dict("records"),
     )
 
@@ -182,7 +182,7 @@ def practice(practice_id: str):
         row=row_frame.iloc[0].to_dict(),
         formatted=format_comparison(row_frame, labels, lang).iloc[0].to_dict(),
         examples=_examples(practice_id, result.segment),
-        chart=figure_json(figures.rating_diverging(row_frame, labels, lang)),
+        figure=figure_json(figures.rating_diverging(row_frame, labels, lang)),
         kind_labels=KIND_LABELS,
         rating_question=RATING,
     )

@@ -29,10 +29,17 @@ class Question:
     required: bool = True
     hint_ru: str = ""
     hint_en: str = ""
+    short_ru: str = ""
+    short_en: str = ""
 
     def text(self, lang: str) -> str:
         """The question's wording in ``lang``."""
         return self.en if lang == "en" else self.ru
+
+    def short(self, lang: str) -> str:
+        """A short name of the question (filters, codebook headers)."""
+        text = self.short_en if lang == "en" else self.short_ru
+        return text or self.text(lang)
 
     def hint(self, lang: str) -> str:
         """The help text under the question in ``lang``."""
@@ -76,6 +83,8 @@ BACKGROUND: tuple[Question, ...] = (
         "подразделение или дочерняя компания в России.",
         hint_en="A foreign company is an international or non-Russian company, including "
         "its branch or subsidiary in Russia.",
+        short_ru="Опыт работы в компаниях",
+        short_en="Kinds of company worked in",
     ),
     Question(
         "current_employer",
@@ -87,6 +96,8 @@ BACKGROUND: tuple[Question, ...] = (
             _o("self", "Свой бизнес или самозанятость", "Own business or self-employed"),
             _o("not_working", "Сейчас не работаю", "Not working at the moment"),
         ),
+        short_ru="Текущее место работы",
+        short_en="Current employer",
     ),
     Question(
         "industry",
@@ -109,6 +120,8 @@ BACKGROUND: tuple[Question, ...] = (
             _o("public", "Госсектор, образование, НКО", "Public sector, education, non-profit"),
             _o("other", "Другая отрасль", "Other industry"),
         ),
+        short_ru="Отрасль",
+        short_en="Industry",
     ),
     Question(
         "company_size",
@@ -121,6 +134,8 @@ BACKGROUND: tuple[Question, ...] = (
             _o("1000_4999", "1 000–4 999", "1,000–4,999"),
             _o("5000plus", "5 000 и больше", "5,000 or more"),
         ),
+        short_ru="Размер компании",
+        short_en="Company size",
     ),
     Question(
         "role_level",
@@ -132,6 +147,8 @@ BACKGROUND: tuple[Question, ...] = (
             _o("middle_manager", "Руководитель среднего звена", "Middle manager"),
             _o("executive", "Топ-менеджер или владелец", "Executive or owner"),
         ),
+        short_ru="Уровень должности",
+        short_en="Role level",
     ),
     Question(
         "experience_band",
@@ -144,6 +161,8 @@ BACKGROUND: tuple[Question, ...] = (
             _o("11_20", "11–20 лет", "11–20 years"),
             _o("20plus", "Больше 20 лет", "More than 20 years"),
         ),
+        short_ru="Стаж",
+        short_en="Experience",
     ),
     Question(
         "region",
@@ -156,6 +175,8 @@ BACKGROUND: tuple[Question, ...] = (
             _o("abroad", "За пределами России", "Outside Russia"),
         ),
         required=False,
+        short_ru="Регион",
+        short_en="Region",
     ),
 )
 
