@@ -6,7 +6,7 @@ import math
 
 from flask import Blueprint, request, url_for
 
-from survey import queries, results
+from survey import anonymize, export, queries, results
 from survey.auth import researcher_required
 from survey.catalog import Catalog
 from survey.questions import BACKGROUND
@@ -178,6 +178,19 @@ def fieldwork():
     }
 
 
+@bp.get("/export/<name>")
+def export_file(name: str):
+    """The anonymized export: ``zip``, ``responses``, ``answers_long``, ``codebook``,
+    ``disclosure_report`` (and ``examples`` with include_examples=1&confirm_examples=1)."""
+    args = {**request.args.to_dict(), "file": name}
+    try:
+        return export.download(args)
+    except export.ExportRequestError as exc:
+        return {"error": "bad_request", "message": str(exc)}, 400
+    except anonymize.ExportRefused as exc:
+        return {"error": "export_refused", "message": str(exc)}, 409
+
+
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3.1 description of this API."""
@@ -263,6 +276,73 @@ def openapi_document(server: str) -> dict:
                 ],
             ),
             "/fieldwork": get("Fieldwork numbers", FILTER_PARAMS[-1:]),
+            "/export/{name}": {
+                "get": {
+                    "summary": "Anonymized export (zip or one file)",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {
+                                "type": "string",
+                                "enum": [
+                                    "zip",
+                                    "responses",
+                                    "answers_long",
+                                    "codebook",
+                                    "disclosure_report",
+                                    "examples",
+                                ],
+                            },
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["utf8", "excel"]},
+                        },
+                        {
+                            "name": "k",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 2, "maximum": 50},
+                        },
+                        {
+                            "name": "include_examples",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["0", "1"]},
+                        },
+                        {
+                            "name": "confirm_examples",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["0", "1"]},
+                        },
+                        FILTER_PARAMS[-1],
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The file",
+                            "content": {
+                                "application/zip": {},
+                                "text/csv": {},
+                                "application/json": {},
+                            },
+                        },
+                        "400": {
+                            "description": "Bad request",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                        "401": unauthorized,
+                        "409": {
+                            "description": "Export refused (anonymity)",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    },
+                }
+            },
             "/openapi.json": get("This document"),
         },
     }

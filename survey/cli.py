@@ -173,6 +173,64 @@ def revoke_api_tokens_command(email: str) -> None:
     click.echo(f"Revoked {result.rowcount} token(s).")
 
 
+@click.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--include-demo", is_flag=True, help="Include demo responses beside real ones.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["utf8", "excel"]),
+    default="utf8",
+    show_default=True,
+    help="utf8: comma, no BOM; excel: UTF-8 with BOM, semicolons.",
+)
+@click.option("--k", type=click.IntRange(2, 50), default=5, show_default=True)
+@click.option(
+    "--include-examples",
+    is_flag=True,
+    help="Include free-text examples (scrubbed); asks for confirmation.",
+)
+def export_command(directory, include_demo, fmt, k, include_examples) -> None:
+    """Write the anonymized export (CSV files, codebook, disclosure report) into DIRECTORY."""
+    import os
+
+    from survey.anonymize import ExportRefused
+    from survey.export import Export, ExportOptions, file_label
+
+    if include_examples:
+        click.confirm("Free-text examples may contain personal details. Include them?", abort=True)
+    options = ExportOptions(
+        include_demo=include_demo,
+        fmt=fmt,
+        k=k,
+        include_examples=include_examples,
+        max_suppressed_share=current_app.config.get("EXPORT_MAX_SUPPRESSED_SHARE", 0.1),
+    )
+    try:
+        export = Export(options)
+    except ExportRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    os.makedirs(directory, exist_ok=True)
+    records = export.plan.records
+    for name in export.file_names():
+        path = os.path.join(directory, file_label(name))
+        label = f"{file_label(name):<24}"
+        with (
+            open(path, "wb") as fh,
+            click.progressbar(
+                length=max(records, 1), label=label, file=click.get_text_stream("stderr")
+            ) as bar,
+        ):
+            for chunk in export.csv_chunks(name):
+                fh.write(chunk)
+                bar.update(chunk.count(b"\n") if name == "responses" else 0)
+    demo = " (includes DEMO data)" if export.population.use_demo else ""
+    click.echo(
+        f"Exported {records} responses to {directory}{demo}; "
+        f"k = {export.plan.smallest_class()} (required {k})."
+    )
+
+
 def _safe_url() -> str:
     from sqlalchemy.engine import make_url
 
@@ -192,5 +250,6 @@ def register(app: Flask) -> None:
         create_researcher_command,
         create_api_token_command,
         revoke_api_tokens_command,
+        export_command,
     ):
         app.cli.add_command(command)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from analysis import figures
 from analysis.report import format_comparison
-from survey import queries, results
+from survey import anonymize, export, queries, results
 from survey.auth import current_researcher, researcher_required
 from survey.extensions import db
 from survey.i18n import current_language
@@ -197,6 +197,23 @@ def _examples(practice_id: str, segment: queries.Segment) -> list[str]:
         .limit(EXAMPLES_SHOWN)
     )
     return list(db.session.scalars(stmt))
+
+
+@bp.route("/export")
+def export_page():
+    """Export options: encoding, demo data, k, free text (after confirmation)."""
+    return render_template("dashboard/export.html", **_common(), error=None, k_default=5)
+
+
+@bp.route("/export/download")
+def export_download():
+    """The anonymized export (zip or one file); refusals come back to the options page."""
+    try:
+        return export.download(request.args)
+    except (export.ExportRequestError, anonymize.ExportRefused) as exc:
+        return render_template(
+            "dashboard/export.html", **_common(), error=str(exc), k_default=5
+        ), 409 if isinstance(exc, anonymize.ExportRefused) else 400
 
 
 CSV_TABLES = ("comparison", "categories", "fieldwork", "dropoff", "background")
