@@ -6,6 +6,8 @@ PORT ?= 8000
 WEB_CONCURRENCY ?= 2
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+LOADTEST_ARGS ?=
 export PORT WEB_CONCURRENCY
 
 .PHONY: run test install install-dev serve db lint format translations bench loadtest clean
@@ -27,8 +29,17 @@ static/vendor/plotly.min.js: $(VENV)/.installed
 	@mkdir -p static/vendor
 	cp "$$($(BIN)/python -c 'import analysis.figures as f; print(f.plotly_js_path())')" $@
 
+# axe-core for the accessibility audit of the browser tests, from the npm registry.
+AXE_VERSION ?= 4.11.0
+tests/browser/vendor/axe.min.js:
+	@mkdir -p tests/browser/vendor
+	@if command -v npm >/dev/null 2>&1; then \
+	  tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-*.tgz) \
+	  && cp $$tmp/package/axe.min.js $@ && rm -rf $$tmp; \
+	else echo "npm not found: accessibility audit will be skipped"; fi
+
 install: $(VENV)/.installed static/vendor/plotly.min.js
-install-dev: install $(VENV)/.installed-dev
+install-dev: install $(VENV)/.installed-dev tests/browser/vendor/axe.min.js
 
 db: install
 	$(BIN)/flask --app survey init-db
@@ -48,10 +59,16 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: install-dev
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+loadtest: install-dev
+	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)
+
 translations: install-dev
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/survey-messages.pot .
 	$(BIN)/pybabel update -i /tmp/survey-messages.pot -d survey/translations --width 100
 	$(BIN)/pybabel compile -d survey/translations
 
 clean:
-	rm -rf $(VENV) static/vendor .pytest_cache .ruff_cache
+	rm -rf $(VENV) static/vendor tests/browser/vendor .pytest_cache .ruff_cache

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from survey import config as cfg
 from survey.catalog import load_catalog
-from survey.extensions import babel, csrf, db, login_manager, migrate
+from survey.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +57,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
+    if app.config["TRUSTED_PROXIES"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     from survey.i18n import select_locale
 
     babel.init_app(
@@ -72,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     _register_error_handlers(app)
+    _register_security_headers(app)
     _register_template_helpers(app)
 
     from survey.cli import register
@@ -94,6 +101,38 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UnicodeDecodeError)
     def bad_encoding(exc):
         return render_template("errors/error.html", code=400), 400
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _register_security_headers(app: Flask) -> None:
+    """Headers on every response. No inline script anywhere: charts are JSON data blocks.
+
+    ``style-src 'unsafe-inline'`` is kept because plotly.js sets inline styles at run time.
+    """
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["HSTS_SECONDS"] > 0:
+            headers.setdefault(
+                "Strict-Transport-Security",
+                f"max-age={app.config['HSTS_SECONDS']}; includeSubDomains",
+            )
+        if request.path.startswith(("/researcher", "/api/", "/resume", "/withdraw")):
+            headers.setdefault("Cache-Control", "no-store")
+        return response
 
 
 def _register_template_helpers(app: Flask) -> None:

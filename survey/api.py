@@ -163,6 +163,7 @@ def fieldwork():
     return {
         "demo": data["demo"],
         "completed": data["completed"],
+        "flagged": data["flagged"],
         "drafts": data["drafts"],
         "started": data["started"],
         "completion_rate": clean(data["completion_rate"]),
@@ -213,6 +214,12 @@ FILTER_PARAMS = [
         "in": "query",
         "required": False,
         "schema": {"type": "string", "enum": ["ru", "en"]},
+    },
+    {
+        "name": "include_flagged",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["0", "1"]},
     },
     {
         "name": "include_demo",

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from functools import wraps
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
@@ -17,7 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from survey.extensions import db, login_manager
+from survey.extensions import db, limiter, login_manager
 from survey.models import ApiToken, Researcher
 
 bp = Blueprint("auth", __name__, url_prefix="/researcher")
@@ -144,7 +144,22 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.fieldwork")
 
 
+def _login_account_key() -> str:
+    return "login-account:" + normalise_email(request.form.get("email", ""))[:254]
+
+
+def _failed_login(response) -> bool:
+    return response.status_code != 302
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LIMIT_LOGIN_ADDRESS"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["LIMIT_LOGIN_ACCOUNT"],
+    methods=["POST"],
+    key_func=_login_account_key,
+    deduct_when=_failed_login,
+)
 def login():
     """Researcher login; the message never says whether an account exists."""
     form = LoginForm()

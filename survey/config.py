@@ -49,6 +49,20 @@ def from_environment(instance_path: str) -> dict:
         "CATALOG_PATH": os.environ.get("CATALOG_PATH")
         or str(Path(__file__).with_name("practices.yaml")),
         "REDIS_URL": os.environ.get("REDIS_URL"),
+        "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
+        or os.environ.get("REDIS_URL")
+        or "memory://",
+        "LIMIT_START": os.environ.get("LIMIT_START", "30 per hour"),
+        "LIMIT_SAVE": os.environ.get("LIMIT_SAVE", "120 per minute"),
+        "LIMIT_SUBMIT": os.environ.get("LIMIT_SUBMIT", "20 per minute"),
+        "LIMIT_RESUME": os.environ.get("LIMIT_RESUME", "30 per hour"),
+        "LIMIT_LOGIN_ADDRESS": os.environ.get("LIMIT_LOGIN_ADDRESS", "20 per 15 minutes"),
+        "LIMIT_LOGIN_ACCOUNT": os.environ.get("LIMIT_LOGIN_ACCOUNT", "5 per 15 minutes"),
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        "HSTS_SECONDS": _int("HSTS_SECONDS", 0),
+        "MIN_COMPLETION_SECONDS": _int("MIN_COMPLETION_SECONDS", 120),
+        "EXPORT_MAX_SUPPRESSED_SHARE": float(os.environ.get("EXPORT_MAX_SUPPRESSED_SHARE", "0.1")),
     }
 
 
@@ -61,6 +75,9 @@ DEFAULTS = {
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "WTF_CSRF_TIME_LIMIT": None,  # the session lifetime already bounds a token
     "JSON_SORT_KEYS": False,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_SWALLOW_ERRORS": True,  # a Redis outage must not stop respondents
+    "RATELIMIT_KEY_PREFIX": "survey",
 }
 
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectChoice, SelectField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms import (
+    BooleanField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, StopValidation
 
 from survey.catalog import Page
 from survey.questions import BACKGROUND, EXAMPLE_MAX_CHARS, MET, RATING
@@ -19,6 +26,8 @@ class TamperedForm(Exception):
 
 
 class ConsentForm(FlaskForm):
+    # Honeypot: invisible to people, tempting to bots. Filling it flags the response.
+    website = StringField(_l("Leave this field empty"), validators=[Optional(), Length(max=200)])
     agree = BooleanField(
         _l("I have read the above and agree to take part"),
         validators=[DataRequired(message=_l("Please confirm that you agree to take part."))],
@@ -76,9 +85,19 @@ def example_name(practice_id: str) -> str:
 
 
 def _rating_required_when_met(met_field: str):
+    """The rating is required after 'yes' and otherwise optional (and then ignored).
+
+    Like ``Optional`` it clears the 'not a valid choice' error of an empty radio group,
+    but only after deciding whether the empty rating is itself an error.
+    """
+
     def check(form, field):
-        if form[met_field].data == "yes" and not field.data:
-            raise ValidationError(_l("You met this practice: please rate its effect."))
+        if field.raw_data and field.raw_data[0]:
+            return
+        field.errors[:] = []
+        if form[met_field].data == "yes":
+            raise StopValidation(_l("You met this practice: please rate its effect."))
+        raise StopValidation()
 
     return check
 
@@ -115,7 +134,7 @@ def practice_page_form(page: Page, kinds: tuple[str, ...], lang: str, **kwargs) 
                 RadioField(
                     RATING.text(lang),
                     choices=[SelectChoice(o.code, o.label(lang)) for o in RATING.options],
-                    validators=[_rating_required_when_met(met), Optional()],
+                    validators=[_rating_required_when_met(met)],
                 ),
             )
         setattr(

@@ -147,6 +147,9 @@ class Response(Base):
     role_level: Mapped[str | None] = mapped_column(String(32))
     experience_band: Mapped[str | None] = mapped_column(String(32))
     region: Mapped[str | None] = mapped_column(String(32))
+    # Likely bot: 'honeypot' (a hidden field was filled) or 'too_fast'. Kept, but left out
+    # of the analysis and the export unless asked for.
+    quality_flag: Mapped[str | None] = mapped_column(String(16))
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="response", cascade="all, delete-orphan", passive_deletes=True

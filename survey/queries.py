@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 from sqlalchemy import Integer as SAInteger
-from sqlalchemy import and_, case, cast, func, literal, select
+from sqlalchemy import Numeric, and_, case, cast, func, literal, select
 
 from survey.extensions import db
 from survey.models import Answer, Practice, Response, Wave
@@ -33,6 +33,7 @@ class Segment:
     wave: str | None = None
     language: str | None = None
     include_demo: bool = False
+    include_flagged: bool = False
 
     @classmethod
     def from_mapping(cls, args) -> Segment:
@@ -47,15 +48,16 @@ class Segment:
         wave = args.get("wave")
         if wave and len(wave) <= 32:
             values["wave"] = wave
-        flag = str(args.get("include_demo", "")).lower()
-        values["include_demo"] = flag in ("1", "true", "yes", "on")
+        for name in ("include_demo", "include_flagged"):
+            values[name] = str(args.get(name, "")).lower() in ("1", "true", "yes", "on")
         return cls(**values)
 
     def filters(self) -> dict[str, str]:
         """The active restrictions as a plain dict (for URLs, JSON and report headers)."""
         out = {k: v for k, v in asdict(self).items() if v not in (None, False)}
-        if self.include_demo:
-            out["include_demo"] = "1"
+        for name in ("include_demo", "include_flagged"):
+            if out.get(name):
+                out[name] = "1"
         return out
 
     def cache_key(self) -> tuple:
@@ -92,6 +94,8 @@ def response_conditions(segment: Segment, pop: Population | None = None) -> list
     """WHERE conditions on ``response`` for submitted answers of a segment and population."""
     pop = pop or population(segment.include_demo)
     conds = [Response.status == "submitted"]
+    if not segment.include_flagged:
+        conds.append(Response.quality_flag.is_(None))
     if not pop.use_real:
         conds.append(Response.is_demo.is_(True))
     elif not pop.use_demo:
@@ -213,7 +217,9 @@ def _category_per_response(segment: Segment, pop: Population | None):
     yes = func.sum(case((Answer.met == "yes", 1), else_=0))
     dk = func.sum(case((Answer.met == "dk", 1), else_=0))
     met = case((yes > 0, "yes"), (dk > 0, "dk"), else_="no")
-    mean = func.avg(Answer.rating * literal(1.0))
+    # NUMERIC, not a float: PostgreSQL rounds a double half to even (2.5 -> 2) but a
+    # numeric half away from zero, like SQLite's round() (2.5 -> 3).
+    mean = func.avg(cast(Answer.rating, Numeric))
     rating = cast(func.round(mean), SAInteger)  # half away from zero on both databases
     return (
         select(
@@ -291,12 +297,18 @@ def background_counts(segment: Segment, pop: Population | None = None) -> dict[s
 
 
 def data_version() -> tuple:
-    """A cheap fingerprint of the stored responses, for caching computed results."""
+    """A cheap fingerprint of the stored responses, for caching computed results.
+
+    Ids are reused once the newest responses are deleted (``seed-demo --replace`` seeds
+    the same ids again), so the random export ids' extremes are part of it too.
+    """
     row = db.session.execute(
         select(
             func.count(Response.id),
             func.max(Response.id),
             func.sum(case((Response.status == "submitted", 1), else_=0)),
+            func.min(Response.export_id),
+            func.max(Response.export_id),
         )
     ).one()
     return tuple(row)
@@ -319,6 +331,11 @@ def fieldwork(include_demo: bool = False) -> dict:
             select(Response.status, func.count()).where(*demo_cond).group_by(Response.status)
         ).all()
     )
+    flagged = db.session.scalar(
+        select(func.count()).where(
+            *demo_cond, Response.status == "submitted", Response.quality_flag.is_not(None)
+        )
+    )
     completed = int(by_status.get("submitted", 0))
     drafts = int(by_status.get("draft", 0))
     furthest = db.session.execute(
@@ -338,6 +355,7 @@ def fieldwork(include_demo: bool = False) -> dict:
     ).all()
     return {
         "completed": completed,
+        "flagged": int(flagged),
         "drafts": drafts,
         "started": completed + drafts,
         "completion_rate": completed / (completed + drafts) if completed + drafts else None,

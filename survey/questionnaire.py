@@ -7,6 +7,7 @@ P+2 review, P+3 submitted.
 
 from __future__ import annotations
 
+import time
 from functools import wraps
 from urllib.parse import parse_qsl, urlsplit
 
@@ -25,6 +26,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from survey import responses
+from survey.extensions import limiter
 from survey.forms import (
     ConfirmForm,
     ConsentForm,
@@ -42,6 +44,12 @@ from survey.questions import BACKGROUND, KIND_LABELS, MET, RATING
 bp = Blueprint("questionnaire", __name__)
 
 TOKEN_KEY = "resume_token"  # noqa: S105 - a session key name, not a secret
+STARTED_KEY = "started_at"
+
+
+def _limit(name: str):
+    """A rate limit read from the configuration at request time (POST only unless GET)."""
+    return lambda: current_app.config[name]
 
 
 @bp.before_request
@@ -111,14 +119,17 @@ def _after_save(default: str) -> str:
 
 
 @bp.route("/", methods=["GET", "POST"])
+@limiter.limit(_limit("LIMIT_START"), methods=["POST"])
 def index():
     """Landing page: what the study is, consent, start or continue."""
     existing = current_response()
     form = ConsentForm()
     if form.validate_on_submit():
-        response, token = responses.start(current_language())
+        flag = "honeypot" if form.website.data else None
+        response, token = responses.start(current_language(), flag)
         session.permanent = True
         session[TOKEN_KEY] = token
+        session[STARTED_KEY] = time.time()
         return redirect(url_for(".profile"))
     return render_template(
         "questionnaire/index.html",
@@ -143,6 +154,7 @@ def set_language(code: str):
 
 
 @bp.route("/profile", methods=["GET", "POST"])
+@limiter.limit(_limit("LIMIT_SAVE"), methods=["POST"])
 @draft_required
 def profile():
     """Work background: kinds of company worked in, industry, size, role, experience."""
@@ -207,6 +219,7 @@ def _summary_labels(page, kinds, lang) -> dict[str, str]:
 
 
 @bp.route("/page/<int:number>", methods=["GET", "POST"])
+@limiter.limit(_limit("LIMIT_SAVE"), methods=["POST"])
 @draft_required
 def practice_page(number: int):
     """One page of practices of a category, asked for each kind of company worked in."""
@@ -268,6 +281,7 @@ def review():
 
 
 @bp.route("/submit", methods=["POST"])
+@limiter.limit(_limit("LIMIT_SUBMIT"))
 def submit():
     """Submit the draft once; a repeated submit lands on the thank-you page, storing nothing."""
     form = ConfirmForm()
@@ -280,8 +294,17 @@ def submit():
         if not responses.profile_complete(response) or responses.incomplete_pages(response):
             flash(_("Some questions are still unanswered. Please complete the pages marked below."))
             return redirect(url_for(".review"))
-        responses.submit(response, current_language())
+        responses.submit(response, current_language(), _timing_flag())
     return redirect(url_for(".thanks"))
+
+
+def _timing_flag() -> str | None:
+    """'too_fast' when this browser went from consent to submit faster than a person can."""
+    started = session.get(STARTED_KEY)
+    if not isinstance(started, int | float):
+        return None  # resumed on another device: no start time to compare with
+    minimum = current_app.config["MIN_COMPLETION_SECONDS"]
+    return "too_fast" if time.time() - started < minimum else None
 
 
 @bp.route("/thanks")
@@ -296,6 +319,7 @@ def thanks():
 
 
 @bp.route("/resume/<token>")
+@limiter.limit(_limit("LIMIT_RESUME"))
 def resume(token: str):
     """Open a draft from its resume link, on any device."""
     response = responses.find(token)

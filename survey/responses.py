@@ -113,7 +113,7 @@ def catalog_version_id() -> int:
     return cache[cat.checksum]
 
 
-def start(language: str) -> tuple[Response, str]:
+def start(language: str, quality_flag: str | None = None) -> tuple[Response, str]:
     """Create a draft after consent; return it with its raw resume token."""
     token = secrets.token_urlsafe(24)
     version_id = catalog_version_id()
@@ -128,6 +128,7 @@ def start(language: str) -> tuple[Response, str]:
         started_on=today(),
         updated_on=today(),
         last_page=0,
+        quality_flag=quality_flag,
     )
     db.session.add(response)
     db.session.commit()
@@ -273,7 +274,7 @@ def incomplete_pages(response: Response, answers=None) -> list[Page]:
     return missing
 
 
-def submit(response: Response, language: str) -> bool:
+def submit(response: Response, language: str, quality_flag: str | None = None) -> bool:
     """Make a complete draft final, exactly once.
 
     The status flips in one conditional UPDATE: of two concurrent submits (a double
@@ -289,6 +290,7 @@ def submit(response: Response, language: str) -> bool:
             updated_on=today(),
             language=language,
             last_page=len(catalog().pages) + 3,
+            quality_flag=response.quality_flag or quality_flag,
         )
     )
     db.session.commit()

@@ -108,6 +108,7 @@ def app(database_url, tmp_path):
             "SECRET_KEY": TEST_SECRET,
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "SERVER_NAME": "survey.test",
+        "RATELIMIT_ENABLED": False,
         }
     )
     yield app
