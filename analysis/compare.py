@@ -10,21 +10,24 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from analysis.paired import PAIRED_CELLS, mcnemar_paired
+from analysis.paired import PAIRED_CELLS, mcnemar_exact_p, newcombe_paired_ci
 from analysis.proportions import (
+    KINDS,
     _check_alpha,
     _check_key,
+    _check_kinds,
     _check_low_n,
     _count_table,
+    _dense_counts,
     compare_independent,
-    prevalence,
+    wilson_ci,
 )
 from analysis.ratings import (
     RATINGS,
     _check_ratings,
     _signed_rank_test,
     mann_whitney_from_counts,
-    rating_summary,
+    median_from_counts,
 )
 
 
@@ -190,6 +193,7 @@ def compare(
     ----------
     prevalence_counts : pandas.DataFrame or None
         ``[key, company_kind, yes, no, dk]``, see :func:`analysis.proportions.prevalence`.
+        For each of the four tables ``None`` means an empty table; duplicate rows are summed.
     paired_counts : pandas.DataFrame or None
         ``[key, yes_yes, yes_no, no_yes, no_no]``, see :func:`analysis.paired.mcnemar_paired`.
     rating_counts : pandas.DataFrame or None
@@ -197,8 +201,7 @@ def compare(
     paired_rating_counts : pandas.DataFrame or None
         ``[key, rating_ru, rating_foreign, n]``: respondents who rated the item in both kinds.
     key : str, default "practice_id"
-        Item column (``"category_id"`` for the category level). ``None`` for a table means
-        an empty table.
+        Item column (``"category_id"`` for the category level).
     items : sequence, optional
         Item ids, in output order. Items without any data still get a row (zero counts,
         NaN statistics); ids that are not listed are left out. By default every id found
@@ -219,7 +222,7 @@ def compare(
           share of yes and its Wilson interval;
         * ``diff, diff_ci_low, diff_ci_high, test, statistic, p_val, q_val, cohens_h``:
           ``p_ru - p_foreign`` with its Newcombe hybrid score interval, the test used
-          (``"chi2"`` / ``"fisher"``, missing when a kind has no answers), the chi-square
+          (``"chi2"`` / ``"fisher"``, ``None`` when a kind has no yes/no answer), the chi-square
           value (NaN for Fisher), the p-value, its BH q-value and Cohen's h
           (see :func:`analysis.proportions.compare_independent`);
         * ``paired_n, paired_b, paired_c, paired_diff, paired_ci_low, paired_ci_high,
@@ -252,113 +255,131 @@ def compare(
     >>> table[["practice_id", "n_ru", "p_ru", "p_foreign", "test", "p_val", "q_val"]].round(6)
       practice_id  n_ru  p_ru  p_foreign  test     p_val     q_val
     0       bonus   120  0.25        0.5  chi2  0.000087  0.000087
-    1         gym     0   NaN        NaN   NaN       NaN       NaN
+    1         gym     0   NaN        NaN  None       NaN       NaN
     """
     key = _check_key(key)
     alpha = _check_alpha(alpha)
     low_n = _check_low_n(low_n)
-
-    prev = prevalence(_or_empty(prevalence_counts, key, "prevalence"), key=key, alpha=alpha)
-    pairs = mcnemar_paired(_or_empty(paired_counts, key, "paired"), key=key, alpha=alpha)
-    ratings = rating_summary(_or_empty(rating_counts, key, "rating"), key=key)
-    paired_ratings = _count_table(
-        paired_rating_counts,
-        "paired_rating_counts",
-        [key, "rating_ru", "rating_foreign"],
-        ["n"],
+    prev = _count_table(
+        prevalence_counts, "prevalence_counts", [key, "company_kind"], ["yes", "no", "dk"]
     )
+    _check_kinds(prev, "prevalence_counts")
+    pairs = _count_table(paired_counts, "paired_counts", [key], list(PAIRED_CELLS))
+    rates = _count_table(rating_counts, "rating_counts", [key, "company_kind", "rating"], ["n"])
+    _check_kinds(rates, "rating_counts")
+    _check_ratings(rates["rating"], "rating_counts.rating")
+    paired_rates = _count_table(
+        paired_rating_counts, "paired_rating_counts", [key, "rating_ru", "rating_foreign"], ["n"]
+    )
+    _check_ratings(paired_rates["rating_ru"], "paired_rating_counts.rating_ru")
+    _check_ratings(paired_rates["rating_foreign"], "paired_rating_counts.rating_foreign")
 
     if items is None:
-        found = pd.concat(
-            [prev[key], pairs[key], ratings[key], paired_ratings[key]], ignore_index=True
-        )
-        items = sorted(pd.unique(found.dropna()).tolist())
+        ids = [frame[key] for frame in (prev, pairs, rates, paired_rates)]
+        items = sorted(pd.unique(pd.concat(ids, ignore_index=True)).tolist())
     else:
         items = list(items)
         if len(set(items)) != len(items):
             raise ValueError("items must not repeat")
 
-    _check_ratings(paired_ratings["rating_ru"], "paired_rating_counts.rating_ru")
-    _check_ratings(paired_ratings["rating_foreign"], "paired_rating_counts.rating_foreign")
-    diffs = paired_ratings.assign(
-        diff=paired_ratings["rating_ru"].astype("int64")
-        - paired_ratings["rating_foreign"].astype("int64")
+    kinds = [("company_kind", KINDS)]
+    _, prev_dense = _dense_counts(prev, key, kinds, ["yes", "no", "dk"], items)
+    _, pair_dense = _dense_counts(pairs, key, [], list(PAIRED_CELLS), items)
+    _, rate_dense = _dense_counts(rates, key, [*kinds, ("rating", RATINGS)], ["n"], items)
+    _, paired_rate_dense = _dense_counts(
+        paired_rates, key, [("rating_ru", RATINGS), ("rating_foreign", RATINGS)], ["n"], items
     )
-    diff_counts: dict[Any, dict[int, int]] = {}
-    for (item, diff), count in diffs.groupby([key, "diff"])["n"].sum().items():
-        diff_counts.setdefault(item, {})[int(diff)] = int(count)
-
-    lookups = {
-        "prev": _records(prev, key, "company_kind"),
-        "pairs": _records(pairs, key),
-        "ratings": _records(ratings, key, "company_kind"),
-        "diffs": diff_counts,
-    }
-    rows = [_row(item, key, lookups, alpha, low_n) for item in items]
-    out = pd.DataFrame(rows, columns=_column_order(key))
+    columns = {name: [] for name in _column_order(key)}
+    for i, item in enumerate(items):
+        row = _row(
+            prev_dense[i],
+            pair_dense[i],
+            rate_dense[i, ..., 0],
+            paired_rate_dense[i, ..., 0],
+            alpha,
+            low_n,
+        )
+        row[key] = item
+        for name, values in columns.items():
+            values.append(row.get(name))
+    int_columns = set(_int_columns())
+    data: dict[str, Any] = {}
+    for name, values in columns.items():
+        if name == key:
+            data[name] = pd.Series(values, dtype=prev[key].dtype if not items else None)
+        elif name == "test":
+            data[name] = pd.Series(values, dtype=object)
+        elif name in int_columns:
+            data[name] = np.asarray(values, dtype="int64")
+        elif name.startswith("low_n"):
+            data[name] = np.asarray(values, dtype=bool)
+        else:
+            data[name] = np.asarray(values, dtype="float64")
     for family in ("", "paired_", "rating_", "wilcoxon_"):
-        out[f"{family}q_val"] = multiple_testing(out[f"{family}p_val"].to_numpy(float))
-    dtypes = {c: "int64" for c in _int_columns()}
-    dtypes.update({c: "bool" for c in _column_order(key) if c.startswith("low_n")})
-    return out.astype(dtypes)
+        data[f"{family}q_val"] = multiple_testing(data[f"{family}p_val"])
+    return pd.DataFrame(data)
 
 
-def _or_empty(table: pd.DataFrame | None, key: str, which: str) -> pd.DataFrame:
-    if table is not None:
-        return table
-    columns = {
-        "prevalence": [key, "company_kind", "yes", "no", "dk"],
-        "paired": [key, *PAIRED_CELLS],
-        "rating": [key, "company_kind", "rating", "n"],
-    }[which]
-    return pd.DataFrame({c: pd.Series(dtype="object" if c == key else "int64") for c in columns})
+_DIFFERENCES = np.subtract.outer(np.asarray(RATINGS), np.asarray(RATINGS))
+"""rating_ru - rating_foreign for each cell of the 5 x 5 paired rating table."""
 
 
-def _records(frame: pd.DataFrame, key: str, *more: str) -> dict[Any, dict[str, Any]]:
-    """Rows of ``frame`` as dicts, looked up by ``key`` (and ``more`` columns)."""
-    index = [key, *more]
-    return {
-        (rec[key] if not more else tuple(rec[c] for c in index)): rec
-        for rec in frame.to_dict("records")
-    }
-
-
-def _row(item: Any, key: str, lookups: dict, alpha: float, low_n: int) -> dict[str, Any]:
-    row: dict[str, Any] = {key: item}
-    for kind in ("ru", "foreign"):
-        rec = lookups["prev"].get((item, kind), {})
-        for column in ("n", "k", "dk"):
-            row[f"{column}_{kind}"] = int(rec.get(column, 0))
-        row[f"p_{kind}"] = rec.get("p", math.nan)
-        row[f"ci_{kind}_low"] = rec.get("ci_low", math.nan)
-        row[f"ci_{kind}_high"] = rec.get("ci_high", math.nan)
+def _row(prev, pair, rate, paired_rate, alpha: float, low_n: int) -> dict[str, Any]:
+    """Every statistic of one item from its dense counts (see compare)."""
+    row: dict[str, Any] = {}
+    for j, kind in enumerate(KINDS):
+        yes, no, dk = (int(v) for v in prev[j])
+        low, high = wilson_ci(yes, yes + no, alpha=alpha)
+        row.update(
+            {
+                f"n_{kind}": yes + no,
+                f"k_{kind}": yes,
+                f"dk_{kind}": dk,
+                f"p_{kind}": yes / (yes + no) if yes + no else math.nan,
+                f"ci_{kind}_low": low,
+                f"ci_{kind}_high": high,
+            }
+        )
     row.update(
         compare_independent(
             row["k_ru"], row["n_ru"], row["k_foreign"], row["n_foreign"], alpha=alpha
         )
     )
 
-    rec = lookups["pairs"].get(item, {})
-    for column in ("n", "b", "c"):
-        row[f"paired_{column}"] = int(rec.get(column, 0))
-    for column in ("diff", "ci_low", "ci_high", "p_val"):
-        row[f"paired_{column}"] = rec.get(column, math.nan)
+    a, b, c, d = (int(v) for v in pair)
+    n = a + b + c + d
+    low, high = newcombe_paired_ci(a, b, c, d, alpha=alpha)
+    row.update(
+        {
+            "paired_n": n,
+            "paired_b": b,
+            "paired_c": c,
+            "paired_diff": (b - c) / n if n else math.nan,
+            "paired_ci_low": low,
+            "paired_ci_high": high,
+            "paired_p_val": mcnemar_exact_p(b, c) if n else math.nan,
+        }
+    )
 
-    hist = {}
-    for kind in ("ru", "foreign"):
-        rec = lookups["ratings"].get((item, kind), {})
-        hist[kind] = [int(rec.get(f"r{r}", 0)) for r in RATINGS]
-        row[f"rating_n_{kind}"] = sum(hist[kind])
-        row[f"rating_mean_{kind}"] = rec.get("mean", math.nan)
-        row[f"rating_median_{kind}"] = rec.get("median", math.nan)
-        for r, count in zip(RATINGS, hist[kind], strict=True):
-            row[f"r{r}_{kind}"] = count
-    mwu = mann_whitney_from_counts(hist["ru"], hist["foreign"])
+    for j, kind in enumerate(KINDS):
+        hist = rate[j]
+        n_rated = int(hist.sum())
+        row[f"rating_n_{kind}"] = n_rated
+        row[f"rating_mean_{kind}"] = (
+            float(hist @ np.asarray(RATINGS)) / n_rated if n_rated else math.nan
+        )
+        row[f"rating_median_{kind}"] = median_from_counts(hist)
+        for r, count in zip(RATINGS, hist, strict=True):
+            row[f"r{r}_{kind}"] = int(count)
+    mwu = mann_whitney_from_counts(rate[0], rate[1])
     row["rating_u"] = mwu["u"]
     row["rating_p_val"] = mwu["p_val"]
     row["rank_biserial"] = mwu["rank_biserial"]
 
-    wilcoxon = _signed_rank_test(lookups["diffs"].get(item, {}))
+    by_diff: dict[int, int] = {}
+    for diff, count in zip(_DIFFERENCES.ravel(), paired_rate.ravel(), strict=True):
+        by_diff[int(diff)] = by_diff.get(int(diff), 0) + int(count)
+    wilcoxon = _signed_rank_test(by_diff)
     row["rating_paired_n"] = wilcoxon["n"]
     row["wilcoxon_statistic"] = wilcoxon["statistic"]
     row["wilcoxon_p_val"] = wilcoxon["p_val"]

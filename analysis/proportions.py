@@ -8,7 +8,7 @@ but never enter a denominator.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,9 +65,9 @@ def _count_table(
     count_columns = list(count_columns)
     columns = id_columns + count_columns
     if table is None:
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in count_columns}).reindex(
-            columns=columns
-        )
+        empty = {c: pd.Series(dtype=object) for c in id_columns}
+        empty.update({c: pd.Series(dtype="int64") for c in count_columns})
+        return pd.DataFrame(empty, columns=columns)
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
@@ -91,6 +91,39 @@ def _count_table(
     if out.duplicated(subset=id_columns).any():
         out = out.groupby(id_columns, sort=False, as_index=False)[count_columns].sum()
     return out.reset_index(drop=True)
+
+
+def _dense_counts(
+    table: pd.DataFrame,
+    key: str,
+    levels: list[tuple[str, Sequence[Any]]],
+    count_columns: list[str],
+    items: list[Any] | None = None,
+) -> tuple[list[Any], np.ndarray]:
+    """Item ids, and the counts as a dense array (items x levels... x count columns).
+
+    ``items`` defaults to the sorted ids of ``table``; rows of other ids are left out.
+    Missing combinations are zeros and duplicate rows are summed. ``table`` must have been
+    checked: every value of a level column is one of its listed values.
+    """
+    if items is None:
+        items = sorted(pd.unique(table[key]).tolist())
+    codes = [pd.Index(items, dtype=object).get_indexer(table[key].astype(object))]
+    codes += [pd.Index(list(values)).get_indexer(table[column]) for column, values in levels]
+    keep = np.logical_and.reduce([code >= 0 for code in codes])  # ids not in items
+    shape = (len(items), *(len(values) for _, values in levels), len(count_columns))
+    dense = np.zeros(shape, dtype="int64")
+    np.add.at(
+        dense,
+        tuple(code[keep] for code in codes),
+        table[count_columns].to_numpy(dtype="int64")[keep],
+    )
+    return items, dense
+
+
+def _repeat_items(items: list[Any], times: int, dtype: Any) -> pd.Series:
+    """Each item id repeated ``times`` times, keeping the id column's dtype."""
+    return pd.Series(np.repeat(np.asarray(items, dtype=object), times)).astype(dtype)
 
 
 def _check_kinds(table: pd.DataFrame, name: str) -> None:
@@ -209,26 +242,20 @@ def prevalence(
     low_n = _check_low_n(low_n)
     table = _count_table(counts, "counts", [key, "company_kind"], ["yes", "no", "dk"])
     _check_kinds(table, "counts")
-    items = sorted(pd.unique(table[key]).tolist())
-    grid = pd.MultiIndex.from_product([items, list(KINDS)], names=[key, "company_kind"])
-    full = (
-        table.set_index([key, "company_kind"])
-        .reindex(grid, fill_value=0)
-        .astype("int64")
-        .reset_index()
-    )
-    n = (full["yes"] + full["no"]).to_numpy(dtype="int64")
-    k = full["yes"].to_numpy(dtype="int64")
+    items, dense = _dense_counts(table, key, [("company_kind", KINDS)], ["yes", "no", "dk"])
+    yes, no, dk = (dense[..., i].ravel() for i in range(3))  # rows: item-major, then kind
+    n = yes + no
+    k = yes
     low, high = wilson_ci(k, n, alpha=alpha)
     p = np.full(n.shape, np.nan)
     np.divide(k, n, out=p, where=n > 0)
     return pd.DataFrame(
         {
-            key: full[key],
-            "company_kind": full["company_kind"],
+            key: _repeat_items(items, len(KINDS), table[key].dtype),
+            "company_kind": pd.Series(list(KINDS) * len(items), dtype="str"),
             "n": n,
             "k": k,
-            "dk": full["dk"].to_numpy(dtype="int64"),
+            "dk": dk,
             "p": p,
             "ci_low": low,
             "ci_high": high,

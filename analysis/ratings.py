@@ -20,6 +20,8 @@ from analysis.proportions import (
     _check_kinds,
     _check_low_n,
     _count_table,
+    _dense_counts,
+    _repeat_items,
 )
 
 RATINGS = (1, 2, 3, 4, 5)
@@ -109,26 +111,16 @@ def rating_summary(
     _check_kinds(table, "rating_counts")
     _check_ratings(table["rating"], "rating_counts.rating")
     table["rating"] = table["rating"].astype("int64")
-    items = sorted(pd.unique(table[key]).tolist())
-    grid = pd.MultiIndex.from_product(
-        [items, list(KINDS), list(RATINGS)], names=[key, "company_kind", "rating"]
-    )
-    hist = (
-        table.set_index([key, "company_kind", "rating"])["n"]
-        .groupby(level=[0, 1, 2])
-        .sum()
-        .reindex(grid, fill_value=0)
-        .to_numpy(dtype="int64")
-        .reshape(len(items) * len(KINDS), len(RATINGS))
-    )
+    items, dense = _dense_counts(table, key, [("company_kind", KINDS), ("rating", RATINGS)], ["n"])
+    hist = dense.reshape(len(items) * len(KINDS), len(RATINGS))  # rows: item, then kind
     n = hist.sum(axis=1)
     weighted = hist @ np.asarray(RATINGS, dtype="float64")
     mean = np.full(n.shape, np.nan)
     np.divide(weighted, n, out=mean, where=n > 0)
     out = pd.DataFrame(
         {
-            key: np.repeat(np.asarray(items, dtype=object), len(KINDS)),
-            "company_kind": list(KINDS) * len(items),
+            key: _repeat_items(items, len(KINDS), table[key].dtype),
+            "company_kind": pd.Series(list(KINDS) * len(items), dtype="str"),
             "n": n,
             "mean": mean,
             "median": [median_from_counts(row) for row in hist],
@@ -137,8 +129,6 @@ def rating_summary(
     for i, rating in enumerate(RATINGS):
         out[f"r{rating}"] = hist[:, i]
     out["low_n"] = n < low_n
-    if not items:
-        out[key] = out[key].astype(table[key].dtype)
     return out
 
 
