@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
-from flask import Flask, render_template, request
+from flask import Flask, abort, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from survey import config as cfg
@@ -50,11 +55,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = cfg.instance_secret_key(app.instance_path)
     cfg.check_secret_key(app.config["SECRET_KEY"], testing=app.testing, debug=app.debug)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 86400 * int(app.config["DRAFT_TTL_DAYS"]))
+    if not (test_config or {}).get("PERMANENT_SESSION_LIFETIME"):
+        # The browser keeps a draft's session exactly as long as the draft itself lives.
+        days = int(app.config["DRAFT_TTL_DAYS"])
+        app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=days)
     app.extensions["survey_catalog"] = load_catalog(app.config["CATALOG_PATH"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    # Before CSRFProtect, whose form parsing would consume the body first.
+    app.before_request(reject_undecodable_forms)
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
@@ -87,6 +97,29 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def reject_undecodable_forms():
+    """Refuse a POST whose body is not a UTF-8 url-encoded form: our pages send nothing else.
+
+    Werkzeug silently drops undecodable fields; a respondent should instead see a 400 page
+    and nothing should be stored.
+    """
+    if request.method != "POST":
+        return None
+    if request.mimetype != "application/x-www-form-urlencoded":
+        abort(400)
+    body = request.get_data(cache=True, parse_form_data=False)
+    if BAD_ESCAPE.search(body):  # '%' without two hex digits: no browser sends that
+        abort(400)
+    try:
+        parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        abort(400)
+    return None
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
@@ -101,6 +134,45 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UnicodeDecodeError)
     def bad_encoding(exc):
         return render_template("errors/error.html", code=400), 400
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):
+        """The database is briefly unreachable or busy (restart, failover, lock): a 503.
+
+        The session's connection may be dead, so it is invalidated, not rolled back: a
+        ROLLBACK on a closed socket would raise again in the teardown, and gunicorn would
+        answer with its own bare 500. The next checkout reconnects (pool_pre_ping).
+        """
+        app.logger.warning("database unavailable: %s %s: %s", request.method, request.path, exc)
+        with contextlib.suppress(SQLAlchemyError):
+            db.session().invalidate()
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.remove()
+        headers = {"Retry-After": "5"}
+        if request.path.startswith("/api/"):
+            message = "The database is briefly unavailable; please retry."
+            return {"error": "Service Unavailable", "message": message}, 503, headers
+        try:
+            body = render_template("errors/error.html", code=503)
+        except SQLAlchemyError:  # a page that needs the database (a researcher's menu)
+            body = "The service is briefly unavailable. Please try again in a moment."
+        return body, 503, headers
+
+    @app.teardown_appcontext
+    def discard_broken_connection(exc):
+        """End the request's session before Flask-SQLAlchemy does (teardowns run in reverse).
+
+        If the server dropped the connection after the view had finished (a database
+        restart), the closing ROLLBACK fails: the connection is discarded instead of
+        turning a page already rendered into gunicorn's bare 500.
+        """
+        try:
+            db.session.remove()
+        except SQLAlchemyError as err:
+            app.logger.warning("discarded a broken database connection: %s", err)
+            with contextlib.suppress(SQLAlchemyError):
+                db.session().invalidate()
+            db.session.registry.clear()
 
 
 CSP = (
@@ -142,7 +214,9 @@ def _register_template_helpers(app: Flask) -> None:
     def inject_language():
         return {"lang": current_language(), "languages": app.config["LANGUAGES"]}
 
-    from analysis.figures import format_p_value, format_percent
+    from survey.lazy import LazyModule
+
+    figures = LazyModule("analysis.figures")
 
     @app.template_filter("fmt")
     def number(value, decimals: int = 1) -> str:
@@ -153,8 +227,8 @@ def _register_template_helpers(app: Flask) -> None:
             return "—"
         return "—" if value != value else f"{value:.{decimals}f}"
 
-    app.add_template_filter(format_p_value, "pval")
-    app.add_template_filter(format_percent, "pct")
+    app.add_template_filter(lambda p: figures.format_p_value(p), "pval")
+    app.add_template_filter(lambda share: figures.format_percent(share), "pct")
 
     @app.template_filter("loc")
     def localised(value, lang=None):

@@ -44,7 +44,28 @@ GENERALIZATIONS: tuple[tuple[str, dict[str, str]], ...] = (
     ("experience_band", {"lt3": "lt6", "3_5": "lt6", "6_10": "6_20", "11_20": "6_20"}),
     ("current_employer", {"self": "other", "not_working": "other"}),
     ("role_level", {"line_manager": "manager", "middle_manager": "manager"}),
+    # Second level: broad bands, then dropping the least analytic detail altogether.
+    ("region", {"moscow_spb": "any", "other": "any"}),
+    ("current_employer", {"ru": "any", "foreign": "any", "other": "any"}),
+    ("experience_band", {"6_20": "6plus", "20plus": "6plus"}),
+    ("company_size", {"250_4999": "250plus", "5000plus": "250plus"}),
+    (
+        "industry",
+        {
+            c: "any"
+            for c in (
+                "it_finance",
+                "industry_energy",
+                "trade_logistics",
+                "services",
+                "public_other",
+            )
+        },
+    ),
+    ("role_level", {"specialist": "any", "manager": "any", "executive": "any"}),
 )
+ANY_LABEL = ("любое (скрыто укрупнением)", "any (removed by generalization)")
+
 
 # Labels of the generalized codes, for the codebook.
 GENERALIZED_LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -62,14 +83,18 @@ GENERALIZED_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "company_size": {
         "lt250": ("Меньше 250", "Fewer than 250"),
         "250_4999": ("250–4 999", "250–4,999"),
+        "250plus": ("250 и больше", "250 or more"),
     },
     "experience_band": {
         "lt6": ("Меньше 6 лет", "Less than 6 years"),
         "6_20": ("6–20 лет", "6–20 years"),
+        "6plus": ("6 лет и больше", "6 years or more"),
     },
     "current_employer": {"other": ("Свой бизнес или не работаю", "Own business or not working")},
     "role_level": {"manager": ("Руководитель (линейный или среднего звена)", "Manager")},
 }
+for _variable in ("region", "current_employer", "industry", "role_level"):
+    GENERALIZED_LABELS[_variable]["any"] = ANY_LABEL
 
 
 class ExportRefused(Exception):
@@ -116,7 +141,8 @@ class DisclosurePlan:
             "k_required": self.k,
             "k_achieved": self.smallest_class(),
             "records": self.records,
-            "generalized": self.generalized,
+            "generalized": list(dict.fromkeys(g.split(" ")[0] for g in self.generalized)),
+            "generalization_steps": self.generalized,
             "suppressed_values": self.suppressed_values,
             "suppressed_records": self.suppressed_records,
             "fully_suppressed_records": self.fully_suppressed_records,
@@ -140,47 +166,9 @@ def _released_counts(counts: dict[tuple, int], mapping: dict[tuple, tuple]) -> C
     return sizes
 
 
-def _rare_records(counts, mapping, k) -> int:
-    sizes = _released_counts(counts, mapping)
-    return sum(n for raw, n in counts.items() if sizes[mapping[raw]] < k)
-
-
-def plan(
-    counts: dict[tuple, int],
-    quasi_identifiers: tuple[str, ...],
-    k: int = 5,
-    max_suppressed_share: float = 0.1,
-    generalize_above: float = 0.02,
-    suppression_order: tuple[str, ...] | None = None,
-) -> DisclosurePlan:
-    """Decide generalization and suppression so every released combination occurs >= k times.
-
-    Parameters: ``counts`` maps raw combinations (tuples in ``quasi_identifiers`` order,
-    ``None`` for unanswered) to their number of records. Generalization steps are applied
-    while more than ``generalize_above`` of the records sit in combinations rarer than k;
-    the remaining rare records then lose values one variable at a time
-    (``suppression_order``). Raises :class:`ExportRefused` when the suppressed share of
-    values would exceed ``max_suppressed_share``.
-    """
-    if k < 1:
-        raise ValueError("k must be at least 1")
-    index = {name: i for i, name in enumerate(quasi_identifiers)}
-    records = sum(counts.values())
-    mapping = {raw: tuple(raw) for raw in counts}
-    generalized = []
-    for variable, recode in GENERALIZATIONS:
-        if records == 0 or _rare_records(counts, mapping, k) <= generalize_above * records:
-            break
-        if variable not in index:
-            continue
-        i = index[variable]
-        mapping = {
-            raw: rel[:i] + (recode.get(rel[i], rel[i]),) + rel[i + 1 :]
-            for raw, rel in mapping.items()
-        }
-        generalized.append(variable)
-    order = suppression_order or tuple(v for v, _ in GENERALIZATIONS if v in index)
-    order = tuple(v for v in order if v in index)
+def _suppress(counts, mapping, k, index, order, blank):
+    """Local suppression: rare records lose values one variable at a time, then all."""
+    mapping = dict(mapping)
     touched: set[tuple] = set()
     for variable in order:
         sizes = _released_counts(counts, mapping)
@@ -193,29 +181,75 @@ def plan(
             mapping[raw] = rel[:i] + (SUPPRESSED,) + rel[i + 1 :]
             touched.add(raw)
     sizes = _released_counts(counts, mapping)
-    blank = tuple(SUPPRESSED for _ in quasi_identifiers)
-    fully = 0
     for raw in counts:
         if sizes[mapping[raw]] < k and mapping[raw] != blank:
             mapping[raw] = blank
             touched.add(raw)
-    suppressed_values = 0
-    for raw in touched:
-        rel = mapping[raw]
-        suppressed_values += counts[raw] * sum(
-            1 for a, b in zip(raw, rel, strict=True) if b == SUPPRESSED and a != SUPPRESSED
-        )
-        if rel == blank:
-            fully += counts[raw]
+    suppressed = sum(
+        counts[raw]
+        * sum(1 for a, b in zip(raw, mapping[raw], strict=True) if b == SUPPRESSED and a != b)
+        for raw in touched
+    )
+    return mapping, touched, suppressed
+
+
+def plan(
+    counts: dict[tuple, int],
+    quasi_identifiers: tuple[str, ...],
+    k: int = 5,
+    max_suppressed_share: float = 0.1,
+    generalize_above: float = 0.02,
+    suppression_order: tuple[str, ...] | None = None,
+) -> DisclosurePlan:
+    """Decide generalization and suppression so every released combination occurs >= k times.
+
+    ``counts`` maps raw combinations (tuples in ``quasi_identifiers`` order, ``None`` for
+    unanswered) to their number of records. Generalization steps (:data:`GENERALIZATIONS`)
+    are applied one at a time, and after each the local suppression still needed is
+    worked out (rare records lose values one variable at a time, in ``suppression_order``,
+    then entirely). The least generalized release whose suppression stays within
+    ``generalize_above`` of the values is chosen; failing that, the one with the least
+    suppression. Raises :class:`ExportRefused` when even that exceeds
+    ``max_suppressed_share``.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    index = {name: i for i, name in enumerate(quasi_identifiers)}
+    records = sum(counts.values())
+    total_values = max(records * len(quasi_identifiers), 1)
+    blank = tuple(SUPPRESSED for _ in quasi_identifiers)
+    order = suppression_order or tuple(v for v, _ in GENERALIZATIONS if v in index)
+    order = tuple(dict.fromkeys(v for v in order if v in index))
+    mapping = {raw: tuple(raw) for raw in counts}
+    generalized: list[str] = []
+    candidates = []
+    steps = [(v, r) for v, r in GENERALIZATIONS if v in index]
+    for level in range(len(steps) + 1):
+        if level:
+            variable, recode = steps[level - 1]
+            i = index[variable]
+            mapping = {
+                raw: rel[:i] + (recode.get(rel[i], rel[i]),) + rel[i + 1 :]
+                for raw, rel in mapping.items()
+            }
+            name = variable if variable not in generalized else f"{variable} (broader)"
+            generalized = [*generalized, name]
+        released, touched, suppressed = _suppress(counts, mapping, k, index, order, blank)
+        candidates.append((suppressed, level, released, touched, generalized))
+        if suppressed <= generalize_above * total_values:
+            break
+    suppressed, _, mapping, touched, generalized = min(candidates, key=lambda c: (c[0], c[1]))
+    if suppressed <= generalize_above * total_values:
+        suppressed, _, mapping, touched, generalized = candidates[-1]
     result = DisclosurePlan(
         quasi_identifiers=quasi_identifiers,
         k=k,
         records=records,
         mapping=mapping,
         generalized=generalized,
-        suppressed_values=suppressed_values,
+        suppressed_values=suppressed,
         suppressed_records=sum(counts[raw] for raw in touched),
-        fully_suppressed_records=fully,
+        fully_suppressed_records=sum(counts[raw] for raw in touched if mapping[raw] == blank),
         max_suppressed_share=max_suppressed_share,
         _counts=dict(counts),
     )

@@ -6,13 +6,18 @@ import math
 
 from flask import Blueprint, request, url_for
 
-from survey import anonymize, export, queries, results
 from survey.auth import researcher_required
 from survey.catalog import Catalog
+from survey.lazy import LazyModule
 from survey.questions import BACKGROUND
 from survey.responses import catalog
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+anonymize = LazyModule("survey.anonymize")
+export = LazyModule("survey.export")
+queries = LazyModule("survey.queries")
+results = LazyModule("survey.results")
 
 
 @bp.before_request

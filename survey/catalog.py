@@ -262,7 +262,8 @@ def load_catalog(path: str | Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        # The C loader when libyaml is there: the pure-Python one is most of start-up time.
+        data = yaml.load(raw.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CatalogError(f"{path}: not valid UTF-8 YAML: {exc}") from exc
     checksum_input = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)

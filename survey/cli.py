@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
 from survey import responses
@@ -11,6 +15,7 @@ from survey.catalog import CatalogError, load_catalog
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Apply all database migrations (safe to run again)."""
     upgrade(directory=current_app.extensions["migrate"].directory)
@@ -18,6 +23,7 @@ def init_db() -> None:
 
 
 @click.command("load-catalog")
+@with_appcontext
 @click.argument("path", required=False)
 def load_catalog_command(path: str | None) -> None:
     """Validate the practice catalogue and sync it into the database."""
@@ -38,6 +44,7 @@ def load_catalog_command(path: str | None) -> None:
 
 
 @click.command("purge-drafts")
+@with_appcontext
 @click.option("--days", type=int, default=None, help="Override DRAFT_TTL_DAYS.")
 def purge_drafts(days: int | None) -> None:
     """Delete unfinished drafts older than the time to live."""
@@ -46,6 +53,7 @@ def purge_drafts(days: int | None) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option(
     "--respondents", "-n", type=click.IntRange(1, 2_000_000), default=500, show_default=True
 )
@@ -82,6 +90,7 @@ def segment_options(command):
 
 
 @click.command("report")
+@with_appcontext
 @click.option(
     "--out", "out", type=click.Path(dir_okay=False), default="report.html", show_default=True
 )
@@ -107,6 +116,8 @@ def report_command(out: str, lang: str, **filters) -> None:
         filters=result.filters,
         generated_on=responses.today(),
     )
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
     with open(out, "w", encoding="utf-8") as fh:
         fh.write(html)
     label = " (DEMO DATA, synthetic)" if result.demo else ""
@@ -114,6 +125,7 @@ def report_command(out: str, lang: str, **filters) -> None:
 
 
 @click.command("create-researcher")
+@with_appcontext
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_researcher_command(email: str, password_stdin: bool) -> None:
@@ -121,7 +133,7 @@ def create_researcher_command(email: str, password_stdin: bool) -> None:
     from survey.auth import create_researcher
 
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:
@@ -131,6 +143,7 @@ def create_researcher_command(email: str, password_stdin: bool) -> None:
 
 
 @click.command("create-api-token")
+@with_appcontext
 @click.argument("email")
 @click.option("--name", default="", help="A note to recognise the token by.")
 def create_api_token_command(email: str, name: str) -> None:
@@ -150,6 +163,7 @@ def create_api_token_command(email: str, name: str) -> None:
 
 
 @click.command("revoke-api-tokens")
+@with_appcontext
 @click.argument("email")
 def revoke_api_tokens_command(email: str) -> None:
     """Revoke every API token of a researcher."""
@@ -174,6 +188,7 @@ def revoke_api_tokens_command(email: str) -> None:
 
 
 @click.command("export")
+@with_appcontext
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--include-demo", is_flag=True, help="Include demo responses beside real ones.")
 @click.option(
@@ -192,7 +207,6 @@ def revoke_api_tokens_command(email: str) -> None:
 )
 def export_command(directory, include_demo, fmt, k, include_examples) -> None:
     """Write the anonymized export (CSV files, codebook, disclosure report) into DIRECTORY."""
-    import os
 
     from survey.anonymize import ExportRefused
     from survey.export import Export, ExportOptions, file_label
@@ -217,9 +231,7 @@ def export_command(directory, include_demo, fmt, k, include_examples) -> None:
         label = f"{file_label(name):<24}"
         with (
             open(path, "wb") as fh,
-            click.progressbar(
-                length=max(records, 1), label=label, file=click.get_text_stream("stderr")
-            ) as bar,
+            click.progressbar(length=max(records, 1), label=label, file=sys.stderr) as bar,
         ):
             for chunk in export.csv_chunks(name):
                 fh.write(chunk)

@@ -5,23 +5,29 @@ from __future__ import annotations
 import io
 import json
 
-import pandas as pd
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from analysis import figures
-from analysis.report import format_comparison
-from survey import anonymize, export, queries, results
 from survey.auth import current_researcher, researcher_required
 from survey.extensions import db
 from survey.i18n import current_language
+from survey.lazy import LazyModule
 from survey.models import PracticeExample
 from survey.models import Response as ResponseRow
 from survey.questions import BACKGROUND, KIND_LABELS, RATING
 from survey.responses import catalog
 
 bp = Blueprint("dashboard", __name__, url_prefix="/researcher")
+
+# The analysis stack loads on a researcher's first request, not in every worker.
+pd = LazyModule("pandas")
+figures = LazyModule("analysis.figures")
+report = LazyModule("analysis.report")
+anonymize = LazyModule("survey.anonymize")
+export = LazyModule("survey.export")
+queries = LazyModule("survey.queries")
+results = LazyModule("survey.results")
 
 EXAMPLES_SHOWN = 200
 
@@ -125,7 +131,7 @@ def comparison():
         **_common(result),
         paired=paired,
         figure=figure_json(builder(result.table, labels, lang)),
-        rows=format_comparison(result.table, labels, lang).to_dict("records"),
+        rows=report.format_comparison(result.table, labels, lang).to_dict("records"),
         raw=result.table.to_dict("records"),
     )
 
@@ -140,7 +146,7 @@ def ratings():
         "dashboard/ratings.html",
         **_common(result),
         figure=figure_json(figures.rating_diverging(result.table, labels, lang)),
-        rows=format_comparison(result.table, labels, lang).to_dict("records"),
+        rows=report.format_comparison(result.table, labels, lang).to_dict("records"),
         raw=result.table.to_dict("records"),
         rating_question=RATING,
     )
@@ -157,7 +163,7 @@ def categories():
         "dashboard/categories.html",
         **_common(result),
         figure=figure_json(figures.prevalence_dumbbell(table, labels, lang, key="category_id")),
-        rows=format_comparison(table, labels, lang, key="category_id").to_dict("records"),
+        rows=report.format_comparison(table, labels, lang, key="category_id").to_dict("records"),
     )
 
 
@@ -180,7 +186,7 @@ def practice(practice_id: str):
         category=cat.category(item.category),
         sources=[cat.sources[s] for s in item.sources],
         row=row_frame.iloc[0].to_dict(),
-        formatted=format_comparison(row_frame, labels, lang).iloc[0].to_dict(),
+        formatted=report.format_comparison(row_frame, labels, lang).iloc[0].to_dict(),
         examples=_examples(practice_id, result.segment),
         figure=figure_json(figures.rating_diverging(row_frame, labels, lang)),
         kind_labels=KIND_LABELS,

@@ -20,6 +20,39 @@ from survey.questions import BACKGROUND_BY_FIELD, CONSENT_VERSION
 from survey.responses import catalog_version_id, default_wave, today
 
 WORKED_IN = (("ru_only", 0.35), ("foreign_only", 0.2), ("both", 0.45))
+# Skewed background shares, as a real sample of office workers would be (not uniform), so
+# the demo study is exportable under k-anonymity like a real one of the same size.
+BACKGROUND_WEIGHTS = {
+    "current_employer": {"ru": 0.5, "foreign": 0.3, "self": 0.1, "not_working": 0.1},
+    "industry": {
+        "it": 0.22,
+        "finance": 0.15,
+        "manufacturing": 0.1,
+        "retail": 0.08,
+        "fmcg": 0.08,
+        "energy": 0.07,
+        "consulting": 0.1,
+        "pharma": 0.06,
+        "logistics": 0.05,
+        "public": 0.05,
+        "other": 0.04,
+    },
+    "company_size": {
+        "lt50": 0.12,
+        "50_249": 0.18,
+        "250_999": 0.22,
+        "1000_4999": 0.23,
+        "5000plus": 0.25,
+    },
+    "role_level": {
+        "specialist": 0.45,
+        "line_manager": 0.25,
+        "middle_manager": 0.2,
+        "executive": 0.1,
+    },
+    "experience_band": {"lt3": 0.08, "3_5": 0.17, "6_10": 0.3, "11_20": 0.3, "20plus": 0.15},
+    "region": {"moscow": 0.55, "spb": 0.2, "other_ru": 0.18, "abroad": 0.07},
+}
 DK_SHARE = 0.06
 
 
@@ -85,7 +118,15 @@ def _chunk(rng, ids, params, practices, wave_id, version_id):
     size = len(ids)
     codes = {name: q.codes() for name, q in BACKGROUND_BY_FIELD.items()}
     worked = rng.choice([w for w, _ in WORKED_IN], size=size, p=[p for _, p in WORKED_IN])
-    background = {name: rng.choice(codes[name], size=size) for name in codes}
+    background = {}
+    for name in codes:
+        weights = BACKGROUND_WEIGHTS.get(name)
+        p = [weights[c] for c in codes[name]] if weights else None
+        background[name] = rng.choice(codes[name], size=size, p=p)
+    # Nobody who only worked in Russian companies works in a foreign one now, and vice versa.
+    employer = background["current_employer"]
+    employer[(worked == "ru_only") & (employer == "foreign")] = "ru"
+    employer[(worked == "foreign_only") & (employer == "ru")] = "foreign"
     background["region"] = np.where(rng.random(size) < 0.2, None, background["region"])
     days = rng.integers(0, 45, size=size)
     lang = np.where(rng.random(size) < 0.8, "ru", "en")

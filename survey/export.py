@@ -122,6 +122,20 @@ class Export:
         ).all()
         return ids + list(older)
 
+    def _practice_names(self) -> list[tuple[str, str, str]]:
+        """(id, Russian name, English name) of every practice column, in column order;
+        practices retired from the catalogue take their names from the database."""
+        names = {p.id: (p.id, p.name.ru, p.name.en) for p in self.catalog.practices}
+        older = [pid for pid in self.practice_ids if pid not in names]
+        if older:
+            rows = db.session.execute(
+                select(Practice.id, Practice.name_ru, Practice.name_en).where(
+                    Practice.id.in_(older)
+                )
+            )
+            names.update({pid: (pid, ru, en) for pid, ru, en in rows})
+        return [names[pid] for pid in self.practice_ids]
+
     # -- rows ------------------------------------------------------------------------------
     def _chunks(self) -> Iterator[list]:
         """Responses in random-id order, a chunk at a time (keyset pagination on the
@@ -316,30 +330,31 @@ class Export:
         rating_values = [(o.code, o.ru, o.en) for o in RATING.options] + [
             ("", "нет оценки (не встречал или не применимо)", "no rating (not met or n/a)")
         ]
-        for p in self.catalog.practices:
+        names = self._practice_names()
+        for pid, name_ru, name_en in names:
             for kind in ("ru", "foreign"):
                 where = KIND_LABELS[kind]
                 yield row(
                     "responses.csv",
-                    f"{p.id}__{kind}",
+                    f"{pid}__{kind}",
                     "categorical",
                     met_values,
-                    f"{p.name.ru}: {MET.ru} ({where.ru})",
-                    f"{p.name.en}: {MET.en} ({where.en})",
+                    f"{name_ru}: {MET.ru} ({where.ru})",
+                    f"{name_en}: {MET.en} ({where.en})",
                 )
                 yield row(
                     "responses.csv",
-                    f"{p.id}__{kind}_rating",
+                    f"{pid}__{kind}_rating",
                     "integer 1-5",
                     rating_values,
-                    f"{p.name.ru}: {RATING.ru} ({where.ru})",
-                    f"{p.name.en}: {RATING.en} ({where.en})",
+                    f"{name_ru}: {RATING.ru} ({where.ru})",
+                    f"{name_en}: {RATING.en} ({where.en})",
                 )
         yield row(
             "answers_long.csv",
             "practice_id",
             "string",
-            [(p.id, p.name.ru, p.name.en) for p in self.catalog.practices],
+            names,
             "Практика (идентификатор каталога)",
             "Practice (catalogue id)",
         )

@@ -78,22 +78,29 @@ class Population:
         return self.use_demo
 
 
-def population(include_demo: bool = False) -> Population:
-    """Demo responses are shown only when no real response exists, or when asked for."""
-    has_real = db.session.scalar(
-        select(literal(1))
-        .where(Response.status == "submitted", Response.is_demo.is_(False))
-        .limit(1)
-    )
+def population(include_demo: bool = False, include_flagged: bool = False) -> Population:
+    """Demo responses are shown only when no real response exists, or when asked for.
+
+    A response flagged as a likely bot is not a real one (it is left out of the numbers
+    unless flagged responses are asked for): it never hides the demo data by itself.
+    """
+    conds = [Response.status == "submitted", Response.is_demo.is_(False)]
+    if not include_flagged:
+        conds.append(Response.quality_flag.is_(None))
+    has_real = db.session.scalar(select(literal(1)).where(*conds).limit(1))
     if not has_real:
-        return Population(use_real=False, use_demo=True)
+        # No real response: show the demo study if there is one (labelled), else nothing.
+        has_demo = db.session.scalar(select(literal(1)).where(Response.is_demo.is_(True)).limit(1))
+        return Population(use_real=False, use_demo=bool(has_demo))
     return Population(use_real=True, use_demo=include_demo)
 
 
 def response_conditions(segment: Segment, pop: Population | None = None) -> list:
     """WHERE conditions on ``response`` for submitted answers of a segment and population."""
-    pop = pop or population(segment.include_demo)
+    pop = pop or population(segment.include_demo, segment.include_flagged)
     conds = [Response.status == "submitted"]
+    if not pop.use_real and not pop.use_demo:
+        conds.append(literal(False))  # an empty study: nothing to count
     if not segment.include_flagged:
         conds.append(Response.quality_flag.is_(None))
     if not pop.use_real:

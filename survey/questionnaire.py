@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from functools import wraps
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -39,7 +39,7 @@ from survey.forms import (
     rating_name,
 )
 from survey.i18n import current_language
-from survey.questions import BACKGROUND, KIND_LABELS, MET, RATING
+from survey.questions import BACKGROUND, KIND_LABELS, KIND_QUESTIONS, MET, RATING
 
 bp = Blueprint("questionnaire", __name__)
 
@@ -50,25 +50,6 @@ STARTED_KEY = "started_at"
 def _limit(name: str):
     """A rate limit read from the configuration at request time (POST only unless GET)."""
     return lambda: current_app.config[name]
-
-
-@bp.before_request
-def reject_undecodable_forms():
-    """Refuse a POST whose body is not a UTF-8 url-encoded form: our pages send nothing else.
-
-    Werkzeug silently drops undecodable fields; a respondent should instead see a 400 page
-    and nothing should be stored.
-    """
-    if request.method != "POST":
-        return None
-    if request.mimetype != "application/x-www-form-urlencoded":
-        abort(400)
-    body = request.get_data(cache=True, parse_form_data=False)
-    try:
-        parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        abort(400)
-    return None
 
 
 def _page_count() -> int:
@@ -246,6 +227,7 @@ def practice_page(number: int):
         page=page,
         kinds=kinds,
         kind_labels=KIND_LABELS,
+        kind_questions=KIND_QUESTIONS,
         rating_question=RATING,
         met_question=MET,
         progress=progress(number + 1),

@@ -187,6 +187,20 @@ KIND_LABELS = {
     "foreign": Option("foreign", "В иностранной компании", "In a foreign company"),
 }
 
+# "Did you meet it?" asked per kind of company, as one natural sentence.
+KIND_QUESTIONS = {
+    "ru": Option(
+        "ru",
+        "Встречали ли вы эту практику в российской компании?",
+        "Did you meet this practice in a Russian company?",
+    ),
+    "foreign": Option(
+        "foreign",
+        "Встречали ли вы эту практику в иностранной компании?",
+        "Did you meet this practice in a foreign company?",
+    ),
+}
+
 MET = Question(
     "met",
     "Встречали ли вы эту практику?",

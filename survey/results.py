@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis.compare import assumptions_text, compare
 from survey import queries
+from survey.extensions import db
 from survey.questions import BACKGROUND
 from survey.responses import catalog
 
@@ -38,7 +39,7 @@ class Comparison:
 
 def _compute(segment: queries.Segment) -> Comparison:
     cat = catalog()
-    pop = queries.population(segment.include_demo)
+    pop = queries.population(segment.include_demo, segment.include_flagged)
     practice = queries.practice_counts(segment, pop)
     category = queries.category_counts(segment, pop)
     table = compare(
@@ -69,7 +70,8 @@ def _compute(segment: queries.Segment) -> Comparison:
 
 def comparison(segment: queries.Segment) -> Comparison:
     """The comparison for a segment; recomputed only when the stored responses change."""
-    key = (segment.cache_key(), queries.data_version(), catalog().checksum)
+    database = db.engine.url.render_as_string(hide_password=True)
+    key = (database, segment.cache_key(), queries.data_version(), catalog().checksum)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)

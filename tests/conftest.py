@@ -15,6 +15,8 @@ from survey.extensions import db
 
 TEST_SECRET = "test-secret-key-not-for-production"
 DATA_TABLES = (
+    "api_token",
+    "researcher",
     "practice_example",
     "answer",
     "response",
@@ -108,7 +110,8 @@ def app(database_url, tmp_path):
             "SECRET_KEY": TEST_SECRET,
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "SERVER_NAME": "survey.test",
-        "RATELIMIT_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "MIN_COMPLETION_SECONDS": 0,  # scripted respondents are fast; bot-flag tests raise it
         }
     )
     yield app

@@ -1,0 +1,336 @@
+"""Disclosure control: k-anonymity of the released background columns, checked independently
+with a plain pandas group-by; refusal of a gutted release; anonymize.plan on hand-made counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import uuid
+from collections import Counter
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from survey.anonymize import GENERALIZATIONS, SUPPRESSED, ExportRefused, plan
+from survey.auth import create_api_token, create_researcher
+from survey.demo import seed_demo
+from survey.export import QUASI_IDENTIFIERS
+from survey.extensions import db
+from survey.models import Researcher, Response
+from tests.helpers import csrf_token
+
+PASSWORD = "correct horse battery staple"
+BLANK = tuple(SUPPRESSED for _ in QUASI_IDENTIFIERS)
+
+
+def released_forms(variable: str, value):
+    """A value and every coarser form the generalization hierarchy can give it."""
+    forms = {value}
+    for name, recode in GENERALIZATIONS:
+        if name == variable and value in recode:
+            value = recode[value]
+            forms.add(value)
+    return forms
+
+
+# -- helpers -------------------------------------------------------------------------------
+def frame(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+
+
+def bearer(app) -> dict[str, str]:
+    """Headers with a fresh API token of a new token-only researcher (no password to hash)."""
+    with app.app_context():
+        email = f"anon-{uuid.uuid4().hex[:12]}@example.org"
+        researcher = Researcher(
+            email=email, password_hash="!", active=True, created_on=dt.date.today()
+        )
+        db.session.add(researcher)
+        db.session.commit()
+        token = create_api_token(researcher)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(app, client) -> None:
+    email = f"anon-{uuid.uuid4().hex[:12]}@example.org"
+    with app.app_context():
+        create_researcher(email, PASSWORD)
+    token = csrf_token(client.get("/researcher/login").text)
+    data = {"csrf_token": token, "email": email, "password": PASSWORD}
+    assert client.post("/researcher/login", data=data).status_code == 302
+
+
+def fetch(client, path: str, **kwargs):
+    """GET, read and close (a streamed body holds its request context until closed)."""
+    r = client.get(path, **kwargs)
+    r.get_data()
+    r.close()
+    return r
+
+
+def seed(app, n: int, seed_value: int) -> None:
+    with app.app_context():
+        seed_demo(app.extensions["survey_catalog"], n, seed_value)
+
+
+def class_sizes(wide: pd.DataFrame) -> pd.Series:
+    """Records per released combination of the quasi-identifiers (independent of the plan)."""
+    return wide.groupby(list(QUASI_IDENTIFIERS), dropna=False).size()
+
+
+# -- k-anonymity of a real export ------------------------------------------------------------
+def test_every_background_combination_occurs_at_least_k_times_unless_fully_suppressed(app, client):
+    seed(app, 300, seed_value=17)
+    # Demo backgrounds are uniform over ~66,000 combinations: 300 of them cannot reach k
+    # within the default 10 % suppression limit (the refusal is tested below).
+    app.config["EXPORT_MAX_SUPPRESSED_SHARE"] = 1.0
+    headers = bearer(app)
+    with app.app_context():
+        stored = {
+            row.export_id: row
+            for row in db.session.scalars(select(Response).where(Response.is_demo.is_(True)))
+        }
+    codebook = frame(fetch(client, "/api/v1/export/codebook", headers=headers).data)
+    allowed_values = dict(zip(codebook["column"], codebook["values"], strict=True))
+    for k in (5, 10):
+        check_k_anonymous_export(client, headers, k, stored, allowed_values)
+
+
+def check_k_anonymous_export(client, headers, k: int, stored: dict, allowed_values: dict):
+    r = fetch(client, "/api/v1/export/responses", headers=headers, query_string={"k": k})
+    assert r.status_code == 200
+    wide = frame(r.data)
+    report = fetch(
+        client, "/api/v1/export/disclosure_report", headers=headers, query_string={"k": k}
+    ).get_json()
+    assert len(wide) == 300
+    background = wide[list(QUASI_IDENTIFIERS)]
+
+    sizes = class_sizes(wide)
+    small = {combo: n for combo, n in sizes.items() if n < k and combo != BLANK}
+    assert not small, (k, small)
+    released = [n for combo, n in sizes.items() if combo != BLANK]
+    assert released, "everything suppressed: the check above would prove nothing"
+    assert report["k_required"] == k
+    assert report["k_achieved"] == min(released) >= k
+    suppressed_cells = int((background == SUPPRESSED).to_numpy().sum())
+    assert report["suppressed_values"] == suppressed_cells > 0
+    fully = int((background == SUPPRESSED).all(axis=1).sum())
+    assert report["fully_suppressed_records"] == fully
+    assert report["suppressed_records"] == int((background == SUPPRESSED).any(axis=1).sum())
+    assert report["records"] == 300
+    assert report["quasi_identifiers"] == list(QUASI_IDENTIFIERS)
+    assert set(report["generalized"]) <= set(QUASI_IDENTIFIERS)
+
+    # Generalization and suppression never invent a value: each released value is the
+    # stored one, its coarser band (for a generalized variable) or "suppressed" ...
+    for record in wide.to_dict("records"):
+        raw = stored[record["respondent_id"]]
+        for q in QUASI_IDENTIFIERS:
+            value = getattr(raw, q) or ""
+            allowed = {value, SUPPRESSED}
+            if q in report["generalized"]:
+                allowed |= released_forms(q, value)
+            assert record[q] in allowed, (q, value, record[q])
+    # ... and every released value, generalized or suppressed, is explained by the codebook.
+    for q in QUASI_IDENTIFIERS:
+        assert set(wide[q]) <= set(allowed_values[q].split("|")), q
+
+
+def test_a_tiny_study_is_refused_everywhere_rather_than_exported_gutted(
+    app, client, runner, tmp_path
+):
+    seed(app, 3, seed_value=2)
+    login(app, client)
+    page = fetch(client, "/researcher/export/download", query_string={"file": "responses"})
+    assert page.status_code == 409
+    assert "5-anonymity" in page.get_data(as_text=True)
+    assert "respondent_id" not in page.get_data(as_text=True)
+    zipped = fetch(client, "/researcher/export/download", query_string={"file": "zip"})
+    assert zipped.status_code == 409 and zipped.mimetype == "text/html"
+
+    headers = bearer(app)
+    for name in ("zip", "responses", "answers_long", "codebook", "disclosure_report"):
+        r = fetch(client, f"/api/v1/export/{name}", headers=headers)
+        assert r.status_code == 409, name
+        body = r.get_json()
+        assert body["error"] == "export_refused" and "5-anonymity" in body["message"]
+
+    with app.app_context():
+        result = runner.invoke(args=["export", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    assert "5-anonymity" in result.output and "100.0%" in result.output
+    assert not (tmp_path / "out").exists()
+
+    # Raising the limit deliberately lets it through, with nothing left to identify anyone.
+    app.config["EXPORT_MAX_SUPPRESSED_SHARE"] = 1.0
+    r = fetch(client, "/api/v1/export/responses", headers=headers)
+    assert r.status_code == 200
+    wide = frame(r.data)
+    assert len(wide) == 3
+    assert (wide[list(QUASI_IDENTIFIERS)] == SUPPRESSED).all(axis=None)
+    report = fetch(client, "/api/v1/export/disclosure_report", headers=headers).get_json()
+    assert report["fully_suppressed_records"] == 3 and report["k_achieved"] is None
+    assert report["suppressed_share"] == 1.0
+
+
+# -- plan() on hand-made counts --------------------------------------------------------------
+NO_GENERALIZATION = 1.0  # generalize_above: never more rare records than all of them
+
+
+def test_plan_leaves_a_table_alone_when_every_combination_is_common_enough():
+    counts = {("moscow", "it"): 3, ("spb", "it"): 2}
+    result = plan(counts, ("region", "industry"), k=2)
+    assert result.mapping == {raw: raw for raw in counts}
+    assert result.generalized == [] and result.suppressed_values == 0
+    assert result.smallest_class() == 2 and result.report()["k_achieved"] == 2
+
+
+def test_plan_generalizes_region_first_and_stops_when_k_is_reached():
+    counts = {
+        ("moscow", "it"): 1,
+        ("spb", "it"): 1,
+        ("moscow", "finance"): 1,
+        ("spb", "finance"): 1,
+    }
+    result = plan(counts, ("region", "industry"), k=2)
+    assert result.generalized == ["region"]
+    assert result.mapping[("spb", "finance")] == ("moscow_spb", "finance")
+    assert result.suppressed_values == 0 and result.smallest_class() == 2
+
+
+def test_plan_generalizes_in_its_fixed_order_whatever_the_column_order():
+    counts = {("it", "moscow"): 1, ("finance", "moscow"): 1}
+    result = plan(counts, ("industry", "region"), k=2)
+    assert result.generalized == ["region", "industry"]
+    assert set(result.mapping.values()) == {("it_finance", "moscow_spb")}
+    # Variables that are not quasi-identifiers of this table are skipped.
+    sizes = plan({("lt50",): 1, ("50_249",): 1}, ("company_size",), k=2)
+    assert sizes.generalized == ["company_size"]
+    assert set(sizes.mapping.values()) == {("lt250",)}
+
+
+def test_plan_suppresses_single_values_of_rare_records_only():
+    counts = {("moscow", "it"): 3, ("spb", "it"): 1, ("abroad", "it"): 1}
+    result = plan(
+        counts,
+        ("region", "industry"),
+        k=2,
+        max_suppressed_share=0.25,
+        generalize_above=NO_GENERALIZATION,
+    )
+    assert result.generalized == []
+    assert result.mapping[("moscow", "it")] == ("moscow", "it")
+    assert result.mapping[("spb", "it")] == (SUPPRESSED, "it")
+    assert result.mapping[("abroad", "it")] == (SUPPRESSED, "it")
+    assert (result.suppressed_values, result.suppressed_records) == (2, 2)
+    assert result.fully_suppressed_records == 0
+    assert result.suppressed_share == pytest.approx(2 / 10)
+    assert result.smallest_class() == 2
+
+
+def test_plan_k_decides_what_is_rare():
+    counts = {("moscow", "it"): 2, ("spb", "it"): 2}
+    kept = plan(counts, ("region", "industry"), k=2, generalize_above=NO_GENERALIZATION)
+    assert kept.suppressed_values == 0
+    coarser = plan(
+        counts,
+        ("region", "industry"),
+        k=3,
+        max_suppressed_share=0.5,
+        generalize_above=NO_GENERALIZATION,
+    )
+    assert set(coarser.mapping.values()) == {(SUPPRESSED, "it")}
+    assert coarser.suppressed_values == 4 and coarser.smallest_class() == 4
+
+
+def test_plan_prefers_generalizing_to_suppressing_a_large_share():
+    counts = {("moscow", "it"): 5, ("abroad", "public"): 1}
+    result = plan(counts, ("region", "industry"), k=3, max_suppressed_share=0.5)
+    # Suppressing the rare record would blank 2 of 12 values (16.7 %, above the 2 % that
+    # generalize_above allows), so both variables are coarsened until nothing is rare.
+    assert result.suppressed_values == 0 and result.smallest_class() == 6
+    assert result.mapping[("moscow", "it")] == result.mapping[("abroad", "public")]
+    assert result.report()["generalized"] == ["region", "industry"]
+
+
+def test_plan_suppresses_a_whole_record_when_generalizing_cannot_help():
+    counts = {("both", "moscow"): 5, ("ru_only", "abroad"): 1}  # worked_in is never coarsened
+    result = plan(counts, ("worked_in", "region"), k=3, max_suppressed_share=0.5)
+    assert result.mapping[("ru_only", "abroad")] == (SUPPRESSED, SUPPRESSED)
+    assert result.fully_suppressed_records == 1 and result.suppressed_values == 2
+    assert result.smallest_class() == 5
+    report = result.report()
+    assert report["k_achieved"] == 5 and report["suppressed_code"] == SUPPRESSED
+
+
+def test_plan_refuses_when_too_many_values_would_be_suppressed():
+    counts = {("both", "moscow"): 5, ("ru_only", "abroad"): 1}  # 2 of 12 values: 16.7 %
+    with pytest.raises(ExportRefused, match=r"3-anonymity.*16\.7%.*limit 10%"):
+        plan(counts, ("worked_in", "region"), k=3)
+    with pytest.raises(ExportRefused):
+        plan({("moscow", "it"): 1}, ("region", "industry"), k=2, max_suppressed_share=0.99)
+    alone = plan({("moscow", "it"): 1}, ("region", "industry"), k=2, max_suppressed_share=1.0)
+    assert alone.mapping[("moscow", "it")] == (SUPPRESSED, SUPPRESSED)
+    assert alone.smallest_class() is None
+
+
+def test_plan_of_an_empty_study_and_of_an_invalid_k():
+    empty = plan({}, QUASI_IDENTIFIERS, k=5)
+    assert empty.records == 0 and empty.suppressed_share == 0.0
+    assert empty.smallest_class() is None
+    with pytest.raises(ValueError, match="k must be"):
+        plan({("moscow",): 1}, ("region",), k=0)
+
+
+# -- plan() on random tables: the guarantee holds, checked without the plan's own helpers ----
+CODES = {
+    "worked_in": ["ru_only", "foreign_only", "both"],
+    "industry": ["it", "finance", "retail", "public", "other"],
+    "company_size": ["lt50", "50_249", "250_999", "5000plus"],
+    "region": ["moscow", "spb", "other_ru", "abroad", None],
+}
+QIS = tuple(CODES)
+combination = st.tuples(*(st.sampled_from(values) for values in CODES.values()))
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    counts=st.dictionaries(combination, st.integers(1, 6), min_size=1, max_size=40),
+    k=st.integers(2, 6),
+)
+def test_plan_always_releases_k_anonymous_tables_and_reports_true_counts(counts, k):
+    result = plan(counts, QIS, k=k, max_suppressed_share=1.0)
+    blank = tuple(SUPPRESSED for _ in QIS)
+    sizes: Counter = Counter()
+    for raw, n in counts.items():
+        sizes[result.mapping[raw]] += n
+    assert all(n >= k for combo, n in sizes.items() if combo != blank)
+    suppressed = sum(
+        n * sum(value == SUPPRESSED for value in result.mapping[raw]) for raw, n in counts.items()
+    )
+    assert result.suppressed_values == suppressed
+    assert result.fully_suppressed_records == sum(
+        n for raw, n in counts.items() if result.mapping[raw] == blank
+    )
+    real = [n for combo, n in sizes.items() if combo != blank]
+    assert result.smallest_class() == (min(real) if real else None)
+    for raw, released in result.mapping.items():
+        for i, name in enumerate(QIS):
+            coarser = released_forms(name, raw[i]) if name in result.generalized else set()
+            assert released[i] in {raw[i], SUPPRESSED} | coarser
+    # The same table with a lower limit is refused exactly when the share is above it.
+    if result.suppressed_share > 0.1:
+        with pytest.raises(ExportRefused):
+            plan(counts, QIS, k=k, max_suppressed_share=0.1)
+    else:
+        assert plan(counts, QIS, k=k, max_suppressed_share=0.1).mapping == result.mapping
+
+
+def test_report_is_json_serialisable():
+    result = plan({("moscow", "it"): 5}, ("region", "industry"), k=5)
+    assert json.loads(json.dumps(result.report()))["k_achieved"] == 5

@@ -1,0 +1,464 @@
+"""The JSON API /api/v1: credentials, the comparison's numbers, filters, catalogue, OpenAPI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sqlalchemy import func, select, update
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
+
+from analysis.compare import compare
+from survey import queries, results
+from survey.auth import create_api_token, create_researcher, token_hash
+from survey.demo import seed_demo
+from survey.extensions import db
+from survey.models import Answer, ApiToken, Response
+from tests.helpers import Respondent, csrf_token
+
+ROUTES = ("/api/v1/practices", "/api/v1/comparison", "/api/v1/fieldwork", "/api/v1/openapi.json")
+PASSWORD = "correct horse battery"
+PRACTICE_FIELDS = {
+    "practice_id",
+    "n_ru",
+    "k_ru",
+    "p_ru",
+    "ci_ru",
+    "n_foreign",
+    "k_foreign",
+    "p_foreign",
+    "ci_foreign",
+    "diff",
+    "diff_ci",
+    "test",
+    "p_value",
+    "q_value",
+    "cohens_h",
+    "paired",
+    "rating_ru",
+    "rating_foreign",
+    "rating_p_value",
+    "rating_q_value",
+    "rank_biserial",
+    "low_n",
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached comparisons are keyed by data version only: never share them between tests."""
+    results.clear_cache()
+    yield
+    results.clear_cache()
+
+
+def researcher(app) -> tuple[str, str]:
+    """A new researcher (e-mail, API token); researcher rows outlive PostgreSQL tests."""
+    email = f"api-{uuid.uuid4().hex[:12]}@example.org"
+    with app.app_context():
+        token = create_api_token(create_researcher(email, PASSWORD))
+    return email, token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def get_json(client, path: str, token: str, status: int = 200, **query):
+    r = client.get(path, headers=bearer(token), query_string=query)
+    assert r.status_code == status, (path, query, r.status_code, r.text[:500])
+    assert r.mimetype == "application/json"
+    return strict_json(r.text)
+
+
+def strict_json(text: str):
+    """Parse JSON refusing NaN and Infinity, which are not JSON."""
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def seed(app, n: int = 150, seed: int = 7) -> None:
+    with app.app_context():
+        seed_demo(app.extensions["survey_catalog"], n, seed)
+
+
+def count(app, **where) -> int:
+    """Submitted responses matching column values, straight from SQL."""
+    with app.app_context():
+        conditions = [getattr(Response, k) == v for k, v in where.items()]
+        return db.session.scalar(
+            select(func.count(Response.id)).where(Response.status == "submitted", *conditions)
+        )
+
+
+def assert_error(r, status: int) -> None:
+    assert r.status_code == status, r.text[:500]
+    assert r.mimetype == "application/json"
+    body = strict_json(r.text)
+    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["message"], str) and body["message"]
+
+
+def close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def test_every_route_refuses_missing_wrong_and_revoked_credentials_and_accepts_a_token(app, client):
+    email, token = researcher(app)
+    # An unknown route is a JSON 404, with or without credentials.
+    assert_error(client.get("/api/v1/nope", headers=bearer(token)), 404)
+    assert_error(client.get("/api/v1/nope"), 404)
+    for path in ROUTES:
+        assert_error(client.get(path), 401)
+        assert_error(client.get(path, headers=bearer("svy_" + "x" * 43)), 401)
+        assert_error(client.get(path, headers={"Authorization": token}), 401)  # no "Bearer"
+        assert_error(client.get(path, headers={"Authorization": f"Basic {token}"}), 401)
+        get_json(client, path, token)
+
+    with app.app_context():  # what `flask revoke-api-tokens` does (tested in test_auth.py)
+        db.session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == token_hash(token))
+            .values(revoked_on=dt.date.today())
+        )
+        db.session.commit()
+    for path in ROUTES:
+        assert_error(client.get(path, headers=bearer(token)), 401)
+
+
+def test_a_logged_in_researcher_session_may_use_the_api(app, client):
+    email, _token = researcher(app)
+    page = client.get("/researcher/login")
+    r = client.post(
+        "/researcher/login",
+        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
+    )
+    assert r.status_code == 302
+    for path in ROUTES:
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
+        strict_json(r.text)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, client):
+    seed(app)
+    _email, token = researcher(app)
+    body = get_json(client, "/api/v1/comparison", token)
+    assert body["n_respondents"] == count(app) == 150
+    assert body["filters"] == {}
+    assert body["demo"] is True
+    assert len(body["practices"]) == 40
+    for item in body["practices"]:
+        assert PRACTICE_FIELDS <= set(item), PRACTICE_FIELDS - set(item)
+        assert item["test"] in ("chi2", "fisher")
+        for interval in ("ci_ru", "ci_foreign", "diff_ci"):
+            low, high = item[interval]
+            assert low <= high
+        assert item["ci_ru"][0] <= item["p_ru"] <= item["ci_ru"][1]
+        assert item["ci_foreign"][0] <= item["p_foreign"] <= item["ci_foreign"][1]
+        assert {"n", "b", "c", "p_value", "q_value"} <= set(item["paired"])
+        for kind in ("rating_ru", "rating_foreign"):
+            rating = item[kind]
+            assert {"n", "mean", "median", "counts"} <= set(rating)
+            assert len(rating["counts"]) == 5
+            assert sum(rating["counts"]) == rating["n"]
+        assert isinstance(item["low_n"], bool)
+
+    # The numbers are the analysis module's on count tables built from the same data.
+    with app.app_context():
+        cat = app.extensions["survey_catalog"]
+        counts = queries.practice_counts(queries.Segment())
+        expected = compare(
+            counts["prevalence"],
+            counts["paired"],
+            counts["ratings"],
+            counts["paired_ratings"],
+            items=[p.id for p in cat.practices],
+        )
+    got = {item["practice_id"]: item for item in body["practices"]}
+    assert list(got) == expected["practice_id"].tolist()
+    for row in expected.to_dict("records"):
+        item = got[row["practice_id"]]
+        pairs = {
+            "n_ru": item["n_ru"],
+            "k_ru": item["k_ru"],
+            "p_ru": item["p_ru"],
+            "ci_ru_low": item["ci_ru"][0],
+            "ci_ru_high": item["ci_ru"][1],
+            "n_foreign": item["n_foreign"],
+            "k_foreign": item["k_foreign"],
+            "p_foreign": item["p_foreign"],
+            "ci_foreign_low": item["ci_foreign"][0],
+            "ci_foreign_high": item["ci_foreign"][1],
+            "diff": item["diff"],
+            "diff_ci_low": item["diff_ci"][0],
+            "diff_ci_high": item["diff_ci"][1],
+            "p_val": item["p_value"],
+            "q_val": item["q_value"],
+            "cohens_h": item["cohens_h"],
+            "paired_n": item["paired"]["n"],
+            "paired_b": item["paired"]["b"],
+            "paired_c": item["paired"]["c"],
+            "paired_p_val": item["paired"]["p_value"],
+            "paired_q_val": item["paired"]["q_value"],
+            "rating_n_ru": item["rating_ru"]["n"],
+            "rating_mean_ru": item["rating_ru"]["mean"],
+            "rating_median_ru": item["rating_ru"]["median"],
+            "rating_n_foreign": item["rating_foreign"]["n"],
+            "rating_mean_foreign": item["rating_foreign"]["mean"],
+            "rating_median_foreign": item["rating_foreign"]["median"],
+            "rating_p_val": item["rating_p_value"],
+            "rating_q_val": item["rating_q_value"],
+            "rank_biserial": item["rank_biserial"],
+        }
+        for column, value in pairs.items():
+            want = row[column]
+            want = None if isinstance(want, float) and math.isnan(want) else want
+            assert close(value, want), (row["practice_id"], column, value, want)
+        assert item["test"] == row["test"]
+        assert item["low_n"] == bool(row["low_n"])
+        for kind in ("ru", "foreign"):
+            assert item[f"rating_{kind}"]["counts"] == [row[f"r{r}_{kind}"] for r in range(1, 6)]
+    # q-values are Benjamini-Hochberg over the practices' p-values.
+    p_values = [item["p_value"] for item in body["practices"]]
+    q_values = multipletests(p_values, method="fdr_bh")[1]
+    assert np.allclose([item["q_value"] for item in body["practices"]], q_values)
+
+    # The same comparison at the level of categories; any other level is a 400.
+    body = get_json(client, "/api/v1/comparison", token, level="category")
+    assert [c["category_id"] for c in body["categories"]] == [c.id for c in cat.categories]
+    assert body["n_respondents"] == 150
+    for item in body["categories"]:
+        assert item["n_ru"] > 0 and item["test"] in ("chi2", "fisher")
+    assert_error(client.get("/api/v1/comparison?level=bogus", headers=bearer(token)), 400)
+
+
+def raw_answers(app, practice_id: str) -> pd.DataFrame:
+    """Every submitted answer to one practice, one row per (response, kind), plain SELECT."""
+    with app.app_context():
+        rows = db.session.execute(
+            select(
+                Answer.response_id,
+                Answer.company_kind,
+                Answer.met,
+                Answer.rating,
+                Response.worked_in,
+            )
+            .join(Response, Response.id == Answer.response_id)
+            .where(Response.status == "submitted", Answer.practice_id == practice_id)
+        ).all()
+    return pd.DataFrame(rows, columns=["response_id", "kind", "met", "rating", "worked_in"])
+
+
+def test_one_practice_recomputed_independently_from_the_raw_answers(app, client):
+    seed(app)
+    _email, token = researcher(app)
+    body = get_json(client, "/api/v1/comparison", token)
+    practice_id = app.extensions["survey_catalog"].practices[3].id
+    item = next(p for p in body["practices"] if p["practice_id"] == practice_id)
+    raw = raw_answers(app, practice_id)
+
+    # Prevalence: yes / (yes + no), "don't know" and "not applicable" left out; Wilson CI.
+    share = {}
+    for kind in ("ru", "foreign"):
+        answered = raw[(raw["kind"] == kind) & raw["met"].isin(["yes", "no"])]
+        n, k = len(answered), int((answered["met"] == "yes").sum())
+        low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert (item[f"n_{kind}"], item[f"k_{kind}"]) == (n, k)
+        assert item[f"p_{kind}"] == pytest.approx(k / n)
+        assert item[f"ci_{kind}"] == pytest.approx([low, high])
+        share[kind] = (k, n, k / n, low, high)
+
+    (k1, n1, p1, l1, u1), (k2, n2, p2, l2, u2) = share["ru"], share["foreign"]
+    assert item["diff"] == pytest.approx(p1 - p2)
+    # Newcombe's hybrid score interval from the two Wilson intervals.
+    newcombe = [
+        p1 - p2 - math.hypot(p1 - l1, u2 - p2),
+        p1 - p2 + math.hypot(u1 - p1, p2 - l2),
+    ]
+    assert item["diff_ci"] == pytest.approx(newcombe)
+    assert item["cohens_h"] == pytest.approx(
+        2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
+    )
+    table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
+    expected_cells = stats.contingency.expected_freq(table)
+    if (expected_cells < 5).any():
+        assert item["test"] == "fisher"
+        assert item["p_value"] == pytest.approx(stats.fisher_exact(table).pvalue)
+    else:
+        assert item["test"] == "chi2"
+        chi2 = stats.chi2_contingency(table, correction=False)
+        assert item["p_value"] == pytest.approx(chi2.pvalue)
+
+    # Paired: respondents who worked in both kinds and answered yes/no for both.
+    both = raw[(raw["worked_in"] == "both") & raw["met"].isin(["yes", "no"])]
+    wide = both.pivot(index="response_id", columns="kind", values="met").dropna()
+    b = int(((wide["ru"] == "yes") & (wide["foreign"] == "no")).sum())
+    c = int(((wide["ru"] == "no") & (wide["foreign"] == "yes")).sum())
+    assert (item["paired"]["n"], item["paired"]["b"], item["paired"]["c"]) == (len(wide), b, c)
+    assert item["paired"]["p_value"] == pytest.approx(stats.binomtest(b, b + c, 0.5).pvalue)
+
+    # Ratings: among those who met the practice; Mann-Whitney U with ties and continuity.
+    rated = {
+        kind: raw[(raw["kind"] == kind) & (raw["met"] == "yes")]["rating"].astype(int).to_numpy()
+        for kind in ("ru", "foreign")
+    }
+    for kind, values in rated.items():
+        summary = item[f"rating_{kind}"]
+        assert summary["n"] == len(values)
+        assert summary["mean"] == pytest.approx(values.mean())
+        assert summary["median"] == pytest.approx(float(np.median(values)))
+        assert summary["counts"] == [int((values == r).sum()) for r in range(1, 6)]
+    mwu = stats.mannwhitneyu(
+        rated["ru"], rated["foreign"], alternative="two-sided", method="asymptotic"
+    )
+    assert item["rating_p_value"] == pytest.approx(mwu.pvalue)
+    n_pairs = len(rated["ru"]) * len(rated["foreign"])
+    assert item["rank_biserial"] == pytest.approx(2 * mwu.statistic / n_pairs - 1)
+
+
+def test_filters_change_the_numbers_and_bad_values_are_ignored(app, client):
+    seed(app)
+    _email, token = researcher(app)
+    everyone = get_json(client, "/api/v1/comparison", token)
+    it = get_json(client, "/api/v1/comparison", token, industry="it")
+    assert it["n_respondents"] == count(app, industry="it")
+    assert 0 < it["n_respondents"] < everyone["n_respondents"]
+    assert it["filters"] == {"industry": "it"}
+    assert it["practices"] != everyone["practices"]
+
+    both = get_json(client, "/api/v1/comparison", token, industry="it", worked_in="both")
+    assert both["n_respondents"] == count(app, industry="it", worked_in="both")
+    assert both["filters"] == {"industry": "it", "worked_in": "both"}
+    # Only respondents who know both kinds: everyone in the paired view is in the segment.
+    assert all(p["paired"]["n"] <= both["n_respondents"] for p in both["practices"])
+
+    ignored = get_json(
+        client,
+        "/api/v1/comparison",
+        token,
+        industry="no-such-industry",
+        worked_in="<script>",
+        language="xx",
+        include_demo="maybe",
+    )
+    assert ignored["filters"] == {}
+    assert ignored["n_respondents"] == everyone["n_respondents"]
+    assert ignored["practices"] == everyone["practices"]
+
+
+def test_json_has_no_nan_even_without_data_or_with_a_tiny_segment(app, client):
+    _email, token = researcher(app)
+    empty = get_json(client, "/api/v1/comparison", token)
+    assert empty["n_respondents"] == 0
+    assert empty["practices"][0]["p_ru"] is None
+    assert empty["practices"][0]["ci_ru"] == [None, None]
+    empty = get_json(client, "/api/v1/comparison", token, level="category")
+    assert empty["categories"][0]["p_value"] is None
+    strict_json(client.get("/api/v1/fieldwork", headers=bearer(token)).text)
+
+    seed(app, n=12, seed=3)
+    for level in ("practice", "category"):
+        body = get_json(client, "/api/v1/comparison", token, level=level, worked_in="both")
+        assert body["n_respondents"] == count(app, worked_in="both")
+
+
+# --------------------------------------------------------------------------- other routes
+
+
+def test_practices_lists_the_catalogue_in_both_languages(app, client):
+    _email, token = researcher(app)
+    body = get_json(client, "/api/v1/practices", token)
+    cat = app.extensions["survey_catalog"]
+    assert len(body["practices"]) == 40
+    assert [p["practice_id"] for p in body["practices"]] == [p.id for p in cat.practices]
+    category_ids = {c["category_id"] for c in body["categories"]}
+    for item, practice in zip(body["practices"], cat.practices, strict=True):
+        assert item["name"] == {"ru": practice.name.ru, "en": practice.name.en}
+        assert item["name"]["ru"] != item["name"]["en"]
+        assert item["category_id"] in category_ids
+        assert [s["id"] for s in item["sources"]] == list(practice.sources)
+        assert item["sources"]
+        for source in item["sources"]:
+            assert source["citation"] == cat.sources[source["id"]].citation()
+
+
+def test_fieldwork_numbers_equal_direct_counts(app, client):
+    seed(app)
+    _email, token = researcher(app)
+    demo_only = get_json(client, "/api/v1/fieldwork", token)
+    assert demo_only["demo"] is True
+    assert (demo_only["completed"], demo_only["drafts"]) == (150, 0)
+
+    cat = app.extensions["survey_catalog"]
+    app.config["MIN_COMPLETION_SECONDS"] = 0  # a scripted respondent is not a "too fast" bot
+    assert Respondent(app.test_client()).complete(cat).status_code == 302
+    Respondent(app.test_client()).consent()  # started, not finished: a draft
+    with app.app_context():
+        rows = db.session.execute(
+            select(Response.is_demo, Response.status, func.count()).group_by(
+                Response.is_demo, Response.status
+            )
+        ).all()
+    by_status = {(bool(demo), status): n for demo, status, n in rows}
+    real = get_json(client, "/api/v1/fieldwork", token)
+    assert real["demo"] is False
+    assert real["completed"] == by_status[(False, "submitted")] == 1
+    assert real["drafts"] == by_status[(False, "draft")] == 1
+    assert real["started"] == 2
+    assert real["completion_rate"] == pytest.approx(0.5)
+    assert sum(day["completed"] for day in real["daily"]) == 1
+
+    everything = get_json(client, "/api/v1/fieldwork", token, include_demo="1")
+    assert everything["demo"] is True
+    assert everything["completed"] == 151
+    assert everything["drafts"] == 1
+    assert sum(everything["background"]["industry"].values()) == 151
+
+
+def test_openapi_document_describes_the_four_routes(app, client):
+    _email, token = researcher(app)
+    doc = get_json(client, "/api/v1/openapi.json", token)
+    assert doc["openapi"].startswith("3.1")
+    assert doc["info"]["title"] and doc["info"]["version"]
+    assert {"/practices", "/comparison", "/fieldwork", "/openapi.json"} <= set(doc["paths"])
+    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    assert doc["security"] == [{"bearer": []}]
+    assert doc["servers"][0]["url"].endswith("/api/v1")
+    for path, item in doc["paths"].items():
+        operation = item["get"]
+        assert operation["summary"], path
+        assert "200" in operation["responses"] and "401" in operation["responses"]
+        for parameter in operation["parameters"]:
+            assert parameter["name"] and "schema" in parameter, (path, parameter)
+            assert parameter["in"] in ("query", "path"), (path, parameter)
+            if parameter["in"] == "path":
+                assert parameter["required"] is True
+                assert "{" + parameter["name"] + "}" in path
+    error = doc["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"error", "message"}
+    names = {p["name"] for p in doc["paths"]["/comparison"]["get"]["parameters"]}
+    assert {"industry", "worked_in", "include_demo", "level"} <= names
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:
+        return
+    validate(doc)

@@ -1,0 +1,320 @@
+"""Researcher dashboard: access, both languages, demo and empty data, filters, CSV, caching."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+import pytest
+from markupsafe import escape
+from sqlalchemy import func, select
+
+from analysis.compare import compare
+from survey import queries, results
+from survey.auth import create_researcher
+from survey.dashboard import CSV_TABLES
+from survey.demo import seed_demo
+from survey.extensions import db
+from survey.models import Response
+from tests.helpers import Respondent, csrf_token
+
+PASSWORD = "correct horse battery"
+PAGES = (
+    "/researcher/",
+    "/researcher/comparison",
+    "/researcher/comparison?view=paired",
+    "/researcher/ratings",
+    "/researcher/categories",
+)
+TITLES = {
+    "ru": (
+        "Ход опроса",
+        "Российские и иностранные компании",
+        "Оценки влияния на мотивацию",
+        "Категории",
+    ),
+    "en": ("Fieldwork", "Russian vs foreign companies", "Motivation ratings", "Categories"),
+}
+BANNER = {"ru": "ДЕМО-ДАННЫЕ", "en": "DEMO DATA"}
+FIGURE_RE = re.compile(r'<script type="application/json" id="(figure-[\w-]+)">(.*?)</script>', re.S)
+N_RE = {
+    "ru": re.compile(r"Респондентов в этом срезе: (\d+)\."),
+    "en": re.compile(r"Respondents in this view: (\d+)\."),
+}
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached comparisons are keyed by data version only: never share them between tests."""
+    results.clear_cache()
+    yield
+    results.clear_cache()
+
+
+def log_in(app, client) -> None:
+    """A new researcher (rows outlive PostgreSQL tests) logged in through the form."""
+    email = f"dash-{uuid.uuid4().hex[:12]}@example.org"
+    with app.app_context():
+        create_researcher(email, PASSWORD)
+    page = client.get("/researcher/login")
+    r = client.post(
+        "/researcher/login",
+        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
+    )
+    assert r.status_code == 302, r.text[:500]
+
+
+def seed(app, n: int = 150, seed: int = 11) -> None:
+    with app.app_context():
+        seed_demo(app.extensions["survey_catalog"], n, seed)
+
+
+def submit_real_response(app, **answers) -> None:
+    """One real respondent through the questionnaire (not flagged as too fast)."""
+    app.config["MIN_COMPLETION_SECONDS"] = 0
+    r = Respondent(app.test_client()).complete(app.extensions["survey_catalog"], **answers)
+    assert r.status_code == 302 and r.location.endswith("/thanks")
+
+
+def page(client, url: str, **query) -> str:
+    """A researcher page's HTML (200), with query parameters added to those in ``url``."""
+    path, _, own = url.partition("?")
+    query = {**{k: v[0] for k, v in parse_qs(own).items()}, **query}
+    r = client.get(path, query_string=query)
+    assert r.status_code == 200, (path, query, r.status_code, r.text[:1000])
+    assert r.mimetype == "text/html"
+    return r.text
+
+
+def respondents_shown(text: str, lang: str = "en") -> int:
+    match = N_RE[lang].search(text)
+    assert match, "no 'Respondents in this view' line"
+    return int(match.group(1))
+
+
+def figures(text: str) -> dict[str, dict]:
+    """Every chart's data block, parsed."""
+    blocks = {name: json.loads(body) for name, body in FIGURE_RE.findall(text)}
+    for name, figure in blocks.items():
+        assert isinstance(figure.get("data"), list), name
+        assert isinstance(figure.get("layout"), dict), name
+    return blocks
+
+
+def csv_frame(client, name: str, **query) -> pd.DataFrame:
+    r = client.get(f"/researcher/table/{name}.csv", query_string=query)
+    assert r.status_code == 200, (name, r.text[:500])
+    assert r.mimetype == "text/csv"
+    assert f'filename="{name}.csv"' in r.headers["Content-Disposition"]
+    return pd.read_csv(io.StringIO(r.get_data(as_text=True)))
+
+
+def researcher_urls(app) -> list[str]:
+    """Every dashboard URL: each page, both comparison views, each CSV, a practice detail."""
+    practice_id = app.extensions["survey_catalog"].practices[0].id
+    urls = [*PAGES, f"/researcher/practice/{practice_id}"]
+    urls += [f"/researcher/table/{name}.csv" for name in CSV_TABLES]
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint.startswith("dashboard.") and not rule.arguments:
+                urls.append(rule.rule)
+    return sorted(set(urls))
+
+
+# --------------------------------------------------------------------------- access
+
+
+def test_every_researcher_route_sends_a_browser_to_login_and_an_api_client_gets_401(app, client):
+    urls = researcher_urls(app)
+    assert len(urls) >= 12
+    for url in urls:
+        r = client.get(url)
+        assert r.status_code == 302, url
+        location = urlsplit(r.location)
+        assert location.path == "/researcher/login", url
+        (next_url,) = parse_qs(location.query)["next"]
+        assert next_url.rstrip("?") == url, (url, next_url)
+
+        r = client.get(url, headers={"Accept": "application/json"})
+        assert r.status_code == 401, url
+        assert r.mimetype == "application/json"
+        body = r.get_json()
+        assert body["error"] and body["message"], url
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_every_page_renders_demo_data_in_russian_and_in_english(app, client):
+    seed(app)
+    log_in(app, client)
+    practice = app.extensions["survey_catalog"].practices[0]
+    for lang in ("ru", "en"):
+        texts = [page(client, path, lang=lang) for path in PAGES]
+        texts.append(page(client, f"/researcher/practice/{practice.id}", lang=lang))
+        for text in texts:
+            assert f'<html lang="{lang}">' in text
+            assert BANNER[lang] in text
+            assert figures(text), "a page without a chart"
+        fieldwork, comparison, paired, ratings, categories, detail = texts
+        for title, text in zip(
+            TITLES[lang], (fieldwork, comparison, ratings, categories), strict=True
+        ):
+            assert title in text
+        for text in (comparison, paired, ratings, categories, detail):
+            assert respondents_shown(text, lang) == 150
+        assert practice.name.get(lang) in detail
+    # The fieldwork page draws the daily counts, the drop-off and every background question.
+    charts = figures(fieldwork)
+    assert {"figure-daily", "figure-dropoff", "figure-bg_industry"} <= set(charts)
+    assert "Ход опроса" not in fieldwork  # English stays chosen for the session
+
+
+def test_an_empty_study_explains_itself_instead_of_failing(app, client):
+    log_in(app, client)
+    practice_id = app.extensions["survey_catalog"].practices[0].id
+    explanation = {"ru": "Ответов пока нет.", "en": "No responses yet."}
+    too_few = {"ru": "Меньше 10 респондентов", "en": "Fewer than 10 respondents"}
+    analytic = (*PAGES[1:], f"/researcher/practice/{practice_id}")
+    for lang, paths in (("ru", analytic[:1]), ("en", analytic)):
+        fieldwork = page(client, "/researcher/", lang=lang)
+        assert explanation[lang] in fieldwork
+        assert BANNER[lang] not in fieldwork  # nothing synthetic is shown
+        for path in paths:
+            text = page(client, path, lang=lang)
+            assert respondents_shown(text, lang) == 0
+            assert too_few[lang] in text
+            assert BANNER[lang] not in text
+            figures(text)
+    for name in CSV_TABLES:
+        csv_frame(client, name)
+
+
+def test_filters_in_the_url_change_the_numbers(app, client):
+    seed(app)
+    log_in(app, client)
+    with app.app_context():
+        n_it = db.session.scalar(
+            select(func.count(Response.id)).where(
+                Response.status == "submitted", Response.industry == "it"
+            )
+        )
+    assert 0 < n_it < 150
+    for path in ("/researcher/comparison", "/researcher/ratings", "/researcher/categories"):
+        text = page(client, path, lang="en", industry="it")
+        assert respondents_shown(text) == n_it
+        assert '<option value="it" selected>' in text
+        # The CSV link and the links to other pages keep the filter: a view can be shared.
+        links = re.findall(r'href="(/researcher/[^"]*)"', text)
+        assert any(".csv?" in link and "industry=it" in link for link in links), links
+        assert any("/ratings?" in link and "industry=it" in link for link in links), links
+    assert respondents_shown(page(client, "/researcher/comparison", industry="bogus")) == 150
+    frame = csv_frame(client, "comparison", industry="it")
+    everyone = csv_frame(client, "comparison")
+    assert (frame["n_ru"] <= everyone["n_ru"]).all()
+    assert frame["n_ru"].sum() < everyone["n_ru"].sum()
+
+
+def test_a_real_response_hides_the_demo_data_unless_asked_for(app, client, monkeypatch):
+    seed(app)
+    log_in(app, client)
+    computed = []
+    original = results._compute
+
+    def counting(segment):
+        computed.append(segment)
+        return original(segment)
+
+    monkeypatch.setattr(results, "_compute", counting)
+
+    first = page(client, "/researcher/categories", lang="en")
+    second = page(client, "/researcher/categories")
+    assert len(computed) == 1, "an identical view was computed twice"
+    assert respondents_shown(first) == respondents_shown(second) == 150
+    assert BANNER["en"] in second
+
+    submit_real_response(app)
+    real_only = page(client, "/researcher/categories")
+    assert len(computed) == 2, "a new response did not trigger a recomputation"
+    assert respondents_shown(real_only) == 1
+    assert BANNER["en"] not in real_only
+    assert "Real responses are included too." not in real_only
+
+    both = page(client, "/researcher/categories", include_demo="1")
+    assert respondents_shown(both) == 151
+    assert BANNER["en"] in both and "Real responses are included too." in both
+    assert 'name="include_demo" value="1" checked' in both
+    assert len(computed) == 3
+    page(client, "/researcher/comparison", include_demo="1")
+    assert len(computed) == 3, "the same segment on another page was computed again"
+
+    assert csv_frame(client, "comparison")["demo_data"].eq(False).all()
+    assert csv_frame(client, "comparison", include_demo="1")["demo_data"].eq(True).all()
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def test_csv_downloads_hold_the_numbers_of_the_comparison_table(app, client):
+    seed(app)
+    log_in(app, client)
+    frames = {name: csv_frame(client, name) for name in CSV_TABLES}
+    for name, frame in frames.items():
+        assert "demo_data" in frame.columns, name
+        assert frame["demo_data"].eq(True).all(), name
+
+    with app.app_context():
+        cat = app.extensions["survey_catalog"]
+        counts = queries.practice_counts(queries.Segment())
+        expected = compare(
+            counts["prevalence"],
+            counts["paired"],
+            counts["ratings"],
+            counts["paired_ratings"],
+            items=[p.id for p in cat.practices],
+        )
+    got = frames["comparison"]
+    assert got["practice_id"].tolist() == expected["practice_id"].tolist()
+    assert got["practice_name"].tolist() == [p.name.ru for p in cat.practices]
+    numeric = expected.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(
+        got[numeric].astype(float), expected[numeric].astype(float), check_exact=False, rtol=1e-9
+    )
+    assert got["test"].tolist() == expected["test"].tolist()
+
+    categories = frames["categories"]
+    assert categories["category_id"].tolist() == [c.id for c in cat.categories]
+    assert frames["fieldwork"]["completed"].sum() == 150
+    background = frames["background"]
+    assert set(background["question"]) >= {"worked_in", "industry"}
+    assert background.loc[background["question"] == "industry", "n"].sum() == 150
+    assert frames["dropoff"]["reached"].iloc[0] == 150
+    assert client.get("/researcher/table/nope.csv").status_code == 404
+
+
+# --------------------------------------------------------------------------- practice detail
+
+
+def test_practice_detail_lists_sources_and_shows_examples_escaped(app, client):
+    cat = app.extensions["survey_catalog"]
+    practice = cat.practices[0]
+    submit_real_response(app, examples={practice.id: f"Bonus {XSS} & more"})
+    log_in(app, client)
+    text = page(client, f"/researcher/practice/{practice.id}", lang="en")
+    assert practice.name.en in text
+    assert practice.sources
+    for source_id in practice.sources:
+        assert str(escape(cat.sources[source_id].citation())) in text
+    assert XSS not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&amp; more" in text
+    assert respondents_shown(text) == 1
+
+    r = client.get("/researcher/practice/no-such-practice")
+    assert r.status_code == 404
+    assert client.get("/researcher/practice/<script>").status_code == 404

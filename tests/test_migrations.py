@@ -1,0 +1,136 @@
+"""The migrations build exactly the models' schema, and the database enforces the rules."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import CheckConstraint, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from survey import create_app, responses
+from survey.extensions import db
+from survey.models import Answer, PracticeExample, Response, new_export_id
+from tests.conftest import TEST_SECRET
+
+
+def test_the_migrated_schema_matches_the_models(app):
+    with app.app_context(), db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
+
+
+def test_the_migrated_check_constraints_match_the_models(app):
+    """Autogenerate does not compare check constraints, so compare their names."""
+    with app.app_context():
+        inspector = inspect(db.engine)
+        for table in db.metadata.sorted_tables:
+            declared = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
+            migrated = {c["name"] for c in inspector.get_check_constraints(table.name)}
+            assert migrated == declared, table.name
+
+
+def test_the_migrations_have_one_head_and_can_be_undone_and_redone(tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'roundtrip.db'}",
+            "SECRET_KEY": TEST_SECRET,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
+    directory = app.extensions["migrate"].directory
+    assert len(ScriptDirectory(directory).get_heads()) == 1
+    with app.app_context():
+        try:
+            upgrade(directory=directory)
+            downgrade(directory=directory, revision="base")
+            assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+            upgrade(directory=directory)
+            assert {t.name for t in db.metadata.sorted_tables} <= set(
+                inspect(db.engine).get_table_names()
+            )
+        finally:
+            db.engine.dispose()
+
+
+# ---------------------------------------------------------------- rules in the database
+
+
+def _response_row(base: Response, **changes) -> dict:
+    row = {
+        column.name: getattr(base, column.key)
+        for column in Response.__table__.columns
+        if column.name not in ("id", "export_id", "resume_token_hash")
+    }
+    return {**row, "export_id": new_export_id(), **changes}
+
+
+def test_the_database_enforces_the_rules_of_an_answer(app, subtests):
+    catalog = app.extensions["survey_catalog"]
+    first, second = catalog.practices[0].id, catalog.practices[1].id
+    with app.app_context():
+        responses.sync_catalog(catalog)
+        response, _ = responses.start("ru")
+        rid = response.id
+        valid = [
+            {"practice_id": first, "company_kind": "ru", "met": "yes", "rating": 5},
+            {"practice_id": first, "company_kind": "foreign", "met": "na", "rating": None},
+            {"practice_id": second, "company_kind": "ru", "met": "yes", "rating": None},
+            {"practice_id": second, "company_kind": "foreign", "met": "dk", "rating": None},
+        ]
+        db.session.execute(insert(Answer), [{"response_id": rid, **row} for row in valid])
+        db.session.execute(
+            insert(PracticeExample), {"response_id": rid, "practice_id": first, "text": "ok"}
+        )
+        db.session.commit()
+        db.session.refresh(response)
+        db.session.expunge(response)
+
+    third = catalog.practices[2].id
+    answer = {"response_id": rid, "practice_id": third, "company_kind": "ru", "met": "yes"}
+    violations = {
+        "rating 0": (Answer, {**answer, "rating": 0}),
+        "rating 6": (Answer, {**answer, "rating": 6}),
+        "rating with 'no'": (Answer, {**answer, "met": "no", "rating": 3}),
+        "rating with 'dk'": (Answer, {**answer, "met": "dk", "rating": 1}),
+        "rating with 'na'": (Answer, {**answer, "met": "na", "rating": 2}),
+        "second answer to one cell": (Answer, {**answer, "practice_id": first, "rating": 4}),
+        "unknown company kind": (Answer, {**answer, "company_kind": "eu", "rating": 4}),
+        "unknown met value": (Answer, {**answer, "met": "nah", "rating": None}),
+        "no met value": (Answer, {**answer, "met": None, "rating": None}),
+        "unknown practice": (Answer, {**answer, "practice_id": "no_such", "rating": 4}),
+        "unknown response": (Answer, {**answer, "response_id": rid + 1000, "rating": 4}),
+        "second example": (
+            PracticeExample,
+            {"response_id": rid, "practice_id": first, "text": "x"},
+        ),
+        "unknown status": (Response, _response_row(response, status="final")),
+        "unknown language": (Response, _response_row(response, language="de")),
+        "unknown worked_in": (Response, _response_row(response, worked_in="mars")),
+        "submitted without background": (
+            Response,
+            _response_row(response, status="submitted", submitted_on=response.started_on),
+        ),
+        "reused resume token": (
+            Response,
+            _response_row(response, resume_token_hash=response.resume_token_hash),
+        ),
+        "no wave": (Response, _response_row(response, wave_id=None)),
+    }
+    with app.app_context():
+        for name, (model, row) in violations.items():
+            with subtests.test(name), db.engine.connect() as conn:
+                with pytest.raises(IntegrityError):
+                    conn.execute(insert(model), row)
+                conn.rollback()
+
+        with db.engine.connect() as conn:  # and nothing got in
+            assert len(conn.execute(select(Answer.id)).all()) == len(valid)
+            assert len(conn.execute(select(Response.id)).all()) == 1
+            assert len(conn.execute(select(PracticeExample.id)).all()) == 1
+            ok = _response_row(response, worked_in="both", language="en")
+            conn.execute(insert(Response), ok)  # the control row is itself valid
+            conn.rollback()

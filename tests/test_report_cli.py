@@ -1,0 +1,218 @@
+"""`flask report`: one self-contained HTML file whose numbers match the raw answers.
+
+Each test runs on a migrated SQLite file and a migrated PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
+from plotly.offline import get_plotlyjs
+from sqlalchemy import text
+from statsmodels.stats.proportion import proportion_confint
+
+from survey.extensions import db
+from tests.helpers import Respondent
+
+N_DEMO = 300
+PLOTLY_HEAD = get_plotlyjs()[:400]
+
+
+class Page(HTMLParser):
+    """The parts of a report a test looks at: tags' links, scripts, comparison tables."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.scripts: list[str] = []
+        self.tables: list[list[list[str]]] = []  # comparison tables: body rows of cells
+        self._script: list[str] | None = None
+        self._table: list[list[str]] | None = None
+        self._in_body = False
+        self._cell: list[str] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("src", "href", "action", "data", "poster"):
+            if attrs.get(name):
+                self.links.append((tag, name, attrs[name]))
+        if tag == "script":
+            self._script = []
+        elif tag == "table" and "comparison" in (attrs.get("class") or "").split():
+            self._table = []
+        elif tag == "tbody" and self._table is not None:
+            self._in_body = True
+        elif tag == "tr" and self._in_body:
+            self._table.append([])
+        elif tag == "td" and self._in_body:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self.scripts.append("".join(self._script))
+            self._script = None
+        elif tag == "td" and self._cell is not None:
+            self._table[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tbody":
+            self._in_body = False
+        elif tag == "table" and self._table is not None:
+            self.tables.append(self._table)
+            self._table = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def invoke(app, runner, *args: str):
+    """Run a command as ``flask --app survey ...`` does: inside an application context."""
+    with app.app_context():
+        result = runner.invoke(args=list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def report(app, runner, path, *options: str) -> tuple[str, str]:
+    """Run ``flask report --out path [options]``; return (its output, the HTML written)."""
+    result = invoke(app, runner, "report", "--out", str(path), *options)
+    return result.output, path.read_text(encoding="utf-8")
+
+
+def raw_answers(app) -> pd.DataFrame:
+    """Submitted answers with their response's demo flag and industry, one plain SELECT."""
+    with app.app_context():
+        rows = db.session.execute(
+            text(
+                "SELECT a.practice_id, a.company_kind, a.met, r.is_demo, r.industry, "
+                "r.id AS response_id FROM answer a JOIN response r ON r.id = a.response_id "
+                "WHERE r.status = 'submitted'"
+            )
+        ).all()
+    frame = pd.DataFrame(
+        [tuple(r) for r in rows],
+        columns=["practice_id", "company_kind", "met", "is_demo", "industry", "response_id"],
+    )
+    frame["is_demo"] = frame["is_demo"].astype(bool)
+    return frame
+
+
+def percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+def assert_self_contained(html: str) -> Page:
+    """One HTML document that needs no network: no external link, plotly inline once."""
+    page = Page(html)
+    assert html.lstrip().startswith("<!DOCTYPE html>") and html.count("</html>") == 1
+    external = [link for link in page.links if re.match(r"\s*(https?:)?//", link[2], re.I)]
+    assert external == []
+    assert not re.search(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=", html, re.I)
+    assert html.count(PLOTLY_HEAD) == 1
+    assert sum(PLOTLY_HEAD in script for script in page.scripts) == 1
+    outside = "".join(s for s in page.scripts if PLOTLY_HEAD not in s)
+    assert "Plotly.newPlot" in outside  # the charts are drawn by the inlined bundle
+    return page
+
+
+def shares_in_table(page: Page, label: str) -> dict[str, str]:
+    """The practice row's cells (n, share, CI for each kind) in the first comparison table."""
+    rows = [row for row in page.tables[0] if row[0].rstrip(" ⚠") == label]
+    assert len(rows) == 1, label
+    row = rows[0]
+    return {
+        "n_ru": row[1],
+        "p_ru": row[2],
+        "ci_ru": row[3],
+        "n_foreign": row[4],
+        "p_foreign": row[5],
+        "ci_foreign": row[6],
+    }
+
+
+def expected_cells(rows: pd.DataFrame, practice: str) -> dict[str, str]:
+    """The same cells recomputed from the raw answers."""
+    out = {}
+    for kind in ("ru", "foreign"):
+        met = rows.loc[(rows["practice_id"] == practice) & (rows["company_kind"] == kind), "met"]
+        k, n = int((met == "yes").sum()), int(met.isin(["yes", "no"]).sum())
+        low, high = proportion_confint(k, n, method="wilson")
+        out[f"n_{kind}"] = str(n)
+        out[f"p_{kind}"] = percent(k / n)
+        out[f"ci_{kind}"] = f"{low * 100:.1f}–{high * 100:.1f}%"
+    return out
+
+
+def test_report_of_demo_data(app, runner, tmp_path):
+    catalog = app.extensions["survey_catalog"]
+    seeded = invoke(app, runner, "seed-demo", "--respondents", str(N_DEMO), "--seed", "7")
+    assert f"Created {N_DEMO} synthetic demo respondents" in seeded.output
+    raw = raw_answers(app)
+
+    output, html = report(app, runner, tmp_path / "report.html")
+    assert f"{N_DEMO} respondents (DEMO DATA, synthetic)" in output
+    page = assert_self_contained(html)
+    assert '<html lang="ru">' in html
+    assert 'class="demo-banner"' in html and "ДЕМО-ДАННЫЕ" in html
+    assert f"Респондентов: <strong>{N_DEMO}</strong>" in html
+    assert len(page.tables) == 2  # practices, categories
+    assert len(page.tables[0]) == len(catalog.practices)
+    for practice in (catalog.practices[0], catalog.practices[-1]):
+        shown = shares_in_table(page, practice.name.get("ru"))
+        assert shown == expected_cells(raw, practice.id), practice.id
+
+    output, html = report(app, runner, tmp_path / "report-en.html", "--lang", "en")
+    page = assert_self_contained(html)
+    assert '<html lang="en">' in html and "ДЕМО" not in html
+    assert 'class="demo-banner"' in html and "DEMO DATA" in html
+    assert f"Respondents: <strong>{N_DEMO}</strong>" in html
+    practice = catalog.practices[1]
+    shown = shares_in_table(page, practice.name.get("en"))
+    assert shown == expected_cells(raw, practice.id)
+
+    # A segment: only respondents from IT.
+    it = raw[raw["industry"] == "it"]
+    n_it = it["response_id"].nunique()
+    assert 0 < n_it < N_DEMO
+    output, html = report(app, runner, tmp_path / "report-it.html", "--industry", "it")
+    assert f"{n_it} respondents (DEMO DATA, synthetic)" in output
+    page = assert_self_contained(html)
+    assert f"Респондентов: <strong>{n_it}</strong>" in html
+    assert '<th class="label" scope="row">industry</th><td class="label">it</td>' in html
+    practice = catalog.practices[0]
+    shown = shares_in_table(page, practice.name.get("ru"))
+    assert shown == expected_cells(it, practice.id)
+
+
+def test_report_leaves_demo_data_out_once_real_responses_exist(app, runner, client, tmp_path):
+    catalog = app.extensions["survey_catalog"]
+    invoke(app, runner, "seed-demo", "--respondents", "100", "--seed", "3")
+    app.config["MIN_COMPLETION_SECONDS"] = 0  # the test client is faster than any person
+    r = Respondent(client).complete(catalog)
+    assert r.status_code == 302 and r.location.endswith("/thanks")
+    raw = raw_answers(app)
+
+    output, html = report(app, runner, tmp_path / "real.html")
+    assert "1 respondents." in output and "DEMO" not in output
+    page = assert_self_contained(html)
+    assert 'class="demo-banner"' not in html and "ДЕМО" not in html
+    assert "Респондентов: <strong>1</strong>" in html
+    real = raw[~raw["is_demo"]]
+    kinds = real[real["met"].isin(["yes", "no"])].groupby("practice_id")["company_kind"].nunique()
+    practice = catalog.practice(kinds[kinds == 2].index[0])
+    assert shares_in_table(page, practice.name.get("ru")) == expected_cells(real, practice.id)
+
+    output, html = report(app, runner, tmp_path / "mixed.html", "--include-demo")
+    assert "101 respondents (DEMO DATA, synthetic)" in output
+    page = assert_self_contained(html)
+    assert 'class="demo-banner"' in html and "ДЕМО-ДАННЫЕ" in html
+    assert "Респондентов: <strong>101</strong>" in html
+    assert '<th class="label" scope="row">include_demo</th>' in html
+    practice = catalog.practices[0]
+    assert shares_in_table(page, practice.name.get("ru")) == expected_cells(raw, practice.id)
