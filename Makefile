@@ -46,7 +46,7 @@ db: install
 	$(BIN)/flask --app survey load-catalog
 
 run: db
-	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) --access-logfile - 'survey:create_app()'
+	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) --no-control-socket --access-logfile - 'survey:create_app()'
 
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)

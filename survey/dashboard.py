@@ -285,9 +285,16 @@ def researcher_context():
 
 
 def page_url(endpoint: str, **overrides) -> str:
-    """The URL of a dashboard page keeping the current filters."""
-    args = request.args.to_dict()
-    args.update({k: v for k, v in overrides.items() if v is not None})
+    """The URL of a dashboard page keeping the current filters (not empty ones, and not the
+    comparison's view switch on other pages); an override of None drops a parameter."""
+    args = {k: v for k, v in request.args.items() if v}
+    if endpoint != "dashboard.comparison":
+        args.pop("view", None)
+    for key, value in overrides.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
     return url_for(endpoint, **args)
 
 
