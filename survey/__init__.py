@@ -203,7 +203,8 @@ def _register_security_headers(app: Flask) -> None:
                 f"max-age={app.config['HSTS_SECONDS']}; includeSubDomains",
             )
         if request.path.startswith(("/researcher", "/api/", "/resume", "/withdraw")):
-            headers.setdefault("Cache-Control", "no-store")
+            # Overrides send_file's "no-cache, max-age=0": an export must not be stored either.
+            headers["Cache-Control"] = "no-store"
         return response
 
 
