@@ -6,6 +6,7 @@ PORT ?= 8000
 WEB_CONCURRENCY ?= 2
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
+JUNIT ?=
 BENCH_ARGS ?=
 LOADTEST_ARGS ?=
 export PORT WEB_CONCURRENCY
@@ -48,8 +49,11 @@ db: install
 run: db
 	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) --no-control-socket --access-logfile - 'survey:create_app()'
 
+# Two passes: the bulk on both cores (one file per worker), then the tests that start
+# gunicorn, Chromium or restart PostgreSQL, alone. JUNIT=name writes name-1.xml, name-2.xml.
 test: install-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial" $(if $(JUNIT),--junitxml=$(JUNIT)-1.xml) $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial --durations=10 $(if $(JUNIT),--junitxml=$(JUNIT)-2.xml) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -27,6 +27,18 @@ DATA_TABLES = (
 )
 
 
+# Tests that start servers, browsers or restart PostgreSQL run alone, after the rest
+# (which `make test` runs on both cores with pytest-xdist).
+SERIAL = ("tests/browser/", "tests/test_load_faults.py", "tests/test_bench_smoke.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the server-starting tests 'serial'."""
+    for item in items:
+        if item.nodeid.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
+
+
 def _postgres_url() -> str | None:
     return os.environ.get("TEST_DATABASE_URL") or None
 

@@ -1,0 +1,513 @@
+"""``make bench``: the platform measured against the bare limits of its own stack.
+
+Every figure is a ratio against a baseline measured in the same run, on the same machine:
+1. questionnaire pages (GET and POST of a practice page) vs a bare Flask + sqlite3 app;
+2. dashboard numbers (full comparison) vs the bare SQL aggregation queries, at two sizes,
+   on SQLite and PostgreSQL, plus the cached repeat;
+3. export of both CSV files vs the sqlite3 shell writing the long table, with peak memory;
+4. the RSS of one warmed-up gunicorn worker.
+Prints one table. ``--quick`` uses tiny sizes (the test suite runs that so this cannot rot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from benchmarks.load_servers import (
+    BIN,
+    ROOT,
+    Gunicorn,
+    app_env,
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+    postgres_base_url,
+    prepare_database,
+)
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@dataclass
+class Line:
+    what: str
+    ours: float
+    baseline: float
+    unit: str
+    target: str
+    ok: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("nan")
+
+
+# -- a minimal HTTP client with one cookie --------------------------------------------------
+class Client:
+    """Sequential requests to one server, keeping the session cookie."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookie = ""
+
+    def request(self, method: str, path: str, body: dict | None = None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        data = None
+        if body is not None:
+            data = urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            text = response.read().decode("utf-8", "replace")
+            for header, value in response.getheaders():
+                if header.lower() == "set-cookie":
+                    self.cookie = value.split(";", 1)[0]
+            return response.status, text
+        finally:
+            conn.close()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def hammer(make_call, concurrency: int, duration: float) -> tuple[float, float]:
+    """Run ``make_call(i)()`` repeatedly from ``concurrency`` threads; (requests/s, p95 s)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + duration
+    errors = []
+
+    def worker(i: int):
+        call = make_call(i)
+        local = []
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            status = call()
+            local.append(time.perf_counter() - t)
+            if status >= 400:
+                errors.append(status)
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, e.g. HTTP {errors[0]}")
+    return len(latencies) / elapsed, _percentile(latencies, 0.95)
+
+
+# -- 1. questionnaire pages -----------------------------------------------------------------
+def _page_one_form(catalog, kinds=("ru", "foreign")) -> dict:
+    from survey.forms import met_name, rating_name
+
+    page = catalog.pages[0]
+    data = {}
+    for i, practice in enumerate(page.practices):
+        for kind in kinds:
+            yes = (i + len(kind)) % 2 == 0
+            data[met_name(practice.id, kind)] = "yes" if yes else "no"
+            if yes:
+                data[rating_name(practice.id, kind)] = "4"
+    return data
+
+
+def _respondent(port: int, form: dict):
+    client = Client(port)
+    _, html = client.request("GET", "/")
+    client.request("POST", "/", {"csrf_token": CSRF_RE.search(html).group(1), "agree": "y"})
+    _, html = client.request("GET", "/profile")
+    profile = {
+        "worked_in": "both",
+        "current_employer": "ru",
+        "industry": "it",
+        "company_size": "50_249",
+        "role_level": "specialist",
+        "experience_band": "3_5",
+    }
+    client.request("POST", "/profile", {"csrf_token": CSRF_RE.search(html).group(1), **profile})
+    _, html = client.request("GET", "/page/1")
+    token = CSRF_RE.search(html).group(1)
+    return client, {"csrf_token": token, **form}
+
+
+def bench_pages(tmp: Path, workers: int, concurrency: int, duration: float) -> list[Line]:
+    """Practice page GET and POST: our app vs the bare Flask + sqlite3 app."""
+    from survey.catalog import load_catalog
+
+    catalog = load_catalog(ROOT / "survey" / "practices.yaml")
+    form = _page_one_form(catalog)
+    env = app_env(f"sqlite:///{tmp / 'pages.db'}", tmp / "instance", secrets.token_hex(16))
+    prepare_database(env, tmp / "pages.log")
+    ours = Gunicorn(env, tmp / "pages-gunicorn.log", workers=workers)
+    ours.start()
+    try:
+        clients = [_respondent(ours.port, form) for _ in range(concurrency)]
+        page_bytes = len(clients[0][0].request("GET", "/page/1")[1].encode())
+        get = hammer(
+            lambda i: lambda: clients[i][0].request("GET", "/page/1")[0], concurrency, duration
+        )
+        post = hammer(
+            lambda i: lambda: clients[i][0].request("POST", "/page/1", clients[i][1])[0],
+            concurrency,
+            duration,
+        )
+    finally:
+        ours.stop()
+    rows = 2 * len(catalog.pages[0].practices)
+    bare_env = {
+        **os.environ,
+        "BARE_DB": str(tmp / "bare.db"),
+        "BARE_ROWS": str(rows),
+        "BARE_PAGE_BYTES": str(page_bytes),
+        "PYTHONPATH": str(ROOT),
+    }
+    subprocess.run(
+        [sys.executable, "-c", "from benchmarks.bare_app import init_db; init_db()"],
+        env=bare_env,
+        check=True,
+        cwd=ROOT,
+    )
+    port = free_port()
+    bare = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "benchmarks.bare_app:app",
+        ],
+        env=bare_env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port)
+        bget = hammer(
+            lambda i: lambda: Client(port).request("GET", "/page")[0], concurrency, duration
+        )
+        bpost = hammer(
+            lambda i: lambda: Client(port).request("POST", "/page", {"respondent": str(i)})[0],
+            concurrency,
+            duration,
+        )
+    finally:
+        bare.terminate()
+        bare.wait(10)
+    return [
+        Line("page GET, requests/s", get[0], bget[0], "req/s", ">= 0.5x", get[0] >= 0.5 * bget[0]),
+        Line("page GET, p95 latency", get[1] * 1000, bget[1] * 1000, "ms", "info", True),
+        Line(
+            f"page POST ({rows} answers), requests/s",
+            post[0],
+            bpost[0],
+            "req/s",
+            ">= 0.5x",
+            post[0] >= 0.5 * bpost[0],
+        ),
+        Line("page POST, p95 latency", post[1] * 1000, bpost[1] * 1000, "ms", "info", True),
+    ]
+
+
+def _wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            Client(port).request("GET", "/page")
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on {port} did not start")
+
+
+# -- 2 and 3: dashboard numbers and export --------------------------------------------------
+def _app(url: str, tmp: Path):
+    from survey import create_app
+
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "INSTANCE_PATH": str(tmp / "instance"),
+            "SECRET_KEY": secrets.token_hex(16),
+        }
+    )
+
+
+def seed(url: str, tmp: Path, n: int) -> float:
+    """Migrate, load the catalogue and seed n demo respondents; return seconds for seeding."""
+    from flask_migrate import upgrade
+
+    from survey import demo, responses
+    from survey.extensions import db
+
+    app = _app(url, tmp)
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        responses.sync_catalog(responses.catalog())
+        started = time.perf_counter()
+        demo.seed_demo(responses.catalog(), n, seed=1, chunk=10000)
+        took = time.perf_counter() - started
+        db.session.remove()
+        db.engine.dispose()
+    return took
+
+
+def _baseline_sql(app) -> float:
+    """The aggregation queries alone, compiled once and run on the bare connection."""
+    from survey import queries
+    from survey.extensions import db
+
+    segment = queries.Segment()
+    statements = _captured_statements(app, segment)
+    with app.app_context():
+        connection = db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            started = time.perf_counter()
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+            return time.perf_counter() - started
+        finally:
+            connection.close()
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _captured_statements(app, segment) -> list[tuple[str, object]]:
+    """The SQL the comparison runs, captured from one real computation."""
+    from sqlalchemy import event
+
+    from survey import results
+    from survey.extensions import db
+
+    captured = []
+    with app.app_context():
+        engine = db.engine
+
+        def grab(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith("SELECT"):
+                captured.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", grab)
+        try:
+            results._compute(segment)
+        finally:
+            event.remove(engine, "before_cursor_execute", grab)
+            db.session.remove()
+            db.engine.dispose()
+    return captured
+
+
+def bench_dashboard(url: str, tmp: Path, n: int, label: str) -> list[Line]:
+    """Full comparison (uncached) vs the bare queries; then the cached repeat."""
+    from survey import queries, results
+    from survey.extensions import db
+
+    seconds_seed = seed(url, tmp, n)
+    app = _app(url, tmp)
+    baseline = min(_baseline_sql(app) for _ in range(2))
+    with app.app_context():
+        results.clear_cache()
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            results._compute(queries.Segment())
+            times.append(time.perf_counter() - started)
+        ours = min(times)
+        results.comparison(queries.Segment())
+        started = time.perf_counter()
+        results.comparison(queries.Segment())
+        cached = time.perf_counter() - started
+        db.session.remove()
+        db.engine.dispose()
+    return [
+        Line(f"seed {n:,} respondents, {label}", seconds_seed, float("nan"), "s", "info", True),
+        Line(f"comparison {n:,}, {label}", ours, baseline, "s", "<= 1.5x", ours <= 1.5 * baseline),
+        Line(
+            f"comparison {n:,}, {label}, absolute",
+            ours,
+            1.0,
+            "s",
+            "< 1 s" if n >= 100_000 else "info",
+            ours < 1.0 or n < 100_000,
+        ),
+        Line(
+            f"comparison {n:,}, {label}, cache hit",
+            cached * 1000,
+            20.0,
+            "ms",
+            "< 20 ms",
+            cached < 0.020,
+        ),
+    ]
+
+
+def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
+    """flask export (both CSV files) vs the sqlite3 shell writing the long table."""
+    out = tmp / f"export-{n}"
+    env = app_env(url, tmp / "instance", secrets.token_hex(16))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    code = (
+        "import sys; from survey import create_app; from survey.export import Export, "
+        "ExportOptions\napp = create_app()\nwith app.app_context():\n"
+        "    e = Export(ExportOptions(max_suppressed_share=1.0))\n"
+        "    for name in ('responses', 'answers_long'):\n"
+        f"        with open('{out}-' + name + '.csv', 'wb') as fh:\n"
+        "            [fh.write(c) for c in e.csv_chunks(name)]\n"
+        "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    ours = time.perf_counter() - started
+    peak_mb = int(result.stdout.strip().splitlines()[-1]) / 1024
+    del before
+    sqlite3 = shutil.which("sqlite3")
+    baseline = float("nan")
+    if sqlite3:
+        query = (
+            "SELECT r.export_id, a.practice_id, a.company_kind, a.met, a.rating FROM answer a "
+            "JOIN response r ON r.id = a.response_id WHERE r.status = 'submitted';"
+        )
+        with open(tmp / "baseline.csv", "wb") as sink:
+            started = time.perf_counter()
+            subprocess.run(
+                [sqlite3, "-csv", "-header", str(sqlite_path), query], stdout=sink, check=True
+            )
+            baseline = time.perf_counter() - started
+    return [
+        Line(
+            f"export {n:,} (both CSV files)",
+            ours,
+            baseline,
+            "s",
+            "<= 3x",
+            not baseline == baseline or ours <= 3 * baseline,
+        ),
+        Line(f"export {n:,}, peak RSS", peak_mb, 200.0, "MB", "< 200 MB", peak_mb < 200),
+    ]
+
+
+# -- 4. footprint ---------------------------------------------------------------------------
+def bench_footprint(tmp: Path) -> list[Line]:
+    """RSS of one warmed-up gunicorn worker serving the survey."""
+    env = app_env(f"sqlite:///{tmp / 'rss.db'}", tmp / "instance", secrets.token_hex(16))
+    prepare_database(env, tmp / "rss.log")
+    server = Gunicorn(env, tmp / "rss-gunicorn.log", workers=1)
+    server.start()
+    try:
+        for _ in range(20):
+            _respondent(server.port, _page_one_form(_catalog()))
+        pid = server.worker_pids()[0]
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+    finally:
+        server.stop()
+    return [Line("gunicorn worker RSS (warm)", rss, 150.0, "MB", "< 150 MB", rss < 150)]
+
+
+def _catalog():
+    from survey.catalog import load_catalog
+
+    return load_catalog(ROOT / "survey" / "practices.yaml")
+
+
+def print_table(lines: list[Line]) -> None:
+    """One table: what, ours, baseline, ratio, target, verdict."""
+    print(f"\n{'measured':<44} {'ours':>10} {'baseline':>10} {'ratio':>7}  {'target':<10} ok")
+    print("-" * 90)
+    for line in lines:
+        ratio = f"{line.ratio:.2f}" if line.ratio == line.ratio else "—"
+        base = f"{line.baseline:.3f}" if line.baseline == line.baseline else "—"
+        print(
+            f"{line.what:<44} {line.ours:>10.3f} {base:>10} {ratio:>7}  {line.target:<10} "
+            f"{'yes' if line.ok else 'NO'}   [{line.unit}]"
+        )
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
+    parser.add_argument("--sizes", default=None, help="respondents, e.g. 10000,100000")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--only", choices=["pages", "dashboard", "export", "footprint"])
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = "200" if args.quick else "10000,100000"
+    return args
+
+
+def collect(args: argparse.Namespace) -> list[Line]:
+    """Run the benchmarks the options ask for and return their lines."""
+    sizes = [int(s) for s in args.sizes.split(",")]
+    duration = 1.0 if args.quick else args.duration
+    lines: list[Line] = []
+    with tempfile.TemporaryDirectory(prefix="survey-bench-") as folder:
+        tmp = Path(folder)
+        if args.only in (None, "pages"):
+            lines += bench_pages(tmp, args.workers, 4 if args.quick else 8, duration)
+        if args.only in (None, "dashboard", "export"):
+            for n in sizes:
+                path = tmp / f"sqlite-{n}.db"
+                url = f"sqlite:///{path}"
+                if args.only in (None, "dashboard"):
+                    lines += bench_dashboard(url, tmp, n, "SQLite")
+                else:
+                    seed(url, tmp, n)
+                if args.only in (None, "export"):
+                    lines += bench_export(url, path, tmp, n)
+                path.unlink(missing_ok=True)
+                if not args.no_postgres and args.only in (None, "dashboard"):
+                    base = postgres_base_url()
+                    pg = create_postgres_database(base)
+                    try:
+                        lines += bench_dashboard(pg, tmp, n, "PostgreSQL")
+                    finally:
+                        drop_postgres_database(pg, base)
+        if args.only in (None, "footprint"):
+            lines += bench_footprint(tmp)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print the table, exit 0 only if every target is met."""
+    lines = collect(parse(argv))
+    print_table(lines)
+    print(
+        f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    return 0 if all(line.ok for line in lines) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
