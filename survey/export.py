@@ -30,7 +30,7 @@ QUASI_IDENTIFIERS = tuple(q.field for q in BACKGROUND)
 MET_CODES = {"yes": "1", "no": "0", "dk": "dk", "na": ""}
 FORMATS = {"utf8": (",", "utf-8"), "excel": (";", "utf-8-sig")}
 FILES = ("responses", "answers_long", "codebook", "disclosure_report")
-CHUNK = 5000
+CHUNK = 1000  # responses per keyset page: 80,000 answer tuples at most in memory
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")

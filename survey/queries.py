@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-import pandas as pd
 from sqlalchemy import Integer as SAInteger
 from sqlalchemy import Numeric, and_, case, cast, func, literal, select
 
 from survey.extensions import db
+from survey.lazy import LazyModule
 from survey.models import Answer, Practice, Response, Wave
 from survey.questions import BACKGROUND_BY_FIELD
 
 KINDS = ("ru", "foreign")
+pd = LazyModule("pandas")  # the export streams without pandas; only count tables need it
 
 
 @dataclass(frozen=True)
