@@ -112,24 +112,49 @@ def database_url(request, tmp_path):
         yield url
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    """The application on a migrated test database, CSRF protection on."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "SECRET_KEY": TEST_SECRET,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SERVER_NAME": "survey.test",
-            "RATELIMIT_ENABLED": False,
-            "MIN_COMPLETION_SECONDS": 0,  # scripted respondents are fast; bot-flag tests raise it
-        }
-    )
-    yield app
+def app_config(database_url: str, instance: str, **overrides) -> dict:
+    """The configuration every test application starts from."""
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": TEST_SECRET,
+        "INSTANCE_PATH": instance,
+        "SERVER_NAME": "survey.test",
+        "RATELIMIT_ENABLED": False,
+        **overrides,
+    }
+
+
+def _close(app) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """The application on a migrated test database, CSRF protection on."""
+    # Scripted respondents are fast; the bot-flag tests raise MIN_COMPLETION_SECONDS.
+    app = create_app(app_config(database_url, str(tmp_path / "instance"), MIN_COMPLETION_SECONDS=0))
+    yield app
+    _close(app)
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Build extra applications on the test database with config overrides."""
+    built = []
+
+    def build(**overrides):
+        app = create_app(
+            app_config(database_url, str(tmp_path / f"instance{len(built)}"), **overrides)
+        )
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        _close(app)
 
 
 @pytest.fixture

@@ -24,14 +24,13 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 import survey
-from survey import create_app, queries, results
+from survey import queries, results
 from survey.auth import create_researcher
 from survey.catalog import load_catalog
 from survey.extensions import db
 from survey.forms import EXTRA_KEYS, example_name, met_name, rating_name
 from survey.models import COMPANY_KINDS, Response
 from survey.questions import BACKGROUND
-from tests.conftest import TEST_SECRET
 from tests.helpers import PROFILE, Respondent, csrf_token
 
 CATALOG = load_catalog(Path(survey.__file__).with_name("practices.yaml"))
@@ -189,32 +188,6 @@ def _fresh_cache():
     results.clear_cache()
     yield
     results.clear_cache()
-
-
-@pytest.fixture
-def make_app(database_url, tmp_path):
-    built = []
-
-    def build(**overrides):
-        app = create_app(
-            {
-                "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": database_url,
-                "SECRET_KEY": TEST_SECRET,
-                "INSTANCE_PATH": str(tmp_path / f"instance{len(built)}"),
-                "SERVER_NAME": "survey.test",
-                "RATELIMIT_ENABLED": False,
-                **overrides,
-            }
-        )
-        built.append(app)
-        return app
-
-    yield build
-    for app in built:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 class Browser:

@@ -14,11 +14,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from survey import create_app, results
+from survey import results
 from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
-from survey.extensions import db
-from tests.conftest import TEST_SECRET
 from tests.helpers import Respondent, csrf_token
 
 PASSWORD = "a long researcher password"
@@ -48,33 +46,6 @@ def _fresh_cache():
     results.clear_cache()
     yield
     results.clear_cache()
-
-
-@pytest.fixture
-def make_app(database_url, tmp_path):
-    """Build extra applications on the test database (disposed of at the end)."""
-    built = []
-
-    def build(**overrides):
-        app = create_app(
-            {
-                "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": database_url,
-                "SECRET_KEY": TEST_SECRET,
-                "INSTANCE_PATH": str(tmp_path / f"instance{len(built)}"),
-                "SERVER_NAME": "survey.test",
-                "RATELIMIT_ENABLED": False,
-                **overrides,
-            }
-        )
-        built.append(app)
-        return app
-
-    yield build
-    for app in built:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def researcher(app) -> tuple[str, str]:
