@@ -10,7 +10,6 @@ carries a fresh CSRF token.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import math
 import random
@@ -160,9 +159,11 @@ class Browser:
             if cut is not None:
                 conn.connect()
                 fire = cut(conn.sock.getsockname()[1])
-            conn.request(method, path, body=body, headers=headers)
-            if fire is not None:
-                fire()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+            finally:
+                if fire is not None:  # never leave a frozen worker behind
+                    fire()
             resp = conn.getresponse()
             data = resp.read()
             status = resp.status
@@ -375,10 +376,6 @@ class Respondent:
     completed: bool = False
     failure: str = ""
     replay_statuses: list[str] = field(default_factory=list)
-
-    @property
-    def token_hash(self) -> str | None:
-        return hashlib.sha256(self.token.encode()).hexdigest() if self.token else None
 
     # -- one request, timed ---------------------------------------------------------------
 

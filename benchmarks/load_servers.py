@@ -171,6 +171,23 @@ def wait_postgres(url: str, timeout: float = 120.0) -> float:
     return time.monotonic() - started
 
 
+def postgres_started_at(url: str):
+    """When the PostgreSQL server (postmaster) last started, or None if unreachable.
+
+    Compared before and after a run, it reveals a restart nobody asked this run for.
+    """
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT pg_postmaster_start_time()")).scalar_one()
+    except Exception:  # noqa: BLE001 - unreachable: unknown
+        return None
+    finally:
+        engine.dispose()
+
+
 def postgres_cluster(url: str) -> tuple[str, str]:
     """(version, cluster name) of the local cluster serving the URL's port (pg_lsclusters)."""
     _, port = _pg_host_port(url)

@@ -43,6 +43,7 @@ import json
 import random
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -65,6 +66,7 @@ from benchmarks.load_servers import (
     create_postgres_database,
     drop_postgres_database,
     postgres_base_url,
+    postgres_started_at,
     prepare_database,
     redis_available,
     redis_delete_matching,
@@ -384,6 +386,7 @@ class Restarter(threading.Thread):
         self.progress = progress
         self.window: tuple[float, float] | None = None
         self.seconds: float | None = None
+        self.finished_wall: float | None = None  # time.time() when PostgreSQL was back
         self.error: str = ""
 
     def run(self) -> None:
@@ -394,6 +397,7 @@ class Restarter(threading.Thread):
             started = time.monotonic()
             self.window = (started, started + 600)  # closed properly below
             self.seconds = restart_postgres(self.database_url)
+            self.finished_wall = time.time()
             self.window = (started, time.monotonic() + RESTART_GRACE)
         except Exception as exc:  # noqa: BLE001 - reported as a problem of the run
             self.error = repr(exc)
@@ -593,6 +597,7 @@ def run_scenario(scenario: Scenario, say=None, keep: bool = False) -> Result:
     injectors: list[threading.Thread] = []
     address_prefix = None
     redis = redis_url()
+    progress = Progress()
     try:
         if scenario.backend == "sqlite":
             database_url = sqlite_url(workdir)
@@ -610,6 +615,9 @@ def run_scenario(scenario: Scenario, say=None, keep: bool = False) -> Result:
                 "TRUSTED_PROXIES": "1",
                 "LIMIT_RESUME": f"{PROBE_LIMIT} per hour",
             }
+        pg_started = None
+        if scenario.backend == "postgresql":
+            pg_started = postgres_started_at(database_url)
         env = app_env(database_url, workdir / "instance", secret_key, **extra)
         say(f"preparing {scenario.backend} database ({workdir})")
         prepare_database(env, workdir / "setup.log")
@@ -620,7 +628,6 @@ def run_scenario(scenario: Scenario, say=None, keep: bool = False) -> Result:
         say(f"gunicorn ready at {', '.join(s.url for s in servers)}; load starts")
 
         metrics = Metrics()
-        progress = Progress()
         killer = restarter = None
         if scenario.kill_workers:
             killer = Killer(servers[0], scenario, progress)
@@ -711,6 +718,8 @@ def run_scenario(scenario: Scenario, say=None, keep: bool = False) -> Result:
 
         if scenario.restart_postgres:
             wait_postgres(database_url)
+        if pg_started is not None:
+            _note_foreign_restart(result, database_url, pg_started, restarter)
         problems, result.db = verify_database(database_url, respondents, scenario.respondents)
         result.problems.extend(problems)
         for server in servers:
@@ -722,6 +731,7 @@ def run_scenario(scenario: Scenario, say=None, keep: bool = False) -> Result:
         for server in servers:
             result.notes.append(f"gunicorn log {server.log_path}:\n{server.tail()}")
     finally:
+        progress.finish()  # releases the fault injectors, even after an interruption
         for server in servers:
             server.stop()
         for thread in injectors:
@@ -743,6 +753,26 @@ def run_scenario(scenario: Scenario, say=None, keep: bool = False) -> Result:
             shutil.rmtree(workdir, ignore_errors=True)
     result.passed = not result.problems
     return result
+
+
+def _note_foreign_restart(result: Result, database_url: str, before, restarter) -> None:
+    """Say so when PostgreSQL was restarted during the run by something other than this run.
+
+    The machine's cluster may be shared: another test run restarting it causes 503s that
+    are not the app's fault (they still fail the run, but the report tells why).
+    """
+    after = postgres_started_at(database_url)
+    if after is None or after == before:
+        return
+    ours = restarter is not None and restarter.seconds is not None
+    if ours and restarter.finished_wall is not None:
+        # our restart ends within seconds of pg_ctlcluster returning
+        if abs(after.timestamp() - restarter.finished_wall) < restarter.seconds + 5:
+            return
+    result.notes.append(
+        f"PostgreSQL was restarted at {after.isoformat(timespec='seconds')} by another "
+        "process (not this run): errors around that moment are not the app's fault"
+    )
 
 
 def _judge_events(result: Result, metrics: Metrics, windows, respondents) -> None:
@@ -878,8 +908,14 @@ def scenarios_from_args(args: argparse.Namespace) -> list[Scenario]:
     ]
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM: unwind like Ctrl-C, so gunicorn is stopped and the database dropped."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     scenarios = scenarios_from_args(args)
 
     def say(message: str) -> None:
@@ -887,12 +923,17 @@ def main(argv: list[str] | None = None) -> int:
             print(message, file=sys.stderr, flush=True)
 
     results = []
-    for scenario in scenarios:
-        say(f"== {scenario.name}: {scenario.describe()}")
-        result = run_scenario(scenario, say=say, keep=args.keep)
-        results.append(result)
-        print(result.report(), flush=True)
-        print(flush=True)
+    try:
+        for scenario in scenarios:
+            say(f"== {scenario.name}: {scenario.describe()}")
+            result = run_scenario(scenario, say=say, keep=args.keep)
+            results.append(result)
+            print(result.report(), flush=True)
+            print(flush=True)
+    except KeyboardInterrupt:
+        print("interrupted: gunicorn stopped, run databases removed", file=sys.stderr)
+        print("FAIL (interrupted)", flush=True)
+        return 130
     passed = all(r.passed for r in results)
     if len(results) > 1:
         print(
