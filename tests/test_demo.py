@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from survey import results
 from survey.demo import delete_demo, practice_parameters, seed_demo
@@ -171,3 +173,70 @@ def test_cli_seed_demo_replace_and_fresh_ids_afterwards(app, runner, client):
     result = invoke(app, runner, "seed-demo", "--respondents", "0")
     assert result.exit_code != 0  # at least one respondent
     assert counts() == (50, 2, 352)
+
+
+def test_seeding_leaves_every_constraint_in_force_and_the_rows_valid(app):
+    """Seeding skips per-row checks (SQLite) or re-adds the foreign keys (PostgreSQL).
+
+    Afterwards the stored rows satisfy every constraint, checked by the database itself,
+    and the application's connections enforce them again.
+    """
+    catalog = app.extensions["survey_catalog"]
+    with app.app_context():
+        seed_demo(catalog, 250, 9, chunk=100)  # several chunks
+        dialect = db.engine.dialect.name
+        if dialect == "sqlite":
+            assert db.session.execute(text("PRAGMA foreign_key_check")).all() == []
+            assert db.session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+            assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert db.session.execute(text("PRAGMA ignore_check_constraints")).scalar() == 0
+            temp = "SELECT COUNT(*) FROM sqlite_temp_master WHERE name LIKE 'demo_%'"
+            assert db.session.scalar(text(temp)) == 0
+        else:
+            keys = db.session.execute(
+                text(
+                    "SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = 'answer'::regclass AND contype = 'f' ORDER BY conname"
+                )
+            ).all()
+            assert [(name, valid) for name, valid, _ in keys] == [
+                ("fk_answer_practice_id_practice", True),
+                ("fk_answer_response_id_response", True),
+            ]
+            assert "ON DELETE CASCADE" in keys[1][2]
+        # The CHECK constraints, recomputed over the stored rows.
+        bad = db.session.scalar(
+            text(
+                "SELECT COUNT(*) FROM answer WHERE company_kind NOT IN ('ru', 'foreign') "
+                "OR met NOT IN ('yes', 'no', 'dk', 'na') "
+                "OR (rating IS NOT NULL AND (met <> 'yes' OR rating NOT BETWEEN 1 AND 5)) "
+                "OR (met = 'yes' AND rating IS NULL) "
+                "OR practice_id NOT IN (SELECT id FROM practice) "
+                "OR response_id NOT IN (SELECT id FROM response)"
+            )
+        )
+        assert bad == 0
+        assert db.session.scalar(text("SELECT COUNT(*) FROM response")) == 250
+        db.session.commit()
+        # The constraints hold again for everyone else: an orphan answer is refused.
+        with pytest.raises(IntegrityError):
+            db.session.execute(
+                text(
+                    "INSERT INTO answer (response_id, practice_id, company_kind, met) "
+                    "VALUES (999999, :p, 'ru', 'no')"
+                ),
+                {"p": catalog.practices[0].id},
+            )
+            db.session.flush()
+        db.session.rollback()
+        first = db.session.scalar(text("SELECT MIN(id) FROM response"))
+        with pytest.raises(IntegrityError):
+            db.session.execute(
+                text(
+                    "INSERT INTO answer (response_id, practice_id, company_kind, met, rating) "
+                    "VALUES (:r, :p, 'ru', 'no', 4)"
+                ),
+                {"r": first, "p": catalog.practices[0].id},
+            )
+            db.session.flush()
+        db.session.rollback()
