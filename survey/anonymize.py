@@ -222,7 +222,10 @@ def plan(
     order = tuple(dict.fromkeys(v for v in order if v in index))
     mapping = {raw: tuple(raw) for raw in counts}
     generalized: list[str] = []
-    candidates = []
+    # Only the best candidate so far and the latest are kept: each holds a mapping of every
+    # distinct combination (tens of thousands in a large study), so keeping all of them
+    # multiplied the export's memory by the number of generalization steps.
+    best = None
     steps = [(v, r) for v, r in GENERALIZATIONS if v in index]
     for level in range(len(steps) + 1):
         if level:
@@ -235,12 +238,14 @@ def plan(
             name = variable if variable not in generalized else f"{variable} (broader)"
             generalized = [*generalized, name]
         released, touched, suppressed = _suppress(counts, mapping, k, index, order, blank)
-        candidates.append((suppressed, level, released, touched, generalized))
+        latest = (suppressed, level, released, touched, generalized)
         if suppressed <= generalize_above * total_values:
+            best = latest  # the least generalized release within the allowance
             break
-    suppressed, _, mapping, touched, generalized = min(candidates, key=lambda c: (c[0], c[1]))
-    if suppressed <= generalize_above * total_values:
-        suppressed, _, mapping, touched, generalized = candidates[-1]
+        if best is None or suppressed < best[0]:
+            best = latest  # otherwise the least suppression (the earliest level on ties)
+        del released, touched, latest
+    suppressed, _, mapping, touched, generalized = best
     result = DisclosurePlan(
         quasi_identifiers=quasi_identifiers,
         k=k,

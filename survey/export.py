@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -112,7 +113,10 @@ class Export:
         rows = db.session.execute(
             select(*columns, func.count()).where(*self.conditions).group_by(*columns)
         ).all()
-        return {tuple(row[:-1]): row[-1] for row in rows}
+        # Interned codes: tens of thousands of combinations share a few dozen strings.
+        return {
+            tuple(None if v is None else sys.intern(v) for v in row[:-1]): row[-1] for row in rows
+        }
 
     def _practice_ids(self) -> list[str]:
         """Catalogue order first; then any practice answered under an older catalogue."""
