@@ -150,7 +150,7 @@ class Export:
             order = Response.export_id.collate("C")  # byte order, as Python compares
         last = ""
         while True:
-            rows = db.session.execute(
+            rows = db.session.connection().execute(
                 select(
                     Response.id,
                     Response.export_id,
@@ -173,7 +173,9 @@ class Export:
     def _answers_of(self, ids: list[int]) -> dict[int, list[tuple]]:
         """Answers of a chunk of responses: response id -> [(practice, kind, met, rating)]."""
         found: dict[int, list[tuple]] = {i: [] for i in ids}
-        rows = db.session.execute(
+        # Core execution on the session's connection: the ORM's result processing was a
+        # fifth of the export's time, for plain tuples that need none of it.
+        rows = db.session.connection().execute(
             select(
                 Answer.response_id,
                 Answer.practice_id,
