@@ -63,7 +63,10 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The export baseline is the sqlite3 shell (Debian's sqlite3 package).
 bench: install-dev
+	@command -v sqlite3 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; } \
+		|| echo "sqlite3 shell missing (apt-get install sqlite3): the export baseline will be n/a"
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 loadtest: install-dev
