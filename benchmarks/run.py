@@ -15,7 +15,6 @@ import argparse
 import http.client
 import os
 import re
-import resource
 import secrets
 import shutil
 import subprocess
@@ -371,7 +370,6 @@ def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
     """flask export (both CSV files) vs the sqlite3 shell writing the long table."""
     out = tmp / f"export-{n}"
     env = app_env(url, tmp / "instance", secrets.token_hex(16))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     code = (
         "import sys; from survey import create_app; from survey.export import Export, "
@@ -380,14 +378,15 @@ def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
         "    for name in ('responses', 'answers_long'):\n"
         f"        with open('{out}-' + name + '.csv', 'wb') as fh:\n"
         "            [fh.write(c) for c in e.csv_chunks(name)]\n"
-        "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        # VmHWM, not ru_maxrss: Linux carries the parent's peak RSS across fork and exec
+        # into the child's ru_maxrss, which made this line report the bench's own memory.
+        "import re; print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True
     )
     ours = time.perf_counter() - started
     peak_mb = int(result.stdout.strip().splitlines()[-1]) / 1024
-    del before
     sqlite3 = shutil.which("sqlite3")
     baseline = float("nan")
     if sqlite3:
