@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 
 from survey.catalog import Catalog
 from survey.extensions import db
-from survey.models import Answer, Response, new_export_id
+from survey.models import COMPANY_KINDS, Answer, Response, new_export_id
 from survey.questions import BACKGROUND_BY_FIELD, CONSENT_VERSION
 from survey.responses import catalog_version_id, default_wave, today
 
@@ -85,7 +85,7 @@ def _ratings(rng: np.random.Generator, centre: float, size: int) -> np.ndarray:
     return np.clip(values, 1, 5).astype(int)
 
 
-# One character per answer cell in the compact code the database expands (see _expand_sql):
+# One character per answer cell in the compact code the database expands (see _EXPAND_SQL):
 # "n" no, "d" don't know, "a" not applicable, "1".."5" yes with that rating.
 _NO, _DK, _NA = ord("n"), ord("d"), ord("a")
 
@@ -103,7 +103,7 @@ def seed_demo(
     Python draws the answers with numpy and hands the database one short code string per
     respondent; the database expands it into the answer rows itself (INSERT ... SELECT
     over a cross join with the catalogue's cells). Binding five values per answer row from
-    Python was three quarters of the seeding time. Each chunk is one transaction.
+    Python was three quarters of the seeding time. On SQLite each chunk is one transaction.
 
     On SQLite the seeding connection also skips the per-row CHECK and FOREIGN KEY
     evaluation, which was half of what remained: every row is valid by construction (the
@@ -152,13 +152,12 @@ def seed_demo(
             _restore_foreign_keys(connection, foreign_keys)
             connection.commit()
         finally:
-            connection.rollback()
-            _drop_staging(connection)
-            connection.invalidate()  # never back to the pool with its pragmas changed
+            # Closed, never back to the pool: its pragmas are changed, and its temporary
+            # staging tables go with it.
+            connection.invalidate()
     return n
 
 
-COMPANY_KINDS = ("ru", "foreign")
 _RESPONSE_COLUMNS = (
     "id", "export_id", "resume_token_hash", "status", "wave_id", "catalog_version_id",
     "language", "is_demo", "consent_version", "consented_on", "started_on", "updated_on",
@@ -251,12 +250,6 @@ def _restore_foreign_keys(connection, keys: list[tuple[str, str]]) -> None:
         connection.exec_driver_sql(f'ALTER TABLE answer ADD CONSTRAINT "{name}" {definition}')
 
 
-def _drop_staging(connection) -> None:
-    connection.execute(text("DROP TABLE IF EXISTS demo_code"))
-    connection.execute(text("DROP TABLE IF EXISTS demo_cell"))
-    connection.commit()
-
-
 # The database turns each respondent's code string into one answer row per cell. The
 # CASE expressions can only yield valid codes, and a rating only with "yes".
 _EXPAND_SQL = """
@@ -273,9 +266,10 @@ FROM (SELECT c.response_id, cell.practice_id, cell.company_kind,
 def _bulk_insert(connection, responses: list[tuple], codes: list[tuple]) -> None:
     """Insert one chunk with the driver's fastest bulk path (the caller commits)."""
     columns = (*_RESPONSE_COLUMNS, *(n for n in BACKGROUND_BY_FIELD if n != "worked_in"))
-    raw = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with raw.cursor() as cursor:
+        # The transaction was opened through SQLAlchemy (_drop_answer_foreign_keys), so the
+        # caller's commit covers what this raw cursor writes.
+        with connection.connection.driver_connection.cursor() as cursor:
             with cursor.copy(f"COPY response ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in responses:
                     copy.write_row(row)
@@ -290,15 +284,15 @@ def _bulk_insert(connection, responses: list[tuple], codes: list[tuple]) -> None
                 "(SELECT MAX(id) FROM response))"
             )
     else:
-        cursor = raw.cursor()
+        # Through the SQLAlchemy connection (executemany underneath), so that it knows a
+        # transaction is open and the caller's commit really commits each chunk.
         marks = ", ".join("?" * len(columns))
         # Column names are this module's constants, never input.
         insert_sql = f"INSERT INTO response ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-        cursor.executemany(insert_sql, responses)
-        cursor.executemany("INSERT INTO demo_code (response_id, code) VALUES (?, ?)", codes)
-        cursor.execute(_EXPAND_SQL)
-        cursor.execute("DELETE FROM demo_code")
-        cursor.close()
+        connection.exec_driver_sql(insert_sql, responses)
+        connection.exec_driver_sql("INSERT INTO demo_code (response_id, code) VALUES (?, ?)", codes)
+        connection.exec_driver_sql(_EXPAND_SQL)
+        connection.exec_driver_sql("DELETE FROM demo_code")
 
 
 def delete_demo() -> int:

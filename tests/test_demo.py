@@ -240,3 +240,34 @@ def test_seeding_leaves_every_constraint_in_force_and_the_rows_valid(app):
             )
             db.session.flush()
         db.session.rollback()
+
+
+def test_an_interrupted_seeding_keeps_whole_chunks_only(app):
+    """SQLite commits chunk by chunk; PostgreSQL seeds in one transaction. Either way an
+    interruption leaves whole respondents, never a response without its answers, and the
+    constraints in force."""
+    catalog = app.extensions["survey_catalog"]
+
+    def stop_after_first_chunk(size):
+        raise KeyboardInterrupt
+
+    with app.app_context():
+        with pytest.raises(KeyboardInterrupt):
+            seed_demo(catalog, 300, 4, chunk=100, progress=stop_after_first_chunk)
+        kept = db.session.scalar(text("SELECT COUNT(*) FROM response"))
+        answers = db.session.scalar(text("SELECT COUNT(*) FROM answer"))
+        expected = 100 if db.engine.dialect.name == "sqlite" else 0
+        assert kept == expected
+        assert answers == expected * 2 * len(catalog.practices)
+        if db.engine.dialect.name == "postgresql":
+            keys = db.session.scalar(
+                text(
+                    "SELECT COUNT(*) FROM pg_constraint "
+                    "WHERE conrelid = 'answer'::regclass AND contype = 'f'"
+                )
+            )
+            assert keys == 2  # the dropped foreign keys came back with the rollback
+        db.session.commit()
+        # And seeding works again afterwards, after the kept respondents.
+        seed_demo(catalog, 50, 5)
+        assert db.session.scalar(text("SELECT COUNT(*) FROM response")) == expected + 50
