@@ -150,20 +150,24 @@ class Export:
             order = Response.export_id.collate("C")  # byte order, as Python compares
         last = ""
         while True:
-            rows = db.session.connection().execute(
-                select(
-                    Response.id,
-                    Response.export_id,
-                    Response.wave_id,
-                    Response.submitted_on,
-                    Response.language,
-                    Response.is_demo,
-                    *columns,
+            rows = (
+                db.session.connection()
+                .execute(
+                    select(
+                        Response.id,
+                        Response.export_id,
+                        Response.wave_id,
+                        Response.submitted_on,
+                        Response.language,
+                        Response.is_demo,
+                        *columns,
+                    )
+                    .where(*self.conditions, order > last)
+                    .order_by(order)
+                    .limit(CHUNK)
                 )
-                .where(*self.conditions, order > last)
-                .order_by(order)
-                .limit(CHUNK)
-            ).all()
+                .all()
+            )
             if not rows:
                 return
             yield rows
