@@ -219,9 +219,10 @@ def _register_template_helpers(app: Flask) -> None:
 
     figures = LazyModule("analysis.figures")
 
-    from survey.forms import radio_group_html
+    from survey.forms import field_errors_html, radio_group_html
 
     app.add_template_global(radio_group_html, "radio_group_html")
+    app.add_template_global(field_errors_html, "field_errors_html")
 
     @app.template_filter("fmt")
     def number(value, decimals: int = 1) -> str:

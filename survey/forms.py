@@ -190,9 +190,7 @@ def radio_group_html(field, legend=None, hint=None, inline=False, classes="", ex
     if hint:
         head.append(f'<p class="hint" id="{escape(fid)}-hint">{escape(hint)}</p>')
     head.append("\n  ")
-    if errors:
-        spans = "".join(f"<span>{escape(e)}</span> " for e in errors)
-        head.append(f'\n<p class="field-error" id="{escape(fid)}-error">{spans}</p>\n')
+    head.append(field_errors_html(field))
     head.append('\n  <div class="options">')
     data = None if field.data is None else str(field.data)
     invalid = ' aria-invalid="true"' if errors else ""
@@ -202,6 +200,14 @@ def radio_group_html(field, legend=None, hint=None, inline=False, classes="", ex
         head += (before, " checked" if data == value else "", invalid, after)
     head.append("\n  </div>\n</fieldset>")
     return Markup("".join(head))  # noqa: S704 - every interpolated value is escaped above
+
+
+def field_errors_html(field) -> Markup:
+    """A field's error messages, the paragraph its ``aria-describedby`` points to."""
+    if not field.errors:
+        return Markup("")
+    spans = "".join(f"<span>{escape(e)}</span> " for e in field.errors)
+    return Markup(f'\n<p class="field-error" id="{escape(field.id)}-error">{spans}</p>\n')  # noqa: S704 - escaped
 
 
 @functools.lru_cache(maxsize=4096)
