@@ -120,15 +120,20 @@ def _admin_engine(base_url: str):
     raise RuntimeError(f"PostgreSQL at {url.render_as_string()} is not usable: {last}")
 
 
-def create_postgres_database(base_url: str) -> str:
-    """Create a fresh, empty database beside the base URL's; return its URL."""
-    name = f"survey_load_{uuid.uuid4().hex[:10]}"
+def _admin_execute(base_url: str, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server's maintenance connection."""
     engine = _admin_engine(base_url)
     try:
         with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def create_postgres_database(base_url: str) -> str:
+    """Create a fresh, empty database beside the base URL's; return its URL."""
+    name = f"survey_load_{uuid.uuid4().hex[:10]}"
+    _admin_execute(base_url, f'CREATE DATABASE "{name}"')
     return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -137,12 +142,7 @@ def drop_postgres_database(url: str, base_url: str) -> None:
     if not name or not name.startswith("survey_load_"):
         raise ValueError(f"refusing to drop {name!r}: not a load-test database")
     wait_postgres(url, timeout=60)
-    engine = _admin_engine(base_url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
+    _admin_execute(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _pg_host_port(url: str) -> tuple[str, int]:
