@@ -47,7 +47,8 @@ db: install
 	$(BIN)/flask --app survey load-catalog
 
 run: db
-	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) --no-control-socket --access-logfile - 'survey:create_app()'
+	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) --no-control-socket --access-logfile - \
+		--logger-class survey.logs.AccessLogger 'survey:create_app()'
 
 # Two passes: the bulk on both cores (one file per worker), then the tests that start
 # gunicorn, Chromium or restart PostgreSQL, alone. JUNIT=name writes name-1.xml, name-2.xml.
