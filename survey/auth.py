@@ -4,26 +4,44 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
+import time
 from functools import wraps
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from survey.extensions import db, limiter, login_manager
+from survey import throttle
+from survey.extensions import db, login_manager
 from survey.models import ApiToken, Researcher
+from survey.urls import safe_redirect_target
 
 bp = Blueprint("auth", __name__, url_prefix="/researcher")
 
 # A hash to compare against when the account does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+# Session key: when the researcher logged in (Unix seconds); sessions older than
+# RESEARCHER_SESSION_HOURS are refused however the cookie was kept.
+LOGIN_AT = "researcher_login_at"
+SESSION_ID = re.compile(r"([0-9]+):([0-9]+)")
 
 
 class LoginForm(FlaskForm):
@@ -41,15 +59,36 @@ def normalise_email(email: str) -> str:
 
 
 def create_researcher(email: str, password: str) -> Researcher:
-    """Create (or reset the password of) a researcher account."""
+    """Create a researcher account, or reset its password and end all its sessions."""
     email = normalise_email(email)
     researcher = db.session.scalar(select(Researcher).filter_by(email=email))
     if researcher is None:
-        researcher = Researcher(email=email, created_on=_today(), active=True)
+        researcher = Researcher(email=email, created_on=_today(), active=True, session_epoch=0)
         db.session.add(researcher)
+    else:
+        researcher.end_sessions()
     researcher.password_hash = generate_password_hash(password)
     db.session.commit()
     return researcher
+
+
+def revoke_researcher(email: str) -> int | None:
+    """Deactivate an account, end its sessions and revoke its API tokens.
+
+    Returns the number of tokens revoked, or None when there is no such researcher.
+    """
+    researcher = db.session.scalar(select(Researcher).filter_by(email=normalise_email(email)))
+    if researcher is None:
+        return None
+    researcher.active = False
+    researcher.end_sessions()
+    revoked = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.researcher_id == researcher.id, ApiToken.revoked_on.is_(None))
+        .values(revoked_on=_today())
+    ).rowcount
+    db.session.commit()
+    return revoked
 
 
 def authenticate(email: str, password: str) -> Researcher | None:
@@ -104,11 +143,30 @@ def researcher_from_token(header: str | None) -> Researcher | None:
 
 @login_manager.user_loader
 def load_researcher(user_id: str) -> Researcher | None:
-    """Flask-Login: the researcher of a session."""
-    if not user_id.isdigit():
+    """Flask-Login: the researcher of a session that is recent and of the current epoch."""
+    match = SESSION_ID.fullmatch(user_id)
+    if match is None or not _session_is_recent():
         return None
-    researcher = db.session.get(Researcher, int(user_id))
-    return researcher if researcher and researcher.active else None
+    researcher = db.session.get(Researcher, int(match[1]))
+    if researcher is None or not researcher.active:
+        return None
+    return researcher if researcher.session_epoch == int(match[2]) else None
+
+
+def _session_is_recent() -> bool:
+    started = session.get(LOGIN_AT)
+    limit = current_app.config["RESEARCHER_SESSION_HOURS"] * 3600
+    return isinstance(started, int) and time.time() - started < limit
+
+
+def start_session(researcher: Researcher) -> None:
+    """Log in on a fresh session: nothing set before the login survives but the language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang is not None:
+        session["lang"] = lang
+    login_user(researcher)
+    session[LOGIN_AT] = int(time.time())
 
 
 def current_researcher() -> Researcher | None:
@@ -139,34 +197,28 @@ def researcher_required(view):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.fieldwork")
+    return safe_redirect_target(target, url_for("dashboard.fieldwork"))
 
 
-def _login_account_key() -> str:
-    return "login-account:" + normalise_email(request.form.get("email", ""))[:254]
-
-
-def _failed_login(response) -> bool:
-    return response.status_code != 302
+def _too_many_attempts(verdict: throttle.Verdict):
+    minutes = max(1, -(-verdict.retry_after // 60))
+    headers = {"Retry-After": str(verdict.retry_after)}
+    return render_template("auth/throttled.html", minutes=minutes), 429, headers
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LIMIT_LOGIN_ADDRESS"], methods=["POST"])
-@limiter.limit(
-    lambda: current_app.config["LIMIT_LOGIN_ACCOUNT"],
-    methods=["POST"],
-    key_func=_login_account_key,
-    deduct_when=_failed_login,
-)
 def login():
-    """Researcher login; the message never says whether an account exists."""
+    """Researcher login, throttled (survey.throttle); never says whether an account exists."""
     form = LoginForm()
     if form.validate_on_submit():
+        account, address = normalise_email(form.email.data), request.remote_addr or ""
+        verdict = throttle.admit(account, address)
+        if verdict.refused:
+            return _too_many_attempts(verdict)
         researcher = authenticate(form.email.data, form.password.data)
+        throttle.record(account, address, success=researcher is not None)
         if researcher is not None:
-            login_user(researcher)
+            start_session(researcher)
             return redirect(_safe_next(request.args.get("next")))
         flash(_("Wrong e-mail or password."))
     return render_template("auth/login.html", form=form)
@@ -174,8 +226,12 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """End the researcher session."""
+    """End the researcher's sessions: this one and those in every other browser."""
     form = FlaskForm()
     if form.validate_on_submit():
+        if current_user.is_authenticated:
+            current_user.end_sessions()
+            db.session.commit()
         logout_user()
+        session.pop(LOGIN_AT, None)
     return redirect(url_for("auth.login"))
