@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from functools import wraps
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -39,12 +38,15 @@ from survey.forms import (
     rating_name,
 )
 from survey.i18n import current_language
+from survey.links import public_url
 from survey.questions import BACKGROUND, KIND_LABELS, KIND_QUESTIONS, MET, RATING
+from survey.urls import safe_redirect_target
 
 bp = Blueprint("questionnaire", __name__)
 
 TOKEN_KEY = "resume_token"  # noqa: S105 - a session key name, not a secret
-STARTED_KEY = "started_at"
+SERVED_KEY = "served"  # page -> when it was served to this browser (the cookie only)
+PAGE_SECONDS_CAP = 30 * 60  # a page left open longer counts this much
 
 
 def _limit(name: str):
@@ -67,6 +69,35 @@ def current_response():
     return responses.find(session.get(TOKEN_KEY))
 
 
+def _now() -> float:
+    """The clock the page timings read (a function, so tests can move it)."""
+    return time.time()
+
+
+def _mark_served(page: str) -> None:
+    """Remember when a page was served to this browser, in the signed session cookie only."""
+    served = session.get(SERVED_KEY)
+    session[SERVED_KEY] = {**(served if isinstance(served, dict) else {}), page: int(_now())}
+
+
+def _seconds_on(page: str) -> int:
+    """Seconds the page was open before this save, capped; 0 if it was never served here."""
+    served = session.get(SERVED_KEY)
+    served = dict(served) if isinstance(served, dict) else {}
+    since = served.pop(page, None)
+    session[SERVED_KEY] = served
+    if not isinstance(since, int | float):
+        return 0
+    return int(min(max(_now() - since, 0), PAGE_SECONDS_CAP))
+
+
+def _hold(token: str) -> None:
+    """Make this browser the holder of a draft: its token, no page timings of another."""
+    session.permanent = True
+    session[TOKEN_KEY] = token
+    session.pop(SERVED_KEY, None)
+
+
 def draft_required(view):
     """Open the session's draft for the view, or send the browser where it belongs."""
 
@@ -75,7 +106,13 @@ def draft_required(view):
         response = current_response()
         if response is None:
             if session.pop(TOKEN_KEY, None):
-                flash(_("Your saved answers have expired or were deleted. Please start again."))
+                flash(
+                    _(
+                        "Your saved answers are no longer open in this browser: they expired, "
+                        "were deleted, or were opened with their personal link in another "
+                        "browser. Please start again."
+                    )
+                )
             return redirect(url_for(".index"))
         if response.status == "submitted":
             return redirect(url_for(".thanks"))
@@ -108,9 +145,7 @@ def index():
     if form.validate_on_submit():
         flag = "honeypot" if form.website.data else None
         response, token = responses.start(current_language(), flag)
-        session.permanent = True
-        session[TOKEN_KEY] = token
-        session[STARTED_KEY] = time.time()
+        _hold(token)
         return redirect(url_for(".profile"))
     return render_template(
         "questionnaire/index.html",
@@ -127,11 +162,7 @@ def set_language(code: str):
     """Switch the interface language and go back to the page the respondent was on."""
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    target = request.args.get("next", "")
-    parts = urlsplit(target)
-    if not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc:
-        target = url_for(".index")
-    return redirect(target)
+    return redirect(safe_redirect_target(request.args.get("next"), url_for(".index")))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -145,8 +176,10 @@ def profile():
     if request.method == "POST":
         check_untampered(form, request.form)
         if form.validate():
-            responses.save_profile(response, form.data, lang)
+            responses.save_profile(response, form.data, lang, _seconds_on("profile"))
             return redirect(_after_save(url_for(".practice_page", number=1)))
+    else:
+        _mark_served("profile")
     return render_template(
         "questionnaire/profile.html", form=form, progress=progress(1), questions=BACKGROUND
     )
@@ -213,14 +246,15 @@ def practice_page(number: int):
         check_untampered(form, request.form)
         if form.validate():
             examples = {p.id: form[example_name(p.id)].data for p in page.practices}
-            responses.save_page(
-                response, page, _cells(form, page, kinds), examples, lang, number + 1
-            )
+            cells = _cells(form, page, kinds)
+            seconds = _seconds_on(f"page/{number}")
+            responses.save_page(response, page, cells, examples, lang, number + 1, seconds)
             last = number == _page_count()
             nxt = url_for(".review") if last else url_for(".practice_page", number=number + 1)
             return redirect(_after_save(nxt))
     else:
         form = practice_page_form(page, kinds, lang, data=_initial_page_data(response, page))
+        _mark_served(f"page/{number}")
     return render_template(
         "questionnaire/practice_page.html",
         form=form,
@@ -276,17 +310,8 @@ def submit():
         if not responses.profile_complete(response) or responses.incomplete_pages(response):
             flash(_("Some questions are still unanswered. Please complete the pages marked below."))
             return redirect(url_for(".review"))
-        responses.submit(response, current_language(), _timing_flag())
+        responses.submit(response, current_language())
     return redirect(url_for(".thanks"))
-
-
-def _timing_flag() -> str | None:
-    """'too_fast' when this browser went from consent to submit faster than a person can."""
-    started = session.get(STARTED_KEY)
-    if not isinstance(started, int | float):
-        return None  # resumed on another device: no start time to compare with
-    minimum = current_app.config["MIN_COMPLETION_SECONDS"]
-    return "too_fast" if time.time() - started < minimum else None
 
 
 @bp.route("/thanks")
@@ -295,24 +320,60 @@ def thanks():
     response = current_response()
     if response is None or response.status != "submitted":
         return redirect(url_for(".index"))
+    g.response = response
+    return render_template("questionnaire/thanks.html", form=ConfirmForm())
+
+
+def _continue_url(response) -> str:
+    return url_for(".thanks") if response.status == "submitted" else next_step_url(response)
+
+
+def _link_refused():
+    flash(_("This link is not valid or has expired. You can start the survey again."))
+    return redirect(url_for(".index"))
+
+
+@bp.route("/resume/<token>", methods=["GET", "POST"])
+@limiter.limit(_limit("LIMIT_RESUME"))
+def resume(token: str):
+    """Open a draft or response from its personal link, after confirmation.
+
+    GET only asks (mail scanners and messenger previews fetch links too); the POST takes
+    the answers over: a new link is issued and the old one, in any browser, stops working.
+    """
+    response = responses.find(token)
+    if response is None:
+        return _link_refused()
+    if session.get(TOKEN_KEY) == token:  # this browser holds it already
+        return redirect(_continue_url(response))
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        new_token = responses.take_over(response)
+        if new_token is None:  # another browser took it over a moment earlier
+            return _link_refused()
+        _hold(new_token)
+        flash(_taken_over_message(response))
+        return redirect(_continue_url(response))
+    here = current_response()
     return render_template(
-        "questionnaire/thanks.html", form=ConfirmForm(), token=session.get(TOKEN_KEY)
+        "questionnaire/resume.html",
+        form=form,
+        submitted=response.status == "submitted",
+        replacing=here is not None and here.status == "draft" and here.id != response.id,
     )
 
 
-@bp.route("/resume/<token>")
-@limiter.limit(_limit("LIMIT_RESUME"))
-def resume(token: str):
-    """Open a draft from its resume link, on any device."""
-    response = responses.find(token)
-    if response is None:
-        flash(_("This link is not valid or has expired. You can start the survey again."))
-        return redirect(url_for(".index"))
-    session.permanent = True
-    session[TOKEN_KEY] = token
+def _taken_over_message(response) -> str:
     if response.status == "submitted":
-        return redirect(url_for(".thanks"))
-    return redirect(next_step_url(response))
+        return _(
+            "Your answers are now open in this browser only. The link you used no longer "
+            "works: keep the new personal link below."
+        )
+    return _(
+        "The survey now continues in this browser only. The link you used no longer works, "
+        "here or anywhere else: your new personal link is under “Continue later or on "
+        "another device”."
+    )
 
 
 @bp.route("/withdraw", methods=["GET", "POST"])
@@ -325,6 +386,7 @@ def withdraw():
     if form.validate_on_submit():
         responses.withdraw(response)
         session.pop(TOKEN_KEY, None)
+        session.pop(SERVED_KEY, None)
         flash(_("Your answers have been deleted."))
         return redirect(url_for(".index"))
     return render_template("questionnaire/withdraw.html", form=form, response=response)
@@ -335,6 +397,7 @@ def restart():
     """Forget this browser's response so another person can start afresh on it."""
     if ConfirmForm().validate_on_submit():
         session.pop(TOKEN_KEY, None)
+        session.pop(SERVED_KEY, None)
     return redirect(url_for(".index"))
 
 
@@ -344,8 +407,15 @@ def resume_link():
     token = session.get(TOKEN_KEY)
     response = g.get("response")
     if token and response is not None:
-        return {"resume_url": url_for(".resume", token=token, _external=True)}
+        return {"resume_url": public_url("questionnaire.resume", token=token)}
     return {"resume_url": None}
+
+
+@bp.after_request
+def no_store(response):
+    """No questionnaire page is kept by a browser or proxy: they show answers and the link."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.errorhandler(TamperedForm)

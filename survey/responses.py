@@ -24,6 +24,7 @@ from survey.models import (
     Wave,
 )
 from survey.questions import BACKGROUND, CONSENT_VERSION, WORKED_IN_KINDS
+from survey.storage import erase_deleted
 
 
 def today() -> dt.date:
@@ -147,20 +148,45 @@ def find(token: str | None) -> Response | None:
     return response
 
 
+def take_over(response: Response) -> str | None:
+    """Give a draft or response a new resume token and return it.
+
+    The old link, and every browser session that still holds the old token, stop
+    working: whoever opened the link last holds the answers alone. The swap is one
+    conditional UPDATE, so of two browsers taking over at once only one wins; the
+    other gets None.
+    """
+    token = secrets.token_urlsafe(24)
+    result = db.session.execute(
+        update(Response)
+        .where(
+            Response.id == response.id,
+            Response.resume_token_hash == response.resume_token_hash,
+        )
+        .values(resume_token_hash=hash_token(token))
+    )
+    db.session.commit()
+    return token if result.rowcount == 1 else None
+
+
 def is_expired(response: Response) -> bool:
     """Whether a draft has passed its time to live."""
     ttl = dt.timedelta(days=current_app.config["DRAFT_TTL_DAYS"])
     return response.status == "draft" and response.updated_on < today() - ttl
 
 
-def _touch(response: Response, language: str, page: int) -> None:
+def _touch(response: Response, language: str, page: int, seconds: int) -> None:
     response.updated_on = today()
+    if seconds > 0:  # an SQL expression: two tabs saving at once both count
+        response.active_seconds = Response.active_seconds + seconds
     response.language = language
     response.last_page = max(response.last_page or 0, page)
 
 
-def save_profile(response: Response, data: dict, language: str) -> None:
+def save_profile(response: Response, data: dict, language: str, seconds: int = 0) -> None:
     """Store the work background; keep practice answers consistent with the kinds worked in.
+
+    ``seconds`` (the time the page was open) is added to the draft's ``active_seconds``.
 
     A kind the respondent no longer reports is turned into not-applicable; a newly
     reported kind has no answers yet, so its practice pages must be answered again.
@@ -179,7 +205,7 @@ def save_profile(response: Response, data: dict, language: str) -> None:
         db.session.execute(
             delete(Answer).where(Answer.response_id == response.id, Answer.company_kind == kind)
         )
-    _touch(response, language, 1)
+    _touch(response, language, 1, seconds)
     db.session.commit()
 
 
@@ -198,11 +224,13 @@ def save_page(
     examples: dict[str, str],
     language: str,
     page_index: int,
+    seconds: int = 0,
 ) -> None:
     """Replace one page's answers in one transaction.
 
     Kinds the respondent never worked in are stored as not-applicable ('na'); a rating
-    given with anything but 'yes' is discarded.
+    given with anything but 'yes' is discarded. ``seconds`` (the time the page was open)
+    is added to the draft's ``active_seconds``.
     """
     ids = [p.id for p in page.practices]
     kinds = response.kinds()
@@ -235,7 +263,7 @@ def save_page(
                 PracticeExample(response_id=response.id, practice_id=pid, text=examples[pid])
             )
     db.session.execute(Answer.__table__.insert(), rows)
-    _touch(response, language, page_index)
+    _touch(response, language, page_index, seconds)
     db.session.commit()
 
 
@@ -274,13 +302,25 @@ def incomplete_pages(response: Response, answers=None) -> list[Page]:
     return missing
 
 
+def timing_flag(response: Response) -> str | None:
+    """'too_fast' when the draft's pages were open for less time than a person needs.
+
+    Based on the draft's own ``active_seconds``, so a draft answered in one browser and
+    submitted from another through its resume link is judged like any other.
+    """
+    minimum = current_app.config["MIN_COMPLETION_SECONDS"]
+    return "too_fast" if (response.active_seconds or 0) < minimum else None
+
+
 def submit(response: Response, language: str, quality_flag: str | None = None) -> bool:
     """Make a complete draft final, exactly once.
 
     The status flips in one conditional UPDATE: of two concurrent submits (a double
     click, a replayed POST, two app instances) only one changes a row; the other
-    returns False and stores nothing.
+    returns False and stores nothing. A flag already set (the honeypot) is kept, else
+    the given one, else :func:`timing_flag`.
     """
+    flag = response.quality_flag or quality_flag or timing_flag(response)
     result = db.session.execute(
         update(Response)
         .where(Response.id == response.id, Response.status == "draft")
@@ -290,7 +330,7 @@ def submit(response: Response, language: str, quality_flag: str | None = None) -
             updated_on=today(),
             language=language,
             last_page=len(catalog().pages) + 3,
-            quality_flag=response.quality_flag or quality_flag,
+            quality_flag=flag,
         )
     )
     db.session.commit()
@@ -298,9 +338,11 @@ def submit(response: Response, language: str, quality_flag: str | None = None) -
 
 
 def withdraw(response: Response) -> None:
-    """Delete a response and everything stored with it."""
+    """Delete a response and everything stored with it, leaving no readable trace of it in
+    the database files (see :func:`survey.storage.erase_deleted`)."""
     db.session.delete(response)
     db.session.commit()
+    erase_deleted(db.engine)
 
 
 def purge_drafts(ttl_days: int | None = None) -> int:
@@ -314,6 +356,8 @@ def purge_drafts(ttl_days: int | None = None) -> int:
         delete(Response).where(Response.status == "draft", Response.updated_on < cutoff)
     )
     db.session.commit()
+    if result.rowcount:
+        erase_deleted(db.engine)
     return result.rowcount
 
 

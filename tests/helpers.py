@@ -107,3 +107,11 @@ def expected_answers(catalog, kinds):
                     answer_for(index, kind) if kind in kinds else ("na", None)
                 )
     return out
+
+
+def open_resume_link(client, path: str, follow: bool = False):
+    """Open a personal resume link as a person does: the page asks, the button confirms."""
+    page = client.get(path)
+    assert page.status_code == 200, (path, page.status_code, page.location)
+    assert 'class="resume-form"' in page.text
+    return client.post(path, data={"csrf_token": csrf_token(page.text)}, follow_redirects=follow)

@@ -55,6 +55,7 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("POST", "/submit"): ("/submit", {}, HOME, REVIEW, REVIEW, HOME, HOME),
     ("GET", "/thanks"): ("/thanks", None, HOME, HOME, HOME, HOME, HOME),
     ("GET", "/resume/<token>"): (f"/resume/{WRONG_TOKEN}", None, HOME, HOME, HOME, HOME, HOME),
+    ("POST", "/resume/<token>"): (f"/resume/{WRONG_TOKEN}", {}, HOME, HOME, HOME, HOME, HOME),
     ("GET", "/withdraw"): ("/withdraw", None, HOME, OK, OK, HOME, HOME),
     ("POST", "/withdraw"): ("/withdraw", {}, HOME, HOME, HOME, HOME, HOME),
     ("POST", "/restart"): ("/restart", {}, HOME, HOME, HOME, HOME, HOME),
@@ -420,9 +421,10 @@ def test_resume_with_a_wrong_short_or_long_token_is_refused(app):
             assert "resume_token" not in session, guess
         for path in ("/review", "/profile", "/page/1", "/withdraw"):
             assert outcome(visitor.get(path)) == HOME, (guess, path)
-    # the right link does open the draft on another device
+    # the right link does open the draft on another device, once confirmed
     device = Visitor(app.test_client())
-    assert outcome(device.get(f"/resume/{token}")) == "-> /page/2"
+    assert outcome(device.get(f"/resume/{token}")) == OK
+    assert outcome(device.post(f"/resume/{token}", {})) == "-> /page/2"
     assert "owner example" in device.get("/page/1").text
 
 

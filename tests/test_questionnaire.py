@@ -19,7 +19,7 @@ from survey.extensions import db
 from survey.forms import met_name, rating_name
 from survey.models import Answer, CatalogVersion, PracticeExample, Response, Wave
 from survey.questions import KIND_LABELS
-from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers
+from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers, open_resume_link
 
 BOTH = ("ru", "foreign")
 RESUME_LINK_RE = re.compile(r'<input class="resume-link"[^>]*value="([^"]+)"')
@@ -249,8 +249,10 @@ def test_resume_link_continues_in_a_fresh_client_and_stores_one_response(app, cl
     link = resume_path(client.get("/page/2").text)
 
     elsewhere = app.test_client()
-    r = elsewhere.get(link)
+    r = open_resume_link(elsewhere, link)
     assert r.status_code == 302 and r.location == "/page/2"
+    new_link = resume_path(elsewhere.get("/page/2").text)
+    assert new_link != link  # taking a draft over issues a new link
     other_device = Browser(elsewhere)
     other_device.answer_pages(catalog, pages=catalog.pages[1:])
     assert other_device.post_submit().location.endswith("/thanks")
@@ -258,7 +260,7 @@ def test_resume_link_continues_in_a_fresh_client_and_stores_one_response(app, cl
     response = the_response(app)
     assert response.status == "submitted"
     assert stored_answers(app) == expected_answers(catalog, BOTH)
-    token = link.rsplit("/", 1)[1]
+    token = new_link.rsplit("/", 1)[1]
     assert response.resume_token_hash == responses.hash_token(token) != token
 
 
@@ -272,7 +274,7 @@ def test_an_expired_or_unknown_resume_link_is_refused_with_a_message(app, client
     link = resume_path(client.get("/page/2").text)
 
     age_drafts(app, ttl)  # the last day of its life: still open
-    assert app.test_client().get(link).location == "/page/2"
+    assert 'class="resume-form"' in app.test_client().get(link).text
 
     age_drafts(app, ttl + 1)
     r = app.test_client().get(link, follow_redirects=True)
@@ -281,7 +283,7 @@ def test_an_expired_or_unknown_resume_link_is_refused_with_a_message(app, client
 
     r = client.get("/page/2", follow_redirects=True)
     assert r.request.path == "/"
-    assert "Срок хранения ваших ответов истёк" in r.text
+    assert "срок их хранения истёк" in r.text
     assert 'class="consent-form"' in r.text
 
 
@@ -463,7 +465,7 @@ def test_withdrawing_deletes_the_response_and_its_answers(app, client):
     assert count(app, Answer) == 2 * len(catalog.practices) + 2 * len(catalog.pages[0].practices)
 
     later = app.test_client()  # withdrawing later, with the link from the thank-you page
-    assert later.get(resume_path(client.get("/thanks").text)).location == "/thanks"
+    assert open_resume_link(later, resume_path(client.get("/thanks").text)).location == "/thanks"
     page = later.get("/withdraw")
     assert page.status_code == 200
     r = later.post("/withdraw", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True)
@@ -510,7 +512,7 @@ def test_the_language_switch_never_redirects_to_another_site(client):
         location = urlsplit(r.location)
         assert not location.netloc and location.path == "/", (target, r.location)
     r = client.get("/lang/en", query_string={"next": "/\\evil.example"})
-    assert urlsplit(r.location).netloc == "" and r.location.startswith("/%5C")
+    assert r.location == "/"  # browsers read the backslash as a slash: "//evil.example"
     r = client.get("/lang/en", query_string={"next": "/profile?return=review"})
     assert r.location == "/profile?return=review"
     assert '<html lang="en">' in client.get("/").text

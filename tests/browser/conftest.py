@@ -238,6 +238,7 @@ def live_server(browser, tmp_path_factory):
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    env["PUBLIC_URL"] = url  # the personal links point at this server
     log = folder / "gunicorn.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with open(log, "w", encoding="utf-8") as log_file:

@@ -176,8 +176,14 @@ def test_resume_in_a_new_browser_context(journey, live_server):
     page = three.reopen()
     page.goto("/")
     assert page.locator("form.consent-form").count() == 1  # a new browser knows nothing
-    page.goto(link)
+    page.goto(link)  # opening the link only asks; the button takes the draft over
+    assert page.locator("form.resume-form").count() == 1
+    three.check("resume-confirm")
+    page.click("form.resume-form button[type=submit]")
     page.wait_for_url("**/page/4")
+    page.click("details.draft-tools summary")
+    new_link = page.input_value("input.resume-link")
+    assert new_link != link and new_link.startswith(live_server.url + "/resume/")
     three.practice_pages()
     three.review_and_submit()
 
