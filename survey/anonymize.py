@@ -2,21 +2,72 @@
 
 Works on the table of quasi-identifier combinations (one row per distinct combination
 with its count, from a SQL GROUP BY), never on the microdata, so it costs the same for
-a hundred or a million responses. Suppressed values are released as ``SUPPRESSED``;
-a record whose combination still occurs fewer than k times has all its quasi-identifiers
-suppressed.
+a hundred or a million responses. Suppressed values are released as ``SUPPRESSED``.
+
+The quasi-identifiers (:data:`QUASI_IDENTIFIERS`, the one definition) are everything a
+released row says about its respondent that someone who knows them could also know: the
+wave, the submission month, the questionnaire language and the seven background answers.
+``worked_in`` is *structural*: the answer columns give it away (a kind of company never
+worked in has only not-applicable, empty answers), so it is never suppressed or
+generalized on its own and stays in every released combination. A record still rare once
+everything else is suppressed keeps only ``worked_in``; when even that class is smaller
+than k the record is fully suppressed, and the export then withholds its answers as well
+(every answer cell released as ``SUPPRESSED``), so no answer pattern is left to infer it
+from.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from survey.questions import BACKGROUND
+
 SUPPRESSED = "suppressed"
+ANY = "any"
+
+# Everything a released row says about who answered, in the column order of responses.csv.
+QUASI_IDENTIFIERS: tuple[str, ...] = (
+    "wave",
+    "submitted_month",
+    "language",
+    *(q.field for q in BACKGROUND),
+)
+# Quasi-identifiers the answer columns reveal: kept in every released combination.
+STRUCTURAL: tuple[str, ...] = ("worked_in",)
+
+MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+QUARTER_RE = re.compile(r"(\d{4})-Q([1-4])")
+YEAR_RE = re.compile(r"\d{4}")
+
+
+def month_to_quarter(code: str | None) -> str | None:
+    """``2024-05`` -> ``2024-Q2``; any other code stays as it is."""
+    match = MONTH_RE.fullmatch(code or "")
+    return f"{match[1]}-Q{(int(match[2]) - 1) // 3 + 1}" if match else code
+
+
+def quarter_to_year(code: str | None) -> str | None:
+    """``2024-Q2`` -> ``2024``; any other code stays as it is."""
+    match = QUARTER_RE.fullmatch(code or "")
+    return match[1] if match else code
+
+
+def to_any(code: str | None) -> str | None:
+    """Every answered code -> ``any`` (the variable is dropped); unanswered stays unanswered."""
+    return code if code is None else ANY
+
+
+Recode = Mapping[str, str] | Callable[[str | None], str | None]
 
 # Generalization steps, applied globally and in this order while too many records are rare.
-# Each maps a variable's codes to coarser codes; unlisted codes stay as they are.
-GENERALIZATIONS: tuple[tuple[str, dict[str, str]], ...] = (
+# Each maps a variable's codes to coarser codes (a table, or a function for codes that
+# depend on the data, such as months); unlisted codes stay as they are. worked_in has no
+# step: it is structural (see the module docstring).
+GENERALIZATIONS: tuple[tuple[str, Recode], ...] = (
+    ("submitted_month", month_to_quarter),
     (
         "region",
         {"moscow": "moscow_spb", "spb": "moscow_spb", "other_ru": "other", "abroad": "other"},
@@ -45,14 +96,16 @@ GENERALIZATIONS: tuple[tuple[str, dict[str, str]], ...] = (
     ("current_employer", {"self": "other", "not_working": "other"}),
     ("role_level", {"line_manager": "manager", "middle_manager": "manager"}),
     # Second level: broad bands, then dropping the least analytic detail altogether.
-    ("region", {"moscow_spb": "any", "other": "any"}),
-    ("current_employer", {"ru": "any", "foreign": "any", "other": "any"}),
+    ("submitted_month", quarter_to_year),
+    ("language", to_any),  # the questionnaire's language matters less than any background
+    ("region", {"moscow_spb": ANY, "other": ANY}),
+    ("current_employer", {"ru": ANY, "foreign": ANY, "other": ANY}),
     ("experience_band", {"6_20": "6plus", "20plus": "6plus"}),
     ("company_size", {"250_4999": "250plus", "5000plus": "250plus"}),
     (
         "industry",
         {
-            c: "any"
+            c: ANY
             for c in (
                 "it_finance",
                 "industry_energy",
@@ -62,9 +115,72 @@ GENERALIZATIONS: tuple[tuple[str, dict[str, str]], ...] = (
             )
         },
     ),
-    ("role_level", {"specialist": "any", "manager": "any", "executive": "any"}),
+    ("role_level", {"specialist": ANY, "manager": ANY, "executive": ANY}),
+    ("wave", to_any),
+)
+# Local suppression: the order in which a rare record loses single values (never worked_in).
+SUPPRESSION_ORDER: tuple[str, ...] = (
+    "submitted_month",
+    "language",
+    "wave",
+    "region",
+    "industry",
+    "company_size",
+    "experience_band",
+    "current_employer",
+    "role_level",
 )
 ANY_LABEL = ("любое (скрыто укрупнением)", "any (removed by generalization)")
+MONTHS_RU = (
+    "январь",
+    "февраль",
+    "март",
+    "апрель",
+    "май",
+    "июнь",
+    "июль",
+    "август",
+    "сентябрь",
+    "октябрь",
+    "ноябрь",
+    "декабрь",
+)
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def recode(step: Recode, code: str | None) -> str | None:
+    """The code one generalization step gives ``code``."""
+    return step(code) if callable(step) else step.get(code, code)
+
+
+def month_label(code: str) -> tuple[str, str]:
+    """Russian and English labels of a released month, quarter or year code."""
+    if match := MONTH_RE.fullmatch(code):
+        month = int(match[2]) - 1
+        return f"{MONTHS_RU[month]} {match[1]}", f"{MONTHS_EN[month]} {match[1]}"
+    if match := QUARTER_RE.fullmatch(code):
+        return (
+            f"{match[2]}-й квартал {match[1]} (укрупнено)",
+            f"Q{match[2]} {match[1]} (generalized)",
+        )
+    if YEAR_RE.fullmatch(code):
+        return f"{code} год (укрупнено)", f"{code} (generalized)"
+    if code == ANY:
+        return ANY_LABEL
+    return code, code
 
 
 # Labels of the generalized codes, for the codebook.
@@ -92,9 +208,11 @@ GENERALIZED_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "current_employer": {"other": ("Свой бизнес или не работаю", "Own business or not working")},
     "role_level": {"manager": ("Руководитель (линейный или среднего звена)", "Manager")},
+    "language": {},
+    "wave": {},
 }
-for _variable in ("region", "current_employer", "industry", "role_level"):
-    GENERALIZED_LABELS[_variable]["any"] = ANY_LABEL
+for _variable in ("region", "current_employer", "industry", "role_level", "language", "wave"):
+    GENERALIZED_LABELS[_variable][ANY] = ANY_LABEL
 
 
 class ExportRefused(Exception):
@@ -114,6 +232,14 @@ class DisclosurePlan:
     suppressed_records: int = 0
     fully_suppressed_records: int = 0
     max_suppressed_share: float = 0.1
+    structural: tuple[str, ...] = ()
+    level: int = 0  # generalization steps applied (a prefix of the applicable steps)
+    _counts: dict[tuple, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def blank(self) -> tuple:
+        """The released combination of a fully suppressed record."""
+        return tuple(SUPPRESSED for _ in self.quasi_identifiers)
 
     @property
     def suppressed_share(self) -> float:
@@ -123,14 +249,14 @@ class DisclosurePlan:
 
     def smallest_class(self) -> int | None:
         """Size of the smallest released combination that is not fully suppressed."""
-        sizes = Counter()
-        for raw, released in self.mapping.items():
-            sizes[released] += self._counts.get(raw, 0)
-        blank = tuple(SUPPRESSED for _ in self.quasi_identifiers)
-        real = [n for combo, n in sizes.items() if combo != blank]
+        sizes = _released_counts(self._counts, self.mapping)
+        real = [n for combo, n in sizes.items() if combo != self.blank]
         return min(real) if real else None
 
-    _counts: dict[tuple, int] = field(default_factory=dict, repr=False)
+    def released_codes(self, variable: str) -> set[str]:
+        """Every code this plan releases for ``variable`` (unanswered left out)."""
+        i = self.quasi_identifiers.index(variable)
+        return {released[i] for released in self.mapping.values() if released[i] is not None}
 
     def report(self) -> dict:
         """The disclosure-control report that travels with every export."""
@@ -138,6 +264,14 @@ class DisclosurePlan:
             "method": "global recoding (generalization) then local suppression, "
             "computed on quasi-identifier combination counts",
             "quasi_identifiers": list(self.quasi_identifiers),
+            "structural_quasi_identifiers": list(self.structural),
+            "answer_structure": (
+                "The answer columns reveal worked_in (a kind of company never worked in has "
+                "only empty, not-applicable answers), so worked_in is never suppressed or "
+                "generalized on its own and stays in every released combination. A fully "
+                "suppressed record has every answer cell released as the suppressed code too, "
+                "in responses.csv and answers_long.csv (one row per practice and kind)."
+            ),
             "k_required": self.k,
             "k_achieved": self.smallest_class(),
             "records": self.records,
@@ -146,13 +280,15 @@ class DisclosurePlan:
             "suppressed_values": self.suppressed_values,
             "suppressed_records": self.suppressed_records,
             "fully_suppressed_records": self.fully_suppressed_records,
+            "answers_withheld_records": self.fully_suppressed_records,
             "suppressed_share": round(self.suppressed_share, 6),
             "max_suppressed_share": self.max_suppressed_share,
             "suppressed_code": SUPPRESSED,
             "removed": [
                 "names, e-mail, IP address, user agent (never collected)",
                 "resume tokens and database ids (respondent_id is a separate random id)",
-                "exact dates (only the submission month is released)",
+                "exact dates (only the submission month, generalized to a quarter or a year "
+                "or suppressed where it would single anyone out)",
                 "free-text examples unless explicitly requested, then scrubbed of "
                 "e-mail addresses, phone numbers and URLs",
             ],
@@ -166,31 +302,74 @@ def _released_counts(counts: dict[tuple, int], mapping: dict[tuple, tuple]) -> C
     return sizes
 
 
-def _suppress(counts, mapping, k, index, order, blank):
-    """Local suppression: rare records lose values one variable at a time, then all."""
+def _suppress(counts, mapping, k, index, order, keep, blank, limit=None):
+    """Local suppression: rare records lose values one variable at a time, then all but the
+    structural ones (``keep``, positions), then all. Returns the released mapping, the
+    records touched and the number of values suppressed, or None as soon as that number
+    reaches ``limit`` (a release that cannot beat one already found).
+
+    Class sizes are kept up to date as records move: only records of a class smaller than
+    k ever move, and a class of k or more only grows, so the next rare records are always
+    among those that just moved.
+    """
     mapping = dict(mapping)
+    sizes = _released_counts(counts, mapping)
     touched: set[tuple] = set()
-    for variable in order:
-        sizes = _released_counts(counts, mapping)
-        rare = [raw for raw in counts if sizes[mapping[raw]] < k]
+    suppressed = 0
+    rare = [raw for raw in counts if sizes[mapping[raw]] < k]
+    for variable in order:  # one value each: the common case, kept lean
         if not rare:
             break
         i = index[variable]
         for raw in rare:
             rel = mapping[raw]
-            mapping[raw] = rel[:i] + (SUPPRESSED,) + rel[i + 1 :]
-            touched.add(raw)
-    sizes = _released_counts(counts, mapping)
-    for raw in counts:
-        if sizes[mapping[raw]] < k and mapping[raw] != blank:
-            mapping[raw] = blank
-            touched.add(raw)
-    suppressed = sum(
-        counts[raw]
-        * sum(1 for a, b in zip(raw, mapping[raw], strict=True) if b == SUPPRESSED and a != b)
-        for raw in touched
-    )
+            new = rel[:i] + (SUPPRESSED,) + rel[i + 1 :]
+            n = counts[raw]
+            if rel[i] != SUPPRESSED:
+                suppressed += n
+            sizes[rel] -= n
+            sizes[new] += n
+            mapping[raw] = new
+        touched.update(rare)
+        if limit is not None and suppressed >= limit:
+            return None
+        rare = [raw for raw in rare if sizes[mapping[raw]] < k]
+    for final in (False, True):
+        rare = [raw for raw in rare if sizes[mapping[raw]] < k and mapping[raw] != blank]
+        for raw in rare:
+            rel = mapping[raw]
+            new = (
+                blank if final else tuple(v if i in keep else SUPPRESSED for i, v in enumerate(rel))
+            )
+            n = counts[raw]
+            suppressed += n * sum(1 for a, b in zip(rel, new, strict=True) if a != b)
+            sizes[rel] -= n
+            sizes[new] += n
+            mapping[raw] = new
+        touched.update(rare)
     return mapping, touched, suppressed
+
+
+def _levels(counts, steps, index):
+    """Each generalization level in turn: (level, combination counts, steps applied).
+
+    Records alike once generalized are alike to local suppression, so each level is the
+    table of generalized combinations and their counts (a few hundred at the broad levels
+    instead of one per distinct record).
+    """
+    grouped: Counter = Counter({tuple(raw): n for raw, n in counts.items()})
+    generalized: list[str] = []
+    yield 0, grouped, generalized
+    for current, (variable, step) in enumerate(steps, 1):
+        i = index[variable]
+        coarser = {v: recode(step, v) for v in {combo[i] for combo in grouped}}
+        regrouped: Counter = Counter()
+        for combo, n in grouped.items():
+            regrouped[combo[:i] + (coarser[combo[i]],) + combo[i + 1 :]] += n
+        grouped = regrouped
+        name = variable if variable not in generalized else f"{variable} (broader)"
+        generalized = [*generalized, name]
+        yield current, grouped, generalized
 
 
 def plan(
@@ -200,6 +379,8 @@ def plan(
     max_suppressed_share: float = 0.1,
     generalize_above: float = 0.02,
     suppression_order: tuple[str, ...] | None = None,
+    structural: tuple[str, ...] = STRUCTURAL,
+    level: int | None = None,
 ) -> DisclosurePlan:
     """Decide generalization and suppression so every released combination occurs >= k times.
 
@@ -207,10 +388,11 @@ def plan(
     unanswered) to their number of records. Generalization steps (:data:`GENERALIZATIONS`)
     are applied one at a time, and after each the local suppression still needed is
     worked out (rare records lose values one variable at a time, in ``suppression_order``,
-    then entirely). The least generalized release whose suppression stays within
-    ``generalize_above`` of the values is chosen; failing that, the one with the least
-    suppression. Raises :class:`ExportRefused` when even that exceeds
-    ``max_suppressed_share``.
+    then all but the ``structural`` ones, then entirely). The least generalized release
+    whose suppression stays within ``generalize_above`` of the values is chosen; failing
+    that, the one with the least suppression. ``level`` fixes the number of steps instead
+    (to code a second set of records like a first one). Raises :class:`ExportRefused` when
+    the suppression exceeds ``max_suppressed_share``.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -218,34 +400,55 @@ def plan(
     records = sum(counts.values())
     total_values = max(records * len(quasi_identifiers), 1)
     blank = tuple(SUPPRESSED for _ in quasi_identifiers)
-    order = suppression_order or tuple(v for v, _ in GENERALIZATIONS if v in index)
-    order = tuple(dict.fromkeys(v for v in order if v in index))
-    mapping = {raw: tuple(raw) for raw in counts}
-    generalized: list[str] = []
-    # Only the best candidate so far and the latest are kept: each holds a mapping of every
-    # distinct combination (tens of thousands in a large study), so keeping all of them
-    # multiplied the export's memory by the number of generalization steps.
+    structural = tuple(v for v in structural if v in index)
+    keep = {index[v] for v in structural}
+    order = suppression_order or SUPPRESSION_ORDER
+    order = tuple(dict.fromkeys(v for v in order if v in index and v not in structural))
+    steps = [(v, r) for v, r in GENERALIZATIONS if v in index and v not in structural]
+    if level is not None and not 0 <= level <= len(steps):
+        raise ValueError(f"level must be between 0 and {len(steps)}")
+    allowance = generalize_above * total_values
+
+    def suppress(grouped, limit=None):
+        same = {combo: combo for combo in grouped}
+        return _suppress(grouped, same, k, index, order, keep, blank, limit)
+
+    # Only the best level so far and the latest are held; the raw records are mapped once,
+    # for the chosen level (a mapping per level multiplied the export's memory).
     best = None
-    steps = [(v, r) for v, r in GENERALIZATIONS if v in index]
-    for level in range(len(steps) + 1):
-        if level:
-            variable, recode = steps[level - 1]
+    levels = _levels(counts, steps, index)
+    if level is not None:
+        for current, grouped, generalized in levels:
+            if current == level:
+                best = (*suppress(grouped), current, generalized)
+                break
+    else:
+        # The least generalized level within the allowance. A level with more rare records
+        # than the allowance cannot be within it (each rare record loses a value at least),
+        # so its suppression is not even worked out.
+        for current, grouped, generalized in levels:
+            if sum(n for c, n in grouped.items() if n < k and c != blank) > allowance:
+                continue
+            found = suppress(grouped)
+            if found[2] <= allowance:
+                best = (*found, current, generalized)
+                break
+        if best is None:  # none is: the least suppression, the earliest level on ties
+            for current, grouped, generalized in _levels(counts, steps, index):
+                found = suppress(grouped, limit=best[2] if best else None)
+                if found is not None and (best is None or found[2] < best[2]):
+                    best = (*found, current, generalized)
+                del found
+    released, touched, suppressed, current, generalized = best
+    mapping: dict[tuple, tuple] = {}
+    touched_records = 0
+    for raw, n in counts.items():
+        combo = tuple(raw)
+        for variable, step in steps[:current]:
             i = index[variable]
-            mapping = {
-                raw: rel[:i] + (recode.get(rel[i], rel[i]),) + rel[i + 1 :]
-                for raw, rel in mapping.items()
-            }
-            name = variable if variable not in generalized else f"{variable} (broader)"
-            generalized = [*generalized, name]
-        released, touched, suppressed = _suppress(counts, mapping, k, index, order, blank)
-        latest = (suppressed, level, released, touched, generalized)
-        if suppressed <= generalize_above * total_values:
-            best = latest  # the least generalized release within the allowance
-            break
-        if best is None or suppressed < best[0]:
-            best = latest  # otherwise the least suppression (the earliest level on ties)
-        del released, touched, latest
-    suppressed, _, mapping, touched, generalized = best
+            combo = combo[:i] + (recode(step, combo[i]),) + combo[i + 1 :]
+        mapping[raw] = released[combo]
+        touched_records += n if combo in touched else 0
     result = DisclosurePlan(
         quasi_identifiers=quasi_identifiers,
         k=k,
@@ -253,15 +456,18 @@ def plan(
         mapping=mapping,
         generalized=generalized,
         suppressed_values=suppressed,
-        suppressed_records=sum(counts[raw] for raw in touched),
-        fully_suppressed_records=sum(counts[raw] for raw in touched if mapping[raw] == blank),
+        suppressed_records=touched_records,
+        fully_suppressed_records=sum(n for raw, n in counts.items() if mapping[raw] == blank),
         max_suppressed_share=max_suppressed_share,
+        structural=structural,
+        level=current,
         _counts=dict(counts),
     )
     if result.suppressed_share > max_suppressed_share:
         raise ExportRefused(
             f"Reaching {k}-anonymity would suppress {result.suppressed_share:.1%} of the "
-            f"background values (limit {max_suppressed_share:.0%}). The sample is too small "
+            f"quasi-identifier values (background, wave, month, language; limit "
+            f"{max_suppressed_share:.0%}). The sample is too small "
             "or too varied for a safe release: wait for more responses, export a narrower "
             "set, or raise the limit deliberately."
         )

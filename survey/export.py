@@ -3,6 +3,13 @@
 Rows are read with a server-side cursor in ``export_id`` order (a random id, so the
 order says nothing about when or in which order people answered) and written as they
 are read: memory stays flat however many responses there are.
+
+Disclosure control (:mod:`survey.anonymize`) is planned on quasi-identifier counts before
+the first row is written. It is planned over the real responses alone: demo responses
+never count toward k, and a real row comes out of a mixed export exactly as it comes out
+of the real-only one (or the mixed export is refused like the real-only one). Demo rows
+take the real plan's generalization steps (one coding per column across the file) and
+their own local suppression, which never refuses: they protect and endanger no one.
 """
 
 from __future__ import annotations
@@ -18,19 +25,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, select
+from flask_babel import gettext as _
+from sqlalchemy import extract, func, select
 
 from survey import anonymize, queries
+from survey.anonymize import QUASI_IDENTIFIERS, SUPPRESSED
 from survey.catalog import Catalog
 from survey.extensions import db
-from survey.models import Answer, Practice, PracticeExample, Response, Wave
+from survey.filters import BadQuery, check_names, parse_bool
+from survey.models import COMPANY_KINDS, Answer, Practice, PracticeExample, Response, Wave
 from survey.questions import BACKGROUND, KIND_LABELS, MET, RATING
 from survey.responses import catalog
 
-QUASI_IDENTIFIERS = tuple(q.field for q in BACKGROUND)
+BACKGROUND_FIELDS = tuple(q.field for q in BACKGROUND)
 MET_CODES = {"yes": "1", "no": "0", "dk": "dk", "na": ""}
 FORMATS = {"utf8": (",", "utf-8"), "excel": (";", "utf-8-sig")}
 FILES = ("responses", "answers_long", "codebook", "disclosure_report")
+# Query parameters of the export endpoints (``lang``, the interface language, is global).
+PARAMETERS = ("file", "format", "k", "include_demo", "include_examples", "confirm_examples")
+DEFAULT_K = 5
+MAX_K = 50
 CHUNK = 1000  # responses per keyset page: 80,000 answer tuples at most in memory
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -56,67 +70,153 @@ def scrub(text: str) -> str:
     return PHONE_RE.sub("[phone]", text)
 
 
+class ExportRequestError(ValueError):
+    """The export request itself is wrong (unknown or repeated parameter, a value out of
+    range, unknown file, examples without confirmation)."""
+
+
+def min_k() -> int:
+    """The smallest k an export may use: the configured ``EXPORT_MIN_K`` (never below 2)."""
+    return max(2, int(current_app.config.get("EXPORT_MIN_K", DEFAULT_K)))
+
+
+def default_k() -> int:
+    """The k of an export that does not name one: 5, or the floor if that is higher."""
+    return max(DEFAULT_K, min_k())
+
+
+def check_k(k) -> int:
+    """``k`` as an integer within [EXPORT_MIN_K, 50], else :class:`ExportRequestError`."""
+    low = min_k()
+    text = str(k).strip()
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= MAX_K:
+        raise ExportRequestError(
+            _(
+                "The parameter “k” must be a whole number from %(low)d to %(high)d "
+                "(the smallest k this server allows is %(low)d), not “%(value)s”.",
+                low=low,
+                high=MAX_K,
+                value=text[:20],
+            )
+        )
+    return int(text)
+
+
+def bad_parameter(exc: BadQuery) -> ExportRequestError:
+    """The request error for a parameter :mod:`survey.filters` refused."""
+    return ExportRequestError(
+        _("The parameter “%(name)s” is not valid: %(reason)s.", name=exc.param, reason=exc.reason)
+    )
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """What a researcher asked for."""
 
     include_demo: bool = False
     fmt: str = "utf8"
-    k: int = 5
+    k: int = DEFAULT_K
     max_suppressed_share: float = 0.1
     include_examples: bool = False
 
     @classmethod
     def from_mapping(cls, args) -> ExportOptions:
-        """Options from query parameters or CLI values; invalid values fall back to defaults."""
-        fmt = args.get("format", "utf8")
+        """Options from query parameters. An unknown or repeated parameter name, or a value
+        that cannot be honoured, is an :class:`ExportRequestError` naming it: nothing is
+        silently ignored, clamped or replaced by a default."""
         try:
-            k = max(2, min(int(args.get("k", 5)), 50))
-        except (TypeError, ValueError):
-            k = 5
-        flag = lambda name: str(args.get(name, "")).lower() in ("1", "true", "yes", "on")  # noqa: E731
+            check_names(args, PARAMETERS)
+            fmt = args.get("format") or "utf8"
+            if fmt not in FORMATS:
+                raise BadQuery("format", f"expected one of {', '.join(FORMATS)}")
+            include_demo = parse_bool("include_demo", args.get("include_demo"))
+            include_examples = parse_bool("include_examples", args.get("include_examples"))
+        except BadQuery as exc:
+            raise bad_parameter(exc) from exc
+        k = args.get("k")
         return cls(
-            include_demo=flag("include_demo"),
-            fmt=fmt if fmt in FORMATS else "utf8",
-            k=k,
+            include_demo=include_demo,
+            fmt=fmt,
+            k=default_k() if k is None or k == "" else check_k(k),
             max_suppressed_share=current_app.config.get("EXPORT_MAX_SUPPRESSED_SHARE", 0.1),
-            include_examples=flag("include_examples"),
+            include_examples=include_examples,
         )
+
+    def file_names(self) -> list[str]:
+        """The files of an export with these options."""
+        return [*FILES, *(["examples"] if self.include_examples else [])]
 
 
 class Export:
     """One export: the population, the disclosure plan, and writers for every file."""
 
     def __init__(self, options: ExportOptions):
+        check_k(options.k)  # the floor holds for every caller (views, API, CLI, scripts)
         self.options = options
         self.catalog: Catalog = catalog()
         self.population = queries.population(options.include_demo)
         self.conditions = queries.response_conditions(
             queries.Segment(include_demo=options.include_demo), self.population
         )
+        self.waves = {
+            wave_id: sys.intern(code)
+            for wave_id, code in db.session.execute(select(Wave.id, Wave.code))
+        }
+        real, demo = self._qi_counts()
+        # k is planned over the real responses alone; a demo-only study (no real response
+        # yet) is planned like a real one, so that it exports as a real one would.
         self.plan = anonymize.plan(
-            self._qi_counts(),
+            real if self.population.use_real else demo,
             QUASI_IDENTIFIERS,
             k=options.k,
             max_suppressed_share=options.max_suppressed_share,
         )
+        self.demo_plan = None
+        if self.population.use_real and self.population.use_demo:
+            self.demo_plan = anonymize.plan(
+                demo,
+                QUASI_IDENTIFIERS,
+                k=options.k,
+                max_suppressed_share=1.0,  # synthetic rows never refuse a real release
+                level=self.plan.level,  # coded like the real rows
+            )
         self.practice_ids = self._practice_ids()
-        self.waves = dict(db.session.execute(select(Wave.id, Wave.code)).all())
 
     @property
     def with_demo_column(self) -> bool:
         """Demo responses are in the file: mark each row."""
         return self.population.use_demo
 
-    def _qi_counts(self) -> dict[tuple, int]:
-        columns = [getattr(Response, name) for name in QUASI_IDENTIFIERS]
+    @property
+    def records(self) -> int:
+        """Responses in the files, real and demo."""
+        return self.plan.records + (self.demo_plan.records if self.demo_plan else 0)
+
+    def _key(self, wave_id, month: str, language: str, background) -> tuple:
+        """A response's raw quasi-identifier combination, in QUASI_IDENTIFIERS order."""
+        values = dict(zip(BACKGROUND_FIELDS, background, strict=True))
+        values.update(wave=self.waves.get(wave_id), submitted_month=month, language=language)
+        return tuple(values[name] for name in QUASI_IDENTIFIERS)
+
+    def _qi_counts(self) -> tuple[dict[tuple, int], dict[tuple, int]]:
+        """Raw quasi-identifier combinations and their counts: (real, demo)."""
+        year = extract("year", Response.submitted_on)
+        month = extract("month", Response.submitted_on)
+        background = [getattr(Response, name) for name in BACKGROUND_FIELDS]
+        columns = [Response.is_demo, Response.wave_id, year, month, Response.language]
         rows = db.session.execute(
-            select(*columns, func.count()).where(*self.conditions).group_by(*columns)
+            select(*columns, *background, func.count())
+            .where(*self.conditions)
+            .group_by(*columns, *background)
         ).all()
-        # Interned codes: tens of thousands of combinations share a few dozen strings.
-        return {
-            tuple(None if v is None else sys.intern(v) for v in row[:-1]): row[-1] for row in rows
-        }
+        counts: dict[bool, dict[tuple, int]] = {False: {}, True: {}}
+        for is_demo, wave_id, y, m, language, *rest, n in rows:
+            # Interned codes: tens of thousands of combinations share a few dozen strings.
+            codes = [None if v is None else sys.intern(v) for v in rest]
+            key = self._key(wave_id, sys.intern(f"{int(y):04d}-{int(m):02d}"), language, codes)
+            target = counts[bool(is_demo)]
+            target[key] = target.get(key, 0) + n
+        return counts[False], counts[True]
 
     def _practice_ids(self) -> list[str]:
         """Catalogue order first; then any practice answered under an older catalogue."""
@@ -144,7 +244,7 @@ class Export:
     def _chunks(self) -> Iterator[list]:
         """Responses in random-id order, a chunk at a time (keyset pagination on the
         unique ``export_id`` index: no sort, no long-lived cursor, flat memory)."""
-        columns = [getattr(Response, name) for name in QUASI_IDENTIFIERS]
+        columns = [getattr(Response, name) for name in BACKGROUND_FIELDS]
         order = Response.export_id
         if db.session.get_bind().dialect.name == "postgresql":
             order = Response.export_id.collate("C")  # byte order, as Python compares
@@ -192,13 +292,20 @@ class Export:
             found[rid].append((pid, kind, met, rating))
         return found
 
-    def _background(self, response) -> list[str]:
-        raw = tuple(response[6:])
-        return ["" if v is None else v for v in self.plan.mapping[raw]]
+    def _released(self, response) -> tuple:
+        """The released quasi-identifiers of a response row from :meth:`_chunks`."""
+        key = self._key(
+            response.wave_id,
+            response.submitted_on.strftime("%Y-%m"),
+            response.language,
+            response[6:],
+        )
+        plan = self.demo_plan if response.is_demo and self.demo_plan else self.plan
+        return plan.mapping[key]
 
     def header(self) -> list[str]:
         """Columns of responses.csv."""
-        head = ["respondent_id", "wave", "submitted_month", "language", *QUASI_IDENTIFIERS]
+        head = ["respondent_id", *QUASI_IDENTIFIERS]
         if self.with_demo_column:
             head.append("is_demo")
         for pid in self.practice_ids:
@@ -208,21 +315,21 @@ class Export:
     def wide_rows(self) -> Iterator[list[str]]:
         """responses.csv rows: one per response, built from its long answers."""
         slot = {pid: i for i, pid in enumerate(self.practice_ids)}
+        blank = self.plan.blank
+        withheld = [SUPPRESSED] * (4 * len(self.practice_ids))
         for chunk in self._chunks():
             answers = self._answers_of([r.id for r in chunk])
             for response in chunk:
-                cells = [""] * (4 * len(self.practice_ids))
-                for pid, kind, met, rating in answers[response.id]:
-                    base = 4 * slot[pid] + (0 if kind == "ru" else 1)
-                    cells[base] = MET_CODES[met]
-                    cells[base + 2] = "" if rating is None else str(rating)
-                row = [
-                    response.export_id,
-                    safe_cell(self.waves.get(response.wave_id)),
-                    response.submitted_on.strftime("%Y-%m"),
-                    response.language,
-                    *self._background(response),
-                ]
+                released = self._released(response)
+                if released == blank:  # fully suppressed: no answer pattern either
+                    cells = withheld
+                else:
+                    cells = [""] * (4 * len(self.practice_ids))
+                    for pid, kind, met, rating in answers[response.id]:
+                        base = 4 * slot[pid] + (0 if kind == "ru" else 1)
+                        cells[base] = MET_CODES[met]
+                        cells[base + 2] = "" if rating is None else str(rating)
+                row = [response.export_id, *(safe_cell(v) for v in released)]
                 if self.with_demo_column:
                     row.append("1" if response.is_demo else "0")
                 yield row + cells
@@ -235,24 +342,35 @@ class Export:
     def long_rows(self) -> Iterator[list[str]]:
         """answers_long.csv rows, practices in catalogue order, Russian kind first."""
         position = {pid: i for i, pid in enumerate(self.practice_ids)}
+        blank = self.plan.blank
+        # A fully suppressed response: one row per practice and kind, every cell suppressed,
+        # whatever it answered (the rows present would otherwise tell its kinds apart).
+        withheld = [(pid, kind) for pid in self.practice_ids for kind in COMPANY_KINDS]
         for chunk in self._chunks():
             answers = self._answers_of([r.id for r in chunk])
             for response in chunk:
                 demo = ["1" if response.is_demo else "0"] if self.with_demo_column else []
+                if self._released(response) == blank:
+                    for pid, kind in withheld:
+                        yield [response.export_id, pid, kind, SUPPRESSED, SUPPRESSED, *demo]
+                    continue
                 ordered = sorted(answers[response.id], key=lambda a: (position[a[0]], a[1] != "ru"))
                 for pid, kind, met, rating in ordered:
                     rating_cell = "" if rating is None else str(rating)
                     yield [response.export_id, pid, kind, MET_CODES[met], rating_cell, *demo]
 
     def example_rows(self) -> Iterator[list[str]]:
-        """examples.csv rows: practice and scrubbed text only, no respondent id."""
+        """examples.csv rows: practice and scrubbed text only, no respondent id, in the
+        responses' random-id order (the database's own order would follow the row ids,
+        which grow with time)."""
         for chunk in self._chunks():
+            order = {r.id: i for i, r in enumerate(chunk)}
             rows = db.session.execute(
-                select(PracticeExample.practice_id, PracticeExample.text).where(
-                    PracticeExample.response_id.in_([r.id for r in chunk])
-                )
-            )
-            for pid, text in rows:
+                select(
+                    PracticeExample.response_id, PracticeExample.practice_id, PracticeExample.text
+                ).where(PracticeExample.response_id.in_(list(order)))
+            ).all()
+            for _rid, pid, text in sorted(rows, key=lambda row: (order[row[0]], row[1])):
                 yield [pid, scrub(text)]
 
     # -- codebook and report ---------------------------------------------------------------
@@ -272,9 +390,9 @@ class Export:
         ]
 
         def row(file, column, kind, values, question_ru, question_en):
-            codes = "|".join(v for v, _, _ in values)
-            ru = "; ".join(f"{v or '(empty)'} = {r}" for v, r, _ in values)
-            en = "; ".join(f"{v or '(empty)'} = {e}" for v, _, e in values)
+            codes = "|".join(value[0] for value in values)
+            ru = "; ".join(f"{v or '(empty)'} = {r}" for v, r, _en in values)
+            en = "; ".join(f"{v or '(empty)'} = {e}" for v, _ru, e in values)
             return [file, column, kind, codes, ru, en, question_ru, question_en, version]
 
         both = ("responses.csv", "answers_long.csv")
@@ -286,20 +404,37 @@ class Export:
             "Случайный идентификатор ответа (не связан с базой данных)",
             "Random response identifier (not derived from any database id)",
         )
-        yield row("responses.csv", "wave", "string", [], "Волна опроса", "Survey wave")
+        suppressed = (SUPPRESSED, "скрыто для анонимности", "suppressed for anonymity")
+        generalized_any = (anonymize.ANY, *anonymize.ANY_LABEL)
+        waves = db.session.execute(
+            select(Wave.code, Wave.name_ru, Wave.name_en).order_by(Wave.id)
+        ).all()
+        yield row(
+            "responses.csv",
+            "wave",
+            "categorical",
+            [*(tuple(w) for w in waves), generalized_any, suppressed],
+            "Волна опроса",
+            "Survey wave",
+        )
+        months = sorted(
+            set().union(*(p.released_codes("submitted_month") for p in self._plans()))
+            - {SUPPRESSED}
+        )
         yield row(
             "responses.csv",
             "submitted_month",
-            "string (YYYY-MM)",
-            [],
-            "Месяц отправки анкеты",
-            "Month the response was submitted",
+            "string (YYYY-MM; YYYY-Qn or YYYY when generalized)",
+            [*((m, *anonymize.month_label(m)) for m in months), suppressed],
+            "Месяц отправки анкеты (квартал или год, если укрупнено)",
+            "Month the response was submitted (quarter or year when generalized)",
         )
         yield row(
             "responses.csv",
             "language",
-            "string",
-            [("ru", "русский", "Russian"), ("en", "английский", "English")],
+            "categorical",
+            [("ru", "русский", "Russian"), ("en", "английский", "English")]
+            + [generalized_any, suppressed],
             "Язык анкеты",
             "Questionnaire language",
         )
@@ -309,9 +444,7 @@ class Export:
                 values.append((code, ru + " (укрупнено)", en + " (generalized)"))
             if not question.required:
                 values.append(("", "нет ответа", "not answered"))
-            values.append(
-                (anonymize.SUPPRESSED, "скрыто для анонимности", "suppressed for anonymity")
-            )
+            values.append(suppressed)
             yield row(
                 "responses.csv", question.field, "categorical", values, question.ru, question.en
             )
@@ -327,6 +460,12 @@ class Export:
                 "Демо-данные",
                 "Demo data",
             )
+        withheld = (
+            SUPPRESSED,
+            "скрыто для анонимности: все ответы этой анкеты скрыты вместе с её фоном",
+            "suppressed for anonymity: every answer of this response is withheld with "
+            "its background",
+        )
         met_values = [
             ("1", "встречал(а)", "met"),
             ("0", "не встречал(а)", "not met"),
@@ -336,9 +475,11 @@ class Export:
                 "не применимо: не работал(а) в компаниях этого типа",
                 "not applicable: never worked in this kind of company",
             ),
+            withheld,
         ]
         rating_values = [(o.code, o.ru, o.en) for o in RATING.options] + [
-            ("", "нет оценки (не встречал или не применимо)", "no rating (not met or n/a)")
+            ("", "нет оценки (не встречал или не применимо)", "no rating (not met or n/a)"),
+            withheld,
         ]
         names = self._practice_names()
         for pid, name_ru, name_en in names:
@@ -392,19 +533,35 @@ class Export:
                 "Example (e-mail addresses, phone numbers and URLs removed)",
             )
 
+    def _plans(self) -> list[anonymize.DisclosurePlan]:
+        return [self.plan, *([self.demo_plan] if self.demo_plan else [])]
+
     def disclosure_report(self) -> dict:
         """The disclosure-control report of this export."""
         report = self.plan.report()
+        planned_over = "real responses only" if self.population.use_real else "demo responses"
         report.update(
             {
                 "catalog_version": self.catalog.version,
                 "demo_data_included": self.population.use_demo,
                 "real_data_included": self.population.use_real,
+                "k_planned_over": planned_over,
                 "free_text_included": self.options.include_examples,
                 "row_order": "by random respondent_id (not by time or database id)",
-                "not_treated_as_quasi_identifiers": ["wave", "submitted_month", "language"],
             }
         )
+        if self.demo_plan:
+            demo = self.demo_plan
+            report["demo"] = {
+                "records": demo.records,
+                "coding": "the generalization steps of the real responses, then local "
+                "suppression among the demo responses alone; demo responses never count "
+                "toward the k of real ones",
+                "k_achieved": demo.smallest_class(),
+                "suppressed_values": demo.suppressed_values,
+                "suppressed_records": demo.suppressed_records,
+                "fully_suppressed_records": demo.fully_suppressed_records,
+            }
         return report
 
     # -- serialisation ---------------------------------------------------------------------
@@ -436,8 +593,7 @@ class Export:
 
     def file_names(self) -> list[str]:
         """The files of this export."""
-        names = ["responses", "answers_long", "codebook", "disclosure_report"]
-        return names + (["examples"] if self.options.include_examples else [])
+        return self.options.file_names()
 
     def zip_to(self, fileobj) -> None:
         """Write every file into one zip archive."""
@@ -466,24 +622,36 @@ def file_label(name: str) -> str:
     return f"{name}.json" if name == "disclosure_report" else f"{name}.csv"
 
 
-class ExportRequestError(ValueError):
-    """The export request itself is wrong (unknown file, examples without confirmation)."""
-
-
-def download(args):
+def download(args, name: str | None = None):
     """A Flask response with the requested export file (or the zip), streamed.
 
-    Raises :class:`ExportRequestError` for a bad request and
+    ``args`` are the request's query parameters (a MultiDict, so that a repeated name is
+    seen); ``name`` is the file when the URL path carries it (then ``file`` may not also
+    be given). Raises :class:`ExportRequestError` for a bad request and
     :class:`survey.anonymize.ExportRefused` when a safe release is not possible.
     """
     from flask import Response as FlaskResponse
     from flask import send_file, stream_with_context
 
-    name = args.get("file", "zip")
     options = ExportOptions.from_mapping(args)
-    if options.include_examples and str(args.get("confirm_examples", "")) != "1":
+    if name is not None and "file" in args:
+        raise bad_parameter(BadQuery("file", "the file is already named in the URL path"))
+    name = name if name is not None else args.get("file") or "zip"
+    try:
+        confirmed = parse_bool("confirm_examples", args.get("confirm_examples"))
+    except BadQuery as exc:
+        raise bad_parameter(exc) from exc
+    if options.include_examples and not confirmed:
         raise ExportRequestError(
-            "Free-text examples need confirm_examples=1: they may contain personal details."
+            _("Free-text examples need confirm_examples=1: they may contain personal details.")
+        )
+    if name != "zip" and name not in options.file_names():
+        raise ExportRequestError(
+            _(
+                "Unknown file “%(name)s”; choose zip or one of %(names)s.",
+                name=name[:40],
+                names=", ".join(options.file_names()),
+            )
         )
     export = Export(options)
     stamp = f"{'demo-' if export.population.use_demo else ''}survey-export"
@@ -494,10 +662,6 @@ def download(args):
             as_attachment=True,
             download_name=f"{stamp}.zip",
             max_age=0,
-        )
-    if name not in export.file_names():
-        raise ExportRequestError(
-            f"Unknown file {name!r}; choose zip or one of {export.file_names()}."
         )
     mimetype = "application/json" if name == "disclosure_report" else "text/csv; charset=utf-8"
     response = FlaskResponse(stream_with_context(export.csv_chunks(name)), mimetype=mimetype)

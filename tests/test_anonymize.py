@@ -1,5 +1,6 @@
-"""Disclosure control: k-anonymity of the released background columns, checked independently
-with a plain pandas group-by; refusal of a gutted release; anonymize.plan on hand-made counts."""
+"""Disclosure control: k-anonymity of the released quasi-identifiers (background, wave, month,
+language, and worked_in as the answers give it away), checked independently as an attacker
+would; refusal of a gutted release; anonymize.plan on hand-made counts."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.export import QUASI_IDENTIFIERS
 from survey.extensions import db
-from survey.models import Researcher, Response
+from survey.models import Researcher, Response, Wave
 from tests.helpers import csrf_token
+from tests.test_export import ATTACKER_QIS, assert_k_anonymous_to_an_attacker
 
 PASSWORD = "correct horse battery staple"
 BLANK = tuple(SUPPRESSED for _ in QUASI_IDENTIFIERS)
@@ -31,10 +33,19 @@ def released_forms(variable: str, value):
     """A value and every coarser form the generalization hierarchy can give it."""
     forms = {value}
     for name, recode in GENERALIZATIONS:
-        if name == variable and value in recode:
-            value = recode[value]
+        if name == variable:
+            value = recode(value) if callable(recode) else recode.get(value, value)
             forms.add(value)
     return forms
+
+
+def test_wave_month_and_language_are_quasi_identifiers_too():
+    assert QUASI_IDENTIFIERS == ATTACKER_QIS
+    assert released_forms("submitted_month", "2024-05") == {"2024-05", "2024-Q2", "2024"}
+    assert released_forms("submitted_month", "2023-12") == {"2023-12", "2023-Q4", "2023"}
+    assert released_forms("language", "en") == {"en", "any"}
+    assert released_forms("wave", "w2") == {"w2", "any"}
+    assert released_forms("worked_in", "ru_only") == {"ru_only"}  # structural: never coarsened
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -90,24 +101,38 @@ def test_every_background_combination_occurs_at_least_k_times_unless_fully_suppr
     app.config["EXPORT_MAX_SUPPRESSED_SHARE"] = 1.0
     headers = bearer(app)
     with app.app_context():
-        stored = {
-            row.export_id: row
-            for row in db.session.scalars(select(Response).where(Response.is_demo.is_(True)))
-        }
-    codebook = frame(fetch(client, "/api/v1/export/codebook", headers=headers).data)
-    allowed_values = dict(zip(codebook["column"], codebook["values"], strict=True))
+        waves = dict(db.session.execute(select(Wave.id, Wave.code)).all())
+        stored = {}
+        for row in db.session.scalars(select(Response).where(Response.is_demo.is_(True))):
+            values = {q: getattr(row, q) for q in ATTACKER_QIS[3:]}
+            values.update(
+                wave=waves[row.wave_id],
+                submitted_month=row.submitted_on.strftime("%Y-%m"),
+                language=row.language,
+            )
+            stored[row.export_id] = values
+    practice_ids = [p.id for p in app.extensions["survey_catalog"].practices]
     for k in (5, 10):
-        check_k_anonymous_export(client, headers, k, stored, allowed_values)
+        codebook = frame(
+            fetch(client, "/api/v1/export/codebook", headers=headers, query_string={"k": k}).data
+        )
+        check_k_anonymous_export(client, headers, k, stored, codebook, practice_ids)
 
 
-def check_k_anonymous_export(client, headers, k: int, stored: dict, allowed_values: dict):
+def check_k_anonymous_export(client, headers, k, stored, codebook, practice_ids):
+    allowed_values = dict(zip(codebook["column"], codebook["values"], strict=True))
     r = fetch(client, "/api/v1/export/responses", headers=headers, query_string={"k": k})
     assert r.status_code == 200
     wide = frame(r.data)
+    long = frame(
+        fetch(client, "/api/v1/export/answers_long", headers=headers, query_string={"k": k}).data
+    )
     report = fetch(
         client, "/api/v1/export/disclosure_report", headers=headers, query_string={"k": k}
     ).get_json()
     assert len(wide) == 300
+    # The attacker's view: worked_in read off the answers in both files, no class below k.
+    assert_k_anonymous_to_an_attacker(wide, long, practice_ids, k)
     background = wide[list(QUASI_IDENTIFIERS)]
 
     sizes = class_sizes(wide)
@@ -131,14 +156,31 @@ def check_k_anonymous_export(client, headers, k: int, stored: dict, allowed_valu
     for record in wide.to_dict("records"):
         raw = stored[record["respondent_id"]]
         for q in QUASI_IDENTIFIERS:
-            value = getattr(raw, q) or ""
+            value = raw[q] or ""
             allowed = {value, SUPPRESSED}
             if q in report["generalized"]:
                 allowed |= released_forms(q, value)
             assert record[q] in allowed, (q, value, record[q])
-    # ... and every released value, generalized or suppressed, is explained by the codebook.
+        if record["worked_in"] != raw["worked_in"]:  # only ever with everything else
+            assert set(record[q] for q in QUASI_IDENTIFIERS) == {SUPPRESSED}
+    # ... and every released value, generalized or suppressed, is explained by the codebook,
+    # in both languages (a generalized month is a quarter or a year, labelled as such).
+    labels = codebook.set_index("column")
     for q in QUASI_IDENTIFIERS:
         assert set(wide[q]) <= set(allowed_values[q].split("|")), q
+    for code in set(wide["submitted_month"]) - {SUPPRESSED}:
+        year, _, part = code.partition("-")
+        ru, en = (
+            labels.loc["submitted_month", "labels_ru"],
+            labels.loc["submitted_month", "labels_en"],
+        )
+        if part.startswith("Q"):
+            assert f"{code} = {part[1]}-й квартал {year}" in ru and f"{code} = {part} {year}" in en
+        elif not part:
+            assert f"{code} = {year} год" in ru and f"{code} = {year}" in en
+        else:
+            assert f"{code} = " in ru and f"{code} = " in en
+    assert report["generalized"][:1] == ["submitted_month"]  # 45 days of demo: a quarter
 
 
 def test_a_tiny_study_is_refused_everywhere_rather_than_exported_gutted(
@@ -268,6 +310,58 @@ def test_plan_suppresses_a_whole_record_when_generalizing_cannot_help():
     assert report["k_achieved"] == 5 and report["suppressed_code"] == SUPPRESSED
 
 
+def test_plan_keeps_worked_in_when_the_answers_would_give_it_away_anyway():
+    counts = {("both", "moscow"): 5, ("ru_only", "spb"): 2, ("ru_only", "abroad"): 2}
+    result = plan(
+        counts,
+        ("worked_in", "region"),
+        k=3,
+        max_suppressed_share=0.5,
+        generalize_above=NO_GENERALIZATION,
+    )
+    # Region goes; worked_in stays (the answer columns show it), in a class of 4 >= 3.
+    assert result.mapping[("ru_only", "spb")] == ("ru_only", SUPPRESSED)
+    assert result.mapping[("ru_only", "abroad")] == ("ru_only", SUPPRESSED)
+    assert result.fully_suppressed_records == 0 and result.suppressed_values == 4
+    assert result.report()["structural_quasi_identifiers"] == ["worked_in"]
+    # Never suppressed on its own, even when it is what makes a record rare.
+    alone = plan(
+        {("both", "moscow"): 5, ("ru_only", "moscow"): 1},
+        ("worked_in", "region"),
+        k=3,
+        max_suppressed_share=1.0,
+    )
+    assert alone.mapping[("ru_only", "moscow")] == (SUPPRESSED, SUPPRESSED)
+    assert alone.mapping[("both", "moscow")] == ("both", "moscow")
+
+
+def test_plan_coarsens_the_month_to_a_quarter_then_a_year():
+    counts = {
+        ("2024-04", "ru"): 2,
+        ("2024-05", "ru"): 2,
+        ("2024-07", "ru"): 1,
+        ("2024-08", "ru"): 3,
+    }
+    quarters = plan(counts, ("submitted_month", "language"), k=2)
+    assert quarters.generalized == ["submitted_month"] and quarters.suppressed_values == 0
+    assert quarters.mapping[("2024-07", "ru")] == ("2024-Q3", "ru")
+    assert quarters.released_codes("submitted_month") == {"2024-Q2", "2024-Q3"}
+    years = plan(counts, ("submitted_month", "language"), k=5)
+    assert years.generalized == ["submitted_month", "submitted_month (broader)"]
+    assert set(years.mapping.values()) == {("2024", "ru")}
+
+
+def test_plan_at_a_fixed_level_codes_a_second_table_like_the_first():
+    first = plan({("moscow", "it"): 1, ("spb", "it"): 1}, ("region", "industry"), k=2)
+    assert first.level == 1 and first.generalized == ["region"]
+    # The second table would need nothing; at the first table's level it is coded alike.
+    second = plan({("abroad", "it"): 3}, ("region", "industry"), k=2, level=first.level)
+    assert second.mapping[("abroad", "it")] == ("other", "it")
+    assert second.generalized == ["region"]
+    with pytest.raises(ValueError, match="level"):
+        plan({("abroad", "it"): 3}, ("region", "industry"), k=2, level=99)
+
+
 def test_plan_refuses_when_too_many_values_would_be_suppressed():
     counts = {("both", "moscow"): 5, ("ru_only", "abroad"): 1}  # 2 of 12 values: 16.7 %
     with pytest.raises(ExportRefused, match=r"3-anonymity.*16\.7%.*limit 10%"):
@@ -320,6 +414,8 @@ def test_plan_always_releases_k_anonymous_tables_and_reports_true_counts(counts,
     real = [n for combo, n in sizes.items() if combo != blank]
     assert result.smallest_class() == (min(real) if real else None)
     for raw, released in result.mapping.items():
+        # worked_in (structural) is released as it is, or the whole record is blank.
+        assert released[0] == raw[0] or released == blank
         for i, name in enumerate(QIS):
             coarser = released_forms(name, raw[i]) if name in result.generalized else set()
             assert released[i] in {raw[i], SUPPRESSED} | coarser
@@ -329,6 +425,26 @@ def test_plan_always_releases_k_anonymous_tables_and_reports_true_counts(counts,
             plan(counts, QIS, k=k, max_suppressed_share=0.1)
     else:
         assert plan(counts, QIS, k=k, max_suppressed_share=0.1).mapping == result.mapping
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    counts=st.dictionaries(combination, st.integers(1, 6), min_size=1, max_size=40),
+    k=st.integers(2, 6),
+    allowance=st.sampled_from([0.0, 0.02, 0.1, 1.0]),
+)
+def test_plan_picks_the_least_generalized_level_within_the_allowance(counts, k, allowance):
+    """The search skips levels it can rule out; it must pick what trying each would."""
+    chosen = plan(counts, QIS, k=k, max_suppressed_share=1.0, generalize_above=allowance)
+    levels = len([v for v, _ in GENERALIZATIONS if v in QIS and v != "worked_in"])
+    suppressed = [
+        plan(counts, QIS, k=k, max_suppressed_share=1.0, level=level).suppressed_values
+        for level in range(levels + 1)
+    ]
+    total = sum(counts.values()) * len(QIS)
+    within = [level for level, n in enumerate(suppressed) if n <= allowance * total]
+    assert chosen.level == (within[0] if within else suppressed.index(min(suppressed)))
+    assert chosen.suppressed_values == suppressed[chosen.level]
 
 
 def test_report_is_json_serialisable():

@@ -1,5 +1,7 @@
 """Anonymized export: round trip, no identifiers, spreadsheet safety, encodings, demo rule,
-zip through dashboard, API and CLI, access control and streaming."""
+zip through dashboard, API and CLI, access control, streaming, and disclosure control as an
+attacker tests it (demo rows as cover, answers that give background away, k and the
+request's parameters)."""
 
 from __future__ import annotations
 
@@ -11,18 +13,21 @@ import re
 import secrets
 import uuid
 import zipfile
+from collections import Counter
 
 import pandas as pd
 import pytest
 from sqlalchemy import func, select, update
+from werkzeug.datastructures import MultiDict
 
 import survey.export as export_module
+from survey import config as config_module
 from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.export import QUASI_IDENTIFIERS, safe_cell, scrub
 from survey.extensions import db
 from survey.models import Answer, Practice, Researcher, Response, Wave
-from tests.helpers import Respondent, csrf_token, expected_answers
+from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers
 
 PASSWORD = "correct horse battery staple"
 PAGE = "/researcher/export"
@@ -31,6 +36,22 @@ API = "/api/v1/export"
 API_NAMES = ("zip", "responses", "answers_long", "codebook", "disclosure_report", "examples")
 ZIP_MEMBERS = {"responses.csv", "answers_long.csv", "codebook.csv", "disclosure_report.json"}
 MET_CODE = {"yes": "1", "no": "0", "dk": "dk", "na": ""}
+SUPPRESSED_CODE = "suppressed"
+# What someone who knows a respondent may know about them, written out here rather than
+# imported, so that the attacker's check below does not take the code under test's word.
+ATTACKER_QIS = (
+    "wave",
+    "submitted_month",
+    "language",
+    "worked_in",
+    "current_employer",
+    "industry",
+    "company_size",
+    "role_level",
+    "experience_band",
+    "region",
+)
+KINDS_OF = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": ("ru", "foreign")}
 BOM = b"\xef\xbb\xbf"
 # survey/cli.py draws the export progress bar on click.get_text_stream("stderr"), deprecated
 # in Click 8.3+ (removed in 9.0). Reported; drop this filter once cli.py stops using it.
@@ -118,7 +139,7 @@ def practice_columns(practice_ids) -> list[str]:
 
 
 def fixed_columns(demo: bool) -> list[str]:
-    head = ["respondent_id", "wave", "submitted_month", "language", *QUASI_IDENTIFIERS]
+    head = ["respondent_id", *ATTACKER_QIS]
     return head + (["is_demo"] if demo else [])
 
 
@@ -135,7 +156,7 @@ def stored(app) -> dict[str, dict]:
                 "month": r.submitted_on.strftime("%Y-%m"),
                 "language": r.language,
                 "is_demo": r.is_demo,
-                "background": {q: getattr(r, q) for q in QUASI_IDENTIFIERS},
+                "background": {q: getattr(r, q) for q in ATTACKER_QIS[3:]},
                 "answers": {},
                 "dates": {r.consented_on, r.started_on, r.updated_on, r.submitted_on},
                 "resume_token_hash": r.resume_token_hash,
@@ -156,13 +177,29 @@ def stored(app) -> dict[str, dict]:
     return {row["export_id"]: row for row in by_id.values()}
 
 
-def assert_answers_match(wide: pd.DataFrame, long: pd.DataFrame, truth: dict[str, dict]):
-    """Every stored answer is in both files with the documented codes, and nothing else."""
+def withheld_ids(wide: pd.DataFrame) -> set[str]:
+    """Rows whose quasi-identifiers are all suppressed: their answers are withheld too."""
+    blank = (wide[list(ATTACKER_QIS)] == SUPPRESSED_CODE).all(axis=1)
+    return set(wide.loc[blank, "respondent_id"])
+
+
+def assert_answers_match(
+    wide: pd.DataFrame, long: pd.DataFrame, truth: dict[str, dict], practice_ids=None
+):
+    """Every stored answer is in both files with the documented codes, and nothing else;
+    a fully suppressed row has every answer cell suppressed instead, in both files (one
+    long row per practice and kind, whatever it answered)."""
     assert set(wide["respondent_id"]) == set(truth)
     assert len(wide) == len(truth)
     rows = wide.set_index("respondent_id")
+    withheld = withheld_ids(wide)
+    if practice_ids is None:
+        practice_ids = [c.removesuffix("__ru") for c in wide.columns if c.endswith("__ru")]
     for export_id, response in truth.items():
         row = rows.loc[export_id]
+        if export_id in withheld:
+            assert {row[c] for c in practice_columns(practice_ids)} == {SUPPRESSED_CODE}
+            continue
         for (pid, kind), (met, rating) in response["answers"].items():
             assert row[f"{pid}__{kind}"] == MET_CODE[met], (export_id, pid, kind)
             want = "" if rating is None else str(rating)
@@ -170,7 +207,13 @@ def assert_answers_match(wide: pd.DataFrame, long: pd.DataFrame, truth: dict[str
     expected_long = {
         (export_id, pid, kind, MET_CODE[met], "" if rating is None else str(rating))
         for export_id, response in truth.items()
+        if export_id not in withheld
         for (pid, kind), (met, rating) in response["answers"].items()
+    } | {
+        (export_id, pid, kind, SUPPRESSED_CODE, SUPPRESSED_CODE)
+        for export_id in withheld
+        for pid in practice_ids
+        for kind in ("ru", "foreign")
     }
     got_long = list(
         long[["respondent_id", "practice_id", "company_kind", "met", "rating"]].itertuples(
@@ -186,17 +229,20 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
     app, client
 ):
     catalog = app.extensions["survey_catalog"]
-    allow_full_suppression(app)
     scripted_respondents_count_as_people(app)
+    # Two pairs of people with the same background, month and language: with k = 2 (the
+    # floor lowered for this test) every row is released as it is, answers and all.
+    app.config["EXPORT_MIN_K"] = 2
     first, second = catalog.practices[0].id, catalog.practices[-1].id
-    both = Respondent(app.test_client()).complete(
-        catalog, examples={first: "Премия каждый квартал"}
-    )
-    assert both.status_code == 302 and both.location.endswith("/thanks")
-    ru_only = Respondent(app.test_client(), lang="en").complete(
-        catalog, kinds=("ru",), profile={"worked_in": "ru_only"}, examples={second: "Bonus"}
-    )
-    assert ru_only.status_code == 302 and ru_only.location.endswith("/thanks")
+    for _pair in range(2):
+        both = Respondent(app.test_client()).complete(
+            catalog, examples={first: "Премия каждый квартал"}
+        )
+        assert both.status_code == 302 and both.location.endswith("/thanks")
+        ru_only = Respondent(app.test_client(), lang="en").complete(
+            catalog, kinds=("ru",), profile={"worked_in": "ru_only"}, examples={second: "Bonus"}
+        )
+        assert ru_only.status_code == 302 and ru_only.location.endswith("/thanks")
     draft = Respondent(app.test_client())  # started, never submitted: not exported
     draft.consent()
     assert draft.profile().status_code == 302
@@ -204,7 +250,7 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
     login(app, client)
     files = {}
     for name in ("responses", "answers_long", "codebook", "disclosure_report"):
-        r = fetch(client, DOWNLOAD, query_string={"file": name})
+        r = fetch(client, DOWNLOAD, query_string={"file": name, "k": "2"})
         assert r.status_code == 200, (name, r.status_code)
         files[name] = r.data  # read a streamed body before the next request
     wide = frame(files["responses"])
@@ -218,33 +264,34 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
 
     truth = stored(app)  # submitted responses only
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Response)) == 3
-    by_worked = {t["background"]["worked_in"]: t for t in truth.values()}
-    assert set(by_worked) == {"both", "ru_only"}
-    # The database holds what the scripted respondents typed (80 cells each) ...
-    assert by_worked["both"]["answers"] == expected_answers(catalog, ("ru", "foreign"))
-    assert by_worked["ru_only"]["answers"] == expected_answers(catalog, ("ru",))
+        assert db.session.scalar(select(func.count()).select_from(Response)) == 5
+    assert len(truth) == 4
+    for t in truth.values():  # the database holds what the scripted respondents typed ...
+        kinds = KINDS_OF[t["background"]["worked_in"]]
+        assert t["answers"] == expected_answers(catalog, kinds)
     # ... and both files hold exactly that, with 1/0/dk/empty codes and ratings.
+    assert not withheld_ids(wide)
     assert_answers_match(wide, long, truth)
-    assert len(long) == 2 * 2 * len(practice_ids)
+    assert len(long) == 4 * 2 * len(practice_ids)
 
     rows = wide.set_index("respondent_id")
-    ru_row = rows.loc[by_worked["ru_only"]["export_id"]]
-    for pid in practice_ids:  # never worked in a foreign company: not applicable, empty
-        assert ru_row[f"{pid}__foreign"] == "" and ru_row[f"{pid}__foreign_rating"] == ""
-    both_row = rows.loc[by_worked["both"]["export_id"]]
-    met_cells = {both_row[f"{pid}__{kind}"] for pid in practice_ids for kind in ("ru", "foreign")}
-    assert met_cells == {"1", "0", "dk"}
     for t in truth.values():
         row = rows.loc[t["export_id"]]
+        # Each person shares every quasi-identifier with one other: nothing to coarsen.
         assert (row["wave"], row["submitted_month"]) == (t["wave"], t["month"])
         assert re.fullmatch(r"\d{4}-\d{2}", row["submitted_month"])
-        # Two unique people cannot reach k = 5: every background value is suppressed.
-        for q in QUASI_IDENTIFIERS:
-            assert row[q] == "suppressed"
-    assert rows.loc[by_worked["both"]["export_id"], "language"] == "ru"
-    assert rows.loc[by_worked["ru_only"]["export_id"], "language"] == "en"
-    assert report["fully_suppressed_records"] == 2 and report["records"] == 2
+        assert row["language"] == t["language"]
+        for q in QUASI_IDENTIFIERS[3:]:
+            assert row[q] == (t["background"][q] or ""), q
+        if t["background"]["worked_in"] == "ru_only":  # not applicable: empty
+            assert t["language"] == "en"
+            for pid in practice_ids:
+                assert row[f"{pid}__foreign"] == "" and row[f"{pid}__foreign_rating"] == ""
+        else:
+            met = {row[f"{pid}__{kind}"] for pid in practice_ids for kind in ("ru", "foreign")}
+            assert met == {"1", "0", "dk"} and t["language"] == "ru"
+    assert report["records"] == 4 and report["k_required"] == 2 and report["k_achieved"] == 2
+    assert report["suppressed_values"] == 0 and report["fully_suppressed_records"] == 0
 
     # The codebook: a row for every column of both files, both languages, the version.
     described: dict[tuple[str, str], dict] = {}
@@ -267,14 +314,21 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
     practice = catalog.practices[0]
     entry = described[("responses.csv", f"{practice.id}__foreign_rating")]
     assert practice.name.ru in entry["question_ru"] and practice.name.en in entry["question_en"]
-    assert described[("responses.csv", f"{practice.id}__ru")]["values"] == "1|0|dk|"
-    assert described[("answers_long.csv", "rating")]["values"] == "1|2|3|4|5|"
+    assert described[("responses.csv", f"{practice.id}__ru")]["values"] == "1|0|dk||suppressed"
+    assert described[("answers_long.csv", "rating")]["values"] == "1|2|3|4|5||suppressed"
+    month = next(iter(truth.values()))["month"]
+    assert described[("responses.csv", "submitted_month")]["values"] == f"{month}|suppressed"
+    assert described[("responses.csv", "language")]["values"] == "ru|en|any|suppressed"
 
 
 def test_a_practice_retired_from_the_catalogue_keeps_its_answers_and_its_codebook_rows(app, client):
     catalog = app.extensions["survey_catalog"]
-    seed(app, 5, seed_value=4)
+    seed(app, 60, seed_value=4)
     allow_full_suppression(app)
+    headers = bearer(app)
+    # A response whose row is released (not fully suppressed, so its answers are shown).
+    before = frame(api_get(client, headers, "responses").data)
+    shown = sorted(set(before["respondent_id"]) - withheld_ids(before))[0]
     retired = "retired_practice"
     with app.app_context():  # what sync_catalog leaves after a practice leaves the file
         db.session.add(
@@ -288,7 +342,7 @@ def test_a_practice_retired_from_the_catalogue_keeps_its_answers_and_its_codeboo
                 active=False,
             )
         )
-        response_id = db.session.scalars(select(Response.id).order_by(Response.id)).first()
+        response_id = db.session.scalar(select(Response.id).where(Response.export_id == shown))
         db.session.add_all(
             [
                 Answer(
@@ -304,13 +358,15 @@ def test_a_practice_retired_from_the_catalogue_keeps_its_answers_and_its_codeboo
             ]
         )
         db.session.commit()
-    headers = bearer(app)
     wide = frame(api_get(client, headers, "responses").data)
     long = frame(api_get(client, headers, "answers_long").data)
     codebook = frame(api_get(client, headers, "codebook").data)
     practice_ids = [p.id for p in catalog.practices] + [retired]
     assert list(wide.columns) == fixed_columns(demo=True) + practice_columns(practice_ids)
     assert_answers_match(wide, long, stored(app))
+    row = wide.set_index("respondent_id").loc[shown]
+    assert (row[f"{retired}__ru"], row[f"{retired}__ru_rating"]) == ("1", "4")
+    assert row[f"{retired}__foreign"] == "dk"
     described = {
         (file, entry["column"]): entry
         for entry in codebook.to_dict("records")
@@ -368,9 +424,9 @@ def test_no_file_carries_an_identifier_and_respondent_ids_are_random_stable_and_
     # Coded columns hold only their codes, so they cannot carry an id either.
     for column in wide.columns:
         if column.endswith("_rating"):
-            assert set(wide[column]) <= {"", "1", "2", "3", "4", "5"}, column
+            assert set(wide[column]) <= {"", "1", "2", "3", "4", "5", SUPPRESSED_CODE}, column
         elif column.endswith(("__ru", "__foreign")):
-            assert set(wide[column]) <= {"", "1", "0", "dk"}, column
+            assert set(wide[column]) <= {"", "1", "0", "dk", SUPPRESSED_CODE}, column
     assert set(wide["is_demo"]) == {"1"}
     free = [*fixed_columns(demo=False)]
     cells = {cell for column in free for cell in wide[column]}
@@ -550,7 +606,10 @@ def test_demo_responses_are_exported_marked_only_until_real_ones_exist_unless_as
     assert len(marks) == 5 and marks.pop(real_id) == "0" and set(marks.values()) == {"1"}
     long_marks = set(zip(long["respondent_id"], long["is_demo"], strict=True))
     assert (real_id, "0") in long_marks and len(long_marks) == 5
-    assert report["demo_data_included"] is True and report["records"] == 5
+    assert report["demo_data_included"] is True
+    # k is planned over the one real response alone; the demo ones are reported apart.
+    assert report["records"] == 1 and report["demo"]["records"] == 4
+    assert report["k_planned_over"] == "real responses only"
     assert_answers_match(wide, long, stored(app))
 
 
@@ -647,12 +706,278 @@ def test_export_streams_in_chunks_and_loses_nothing_at_chunk_boundaries(app, cli
     assert ids == sorted(ids)  # keyset order on the random id, across chunk boundaries
     assert list(dict.fromkeys(long["respondent_id"])) == ids
     rows = wide.set_index("respondent_id")
-    for export_id, t in truth.items():
-        assert rows.loc[export_id, "language"] == t["language"]
-        assert rows.loc[export_id, "submitted_month"] == t["month"]
+    for export_id, t in truth.items():  # as stored, coarsened (quarter, year, any) or hidden
+        assert rows.loc[export_id, "language"] in {t["language"], "any", SUPPRESSED_CODE}
+        year, month = t["month"].split("-")
+        quarter = f"{year}-Q{(int(month) - 1) // 3 + 1}"
+        forms = {t["month"], quarter, year, SUPPRESSED_CODE}
+        assert rows.loc[export_id, "submitted_month"] in forms
 
     with app.test_request_context(f"{API}/responses"):
         response = export_module.download({"file": "responses"})
         assert response.is_streamed
         assert not isinstance(response.response, list | tuple)
         response.close()
+
+
+# -- 10. disclosure control as an attacker tests it ------------------------------------------
+def names(param: str, text: str) -> bool:
+    """Whether a message names a parameter, in English or Russian quotes."""
+    return re.search(f"[“«]{re.escape(param)}[”»]", text) is not None
+
+
+def inferred_worked_in(row: dict, practice_ids) -> str:
+    """worked_in as an attacker reads it off the answer columns of responses.csv: a kind of
+    company whose columns are all empty was never worked in. "withheld" when every answer
+    cell is the suppressed code (nothing to read)."""
+    seen = []
+    withheld = True
+    for kind in ("ru", "foreign"):
+        cells = {
+            row[f"{pid}__{kind}{suffix}"] for pid in practice_ids for suffix in ("", "_rating")
+        }
+        withheld = withheld and cells == {SUPPRESSED_CODE}
+        if cells - {"", SUPPRESSED_CODE}:
+            seen.append(kind)
+    if withheld:
+        return "withheld"
+    return {("ru",): "ru_only", ("foreign",): "foreign_only", ("ru", "foreign"): "both"}.get(
+        tuple(seen), "none"
+    )
+
+
+def inferred_from_long(long: pd.DataFrame) -> dict[str, str]:
+    """The same inference from answers_long.csv: the kinds with a non-empty answer."""
+    seen: dict[str, set] = {}
+    answered: set[str] = set()
+    for rid, kind, met in long[["respondent_id", "company_kind", "met"]].itertuples(
+        index=False, name=None
+    ):
+        seen.setdefault(rid, set())
+        if met != SUPPRESSED_CODE:
+            answered.add(rid)
+        if met not in ("", SUPPRESSED_CODE):
+            seen[rid].add(kind)
+    names = {frozenset({"ru"}): "ru_only", frozenset({"foreign"}): "foreign_only"}
+    names[frozenset({"ru", "foreign"})] = "both"
+    return {
+        rid: names.get(frozenset(kinds), "none") if rid in answered else "withheld"
+        for rid, kinds in seen.items()
+    }
+
+
+def assert_k_anonymous_to_an_attacker(wide, long, practice_ids, k: int) -> Counter:
+    """Classes an attacker can form among the REAL rows (demo rows are marked, so they hide
+    no one; a demo-only study stands in for a real one): every released quasi-identifier
+    plus worked_in as read off the answers, in either file. Only the class that shows
+    nothing at all (every quasi-identifier and every answer suppressed) may be smaller
+    than k. Returns the class sizes."""
+    real = wide
+    if "is_demo" in wide.columns and (wide["is_demo"] == "0").any():
+        real = wide[wide["is_demo"] == "0"]
+    assert len(real), "no rows to check: the check would prove nothing"
+    from_long = inferred_from_long(long)
+    sizes: Counter = Counter()
+    for row in real.to_dict("records"):
+        seen = inferred_worked_in(row, practice_ids)
+        assert from_long.get(row["respondent_id"]) == seen, row["respondent_id"]
+        sizes[(*(row[q] for q in ATTACKER_QIS), seen)] += 1
+    nothing = (*(SUPPRESSED_CODE for _ in ATTACKER_QIS), "withheld")
+    small = {combo: n for combo, n in sizes.items() if n < k and combo != nothing}
+    assert not small, (k, small)
+    return sizes
+
+
+def submit_real(app, people: list[tuple[dict, str]]) -> None:
+    """Real respondents through the questionnaire: (profile overrides, language) each."""
+    catalog = app.extensions["survey_catalog"]
+    for overrides, lang in people:
+        kinds = KINDS_OF[{**PROFILE, **overrides}["worked_in"]]
+        r = Respondent(app.test_client(), lang=lang).complete(
+            catalog, kinds=kinds, profile=overrides
+        )
+        assert r.status_code == 302 and r.location.endswith("/thanks")
+
+
+ODD_ONE = {
+    "worked_in": "ru_only",
+    "current_employer": "ru",
+    "industry": "energy",
+    "company_size": "lt50",
+    "role_level": "executive",
+    "experience_band": "20plus",
+    "region": "other_ru",
+}
+
+
+def test_demo_rows_are_no_cover_one_real_respondent_is_refused_with_or_without_them(app, client):
+    seed(app, 600, seed_value=12)
+    submit_real(app, [({}, "ru")])
+    login(app, client)
+    headers = bearer(app)
+    messages = set()
+    for params in ({}, {"include_demo": "1"}):
+        for name in ("zip", "responses", "answers_long", "disclosure_report"):
+            r = fetch(client, f"{API}/{name}", headers=headers, query_string=params)
+            assert r.status_code == 409, (params, name, r.status_code)
+            assert r.get_json()["error"] == "export_refused"
+            messages.add(r.get_json()["message"])
+        page = fetch(client, DOWNLOAD, query_string={"file": "responses", **params})
+        assert page.status_code == 409, (params, page.status_code)
+        assert "respondent_id" not in page.get_data(as_text=True)
+    assert len(messages) == 1  # the very same refusal: one person cannot reach k = 5
+    assert "5-anonymity" in messages.pop()
+
+
+def test_a_real_row_comes_out_of_a_mixed_export_exactly_as_out_of_the_real_only_one(app, client):
+    catalog = app.extensions["survey_catalog"]
+    seed(app, 600, seed_value=13)
+    allow_full_suppression(app)
+    submit_real(app, [({}, "ru")] * 5 + [(ODD_ONE, "en")])
+    headers = bearer(app)
+    real_only = frame(api_get(client, headers, "responses").data)
+    real_long = frame(api_get(client, headers, "answers_long").data)
+    mixed = frame(api_get(client, headers, "responses", include_demo="1").data)
+    mixed_long = frame(api_get(client, headers, "answers_long", include_demo="1").data)
+    report = api_get(client, headers, "disclosure_report", include_demo="1").get_json()
+    assert len(real_only) == 6 and len(mixed) == 606
+
+    # The real rows of the mixed export are the real-only export, cell for cell.
+    in_mixed = mixed[mixed["is_demo"] == "0"].drop(columns="is_demo")
+    pd.testing.assert_frame_equal(
+        in_mixed.set_index("respondent_id").sort_index(),
+        real_only.set_index("respondent_id").sort_index(),
+    )
+    in_mixed_long = mixed_long[mixed_long["is_demo"] == "0"].drop(columns="is_demo")
+    pd.testing.assert_frame_equal(in_mixed_long.reset_index(drop=True), real_long)
+
+    # Worked out by hand: the five alike form one class of exactly k = 5 and need nothing;
+    # the sixth matches no one, so it is released with nothing at all, answers included.
+    truth = {t["export_id"]: t for t in stored(app).values() if not t["is_demo"]}
+    rows = real_only.set_index("respondent_id")
+    for export_id, t in truth.items():
+        row = rows.loc[export_id]
+        if t["background"]["worked_in"] == "ru_only":
+            assert set(row) == {SUPPRESSED_CODE}
+        else:
+            raw = [t["wave"], t["month"], t["language"], *t["background"].values()]
+            assert list(row[list(ATTACKER_QIS)]) == raw
+    practice_ids = [p.id for p in catalog.practices]
+    assert_answers_match(real_only, real_long, truth, practice_ids)
+    assert report["records"] == 6 and report["k_achieved"] == 5
+    assert report["fully_suppressed_records"] == report["answers_withheld_records"] == 1
+    assert report["demo"]["records"] == 600
+    sizes = assert_k_anonymous_to_an_attacker(mixed, mixed_long, practice_ids, k=5)
+    assert sorted(sizes.values()) == [1, 5]  # the blank one and the five
+
+
+def test_answers_never_give_back_a_suppressed_background(app, client):
+    """The issue's case: where worked_in was suppressed, the empty foreign columns said
+    'ru_only' (6 of 6 rows). Six real people, one of them unlike the others."""
+    catalog = app.extensions["survey_catalog"]
+    allow_full_suppression(app)
+    submit_real(app, [({}, "ru")] * 5 + [({**ODD_ONE, "worked_in": "ru_only"}, "ru")])
+    headers = bearer(app)
+    wide = frame(api_get(client, headers, "responses").data)
+    long = frame(api_get(client, headers, "answers_long").data)
+    practice_ids = [p.id for p in catalog.practices]
+    sizes = assert_k_anonymous_to_an_attacker(wide, long, practice_ids, k=5)
+    assert sum(sizes.values()) == 6
+    assert len(withheld_ids(wide)) == 1
+    # ... and the answers of the one withheld are not in the long file in any form.
+    odd = withheld_ids(wide).pop()
+    rows = long[long["respondent_id"] == odd]
+    assert len(rows) == 2 * len(practice_ids)
+    assert set(rows["met"]) == set(rows["rating"]) == {SUPPRESSED_CODE}
+
+
+def test_demo_volume_k_holds_for_an_attacker_who_reads_background_from_answers(app, client):
+    catalog = app.extensions["survey_catalog"]
+    seed(app, 12, seed_value=2)  # a dozen rows: almost everything must be suppressed
+    allow_full_suppression(app)
+    headers = bearer(app)
+    wide = frame(api_get(client, headers, "responses").data)
+    long = frame(api_get(client, headers, "answers_long").data)
+    practice_ids = [p.id for p in catalog.practices]
+    assert_k_anonymous_to_an_attacker(wide, long, practice_ids, k=5)
+    assert withheld_ids(wide)  # some rows had to go entirely, answers and all
+    assert_answers_match(wide, long, stored(app), practice_ids)
+
+
+@pytest.mark.filterwarnings(CLI_WARNING)
+def test_k_below_the_configured_floor_is_a_400_naming_k_never_clamped(
+    app, client, runner, tmp_path, monkeypatch
+):
+    seed(app, 40, seed_value=8)
+    allow_full_suppression(app)
+    login(app, client)
+    headers = bearer(app)
+    for k in ("2", "4", "0", "-1", "five", "5.0", "51", "1e1"):
+        r = fetch(client, f"{API}/disclosure_report", headers=headers, query_string={"k": k})
+        assert r.status_code == 400, (k, r.status_code)
+        assert r.get_json()["error"] == "bad_request" and names("k", r.get_json()["message"])
+        page = fetch(client, DOWNLOAD, query_string={"file": "responses", "k": k})
+        assert page.status_code == 400 and names("k", page.get_data(as_text=True)), k
+        assert "respondent_id" not in page.get_data(as_text=True)
+    assert api_get(client, headers, "disclosure_report", k="5").get_json()["k_required"] == 5
+    assert api_get(client, headers, "disclosure_report", k="50").get_json()["k_required"] == 50
+
+    # An operator's higher floor is the default and the minimum everywhere.
+    app.config["EXPORT_MIN_K"] = 8
+    assert api_get(client, headers, "disclosure_report").get_json()["k_required"] == 8
+    r = fetch(client, f"{API}/responses", headers=headers, query_string={"k": "5"})
+    assert r.status_code == 400 and "8" in r.get_json()["message"]
+    with app.app_context():
+        result = runner.invoke(args=["export", str(tmp_path / "out"), "--k", "5"])
+    assert result.exit_code != 0 and not (tmp_path / "out").exists()
+    assert names("k", result.output)
+
+    # The floor itself can never be set below 2.
+    for value in ("1", "0", "-3"):
+        monkeypatch.setenv("EXPORT_MIN_K", value)
+        with pytest.raises(RuntimeError, match="EXPORT_MIN_K"):
+            config_module.from_environment(str(tmp_path))
+    monkeypatch.setenv("EXPORT_MIN_K", "2")
+    assert config_module.from_environment(str(tmp_path))["EXPORT_MIN_K"] == 2
+    monkeypatch.delenv("EXPORT_MIN_K")
+    assert config_module.from_environment(str(tmp_path))["EXPORT_MIN_K"] == 5
+
+
+def test_unknown_or_repeated_export_parameters_are_a_400_naming_them(app, client):
+    seed(app, 40, seed_value=9)
+    allow_full_suppression(app)
+    login(app, client)
+    headers = bearer(app)
+    wrong = [
+        ({"colour": "red"}, "colour"),
+        ({"include_flagged": "1"}, "include_flagged"),
+        ({"K": "5"}, "K"),
+        ({"format": "xlsx"}, "format"),
+        ({"include_demo": "maybe"}, "include_demo"),
+        ({"include_examples": "1", "confirm_examples": "sure"}, "confirm_examples"),
+    ]
+    for params, name in wrong:
+        page = fetch(client, DOWNLOAD, query_string={"file": "responses", **params})
+        assert page.status_code == 400, (params, page.status_code)
+        assert names(name, page.get_data(as_text=True)), params
+        r = fetch(client, f"{API}/responses", headers=headers, query_string=params)
+        assert r.status_code == 400, (params, r.status_code)
+        assert names(name, r.get_json()["message"]), params
+    repeated = [
+        ([("file", "responses"), ("k", "5"), ("k", "50")], "k"),
+        ([("file", "responses"), ("file", "zip")], "file"),
+        ([("file", "responses"), ("include_demo", "0"), ("include_demo", "1")], "include_demo"),
+    ]
+    for query, name in repeated:
+        page = fetch(client, DOWNLOAD, query_string=MultiDict(query))
+        assert page.status_code == 400, (query, page.status_code)
+        assert names(name, page.get_data(as_text=True)), query
+    # What the API view hands over: the request's MultiDict, the file from the URL path.
+    with app.test_request_context(f"{API}/responses"):
+        for query, name in [*repeated, ([("file", "zip")], "file")]:
+            with pytest.raises(export_module.ExportRequestError, match=f"[“«]{name}[”»]"):
+                export_module.download(MultiDict(query), "responses")
+    # The known ones, and the interface language, are accepted.
+    ok = {"format": "excel", "k": "5", "include_demo": "0", "lang": "en"}
+    assert fetch(client, DOWNLOAD, query_string={"file": "codebook", **ok}).status_code == 200
+    assert api_get(client, headers, "codebook", **ok).data.startswith(BOM)
