@@ -118,23 +118,30 @@ def multiple_testing(pvals: Any, method: str = "fdr_bh") -> np.ndarray:
     return out
 
 
-def _column_order(key: str) -> list[str]:
-    def ratings(kind: str) -> list[str]:
-        return [
-            f"rating_n_{kind}",
-            f"rating_mean_{kind}",
-            f"rating_median_{kind}",
-            *[f"r{r}_{kind}" for r in RATINGS],
-        ]
+def _kind_columns(kind: str) -> tuple[str, ...]:
+    return (
+        f"n_{kind}",
+        f"k_{kind}",
+        f"dk_{kind}",
+        f"p_{kind}",
+        f"ci_{kind}_low",
+        f"ci_{kind}_high",
+    )
 
-    return [
-        key,
-        *[f"{c}_ru" for c in ("n", "k", "dk", "p")],
-        "ci_ru_low",
-        "ci_ru_high",
-        *[f"{c}_foreign" for c in ("n", "k", "dk", "p")],
-        "ci_foreign_low",
-        "ci_foreign_high",
+
+def _rating_columns(kind: str) -> tuple[str, ...]:
+    return (
+        f"rating_n_{kind}",
+        f"rating_mean_{kind}",
+        f"rating_median_{kind}",
+        *[f"r{r}_{kind}" for r in RATINGS],
+    )
+
+
+COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
+    "ru": _kind_columns("ru"),
+    "foreign": _kind_columns("foreign"),
+    "independent": (
         "diff",
         "diff_ci_low",
         "diff_ci_high",
@@ -143,6 +150,8 @@ def _column_order(key: str) -> list[str]:
         "p_val",
         "q_val",
         "cohens_h",
+    ),
+    "paired": (
         "paired_n",
         "paired_b",
         "paired_c",
@@ -151,22 +160,20 @@ def _column_order(key: str) -> list[str]:
         "paired_ci_high",
         "paired_p_val",
         "paired_q_val",
-        *ratings("ru"),
-        *ratings("foreign"),
-        "rating_u",
-        "rating_p_val",
-        "rating_q_val",
-        "rank_biserial",
-        "rating_paired_n",
-        "wilcoxon_statistic",
-        "wilcoxon_p_val",
-        "wilcoxon_q_val",
-        "low_n_ru",
-        "low_n_foreign",
-        "low_n_paired",
-        "low_n_rating",
-        "low_n",
-    ]
+    ),
+    "rating_ru": _rating_columns("ru"),
+    "rating_foreign": _rating_columns("foreign"),
+    "rating_test": ("rating_u", "rating_p_val", "rating_q_val", "rank_biserial"),
+    "rating_paired": ("rating_paired_n", "wilcoxon_statistic", "wilcoxon_p_val", "wilcoxon_q_val"),
+    "flags": ("low_n_ru", "low_n_foreign", "low_n_paired", "low_n_rating", "low_n"),
+}
+"""The statistics columns of :func:`compare`, in table order, grouped by what they rest on:
+the first column of a cell group (``ru``, ``foreign``, ``paired``, ``rating_*``) is its count;
+``independent`` and ``rating_test`` compare two cells."""
+
+
+def _column_order(key: str) -> list[str]:
+    return [key, *(name for group in COLUMN_GROUPS.values() for name in group)]
 
 
 def _int_columns() -> list[str]:

@@ -815,6 +815,12 @@ def background_bars(counts: pd.DataFrame, title: str, lang: str = "ru") -> go.Fi
     total = n.sum()
     names = _unique([_escape(str(label)) for label in counts["label"].tolist()])
     text = [f"{_int(v)} ({format_percent(v / total)})" if total > 0 else _int(v) for v in n]
+    if "display" in counts:  # counts withheld by disclosure control keep their own text
+        shown = counts["display"].astype(str).tolist()
+        text = [
+            t if np.isfinite(v) else shown[i]
+            for i, (t, v) in enumerate(zip(text, _num(counts, "n"), strict=True))
+        ]
     fig = go.Figure(
         go.Bar(
             x=n,

@@ -304,7 +304,28 @@ def format_comparison(
         },
         index=pd.RangeIndex(len(table)),
     )
+    _mark_withheld(out, table)
     return out.astype({"low_n": bool, "significant": bool})
+
+
+# Display columns holding a count, by the disclosure-control group that can withhold them.
+_WITHHELD_COUNTS = {
+    "ru": ("n_ru",),
+    "foreign": ("n_foreign",),
+    "paired": ("paired_n", "paired_b", "paired_c"),
+}
+
+
+def _mark_withheld(out: pd.DataFrame, table: pd.DataFrame) -> None:
+    """Counts withheld by disclosure control (``suppressed_<group>`` columns and the
+    ``min_cell`` threshold, as survey.disclosure adds them) read "< threshold"."""
+    if "min_cell" not in table.columns or table.empty:
+        return
+    text = f"< {int(table['min_cell'].iloc[0])}"
+    for group, columns in _WITHHELD_COUNTS.items():
+        hidden = table[f"suppressed_{group}"].to_numpy(dtype=bool)
+        for column in columns:
+            out.loc[hidden, column] = text
 
 
 def render_report(
@@ -462,11 +483,15 @@ def _sample_section(sample: Mapping[str, Any], ui: dict[str, str]) -> str:
         '<div class="sample-grid">',
     ]
     for dimension, counts in (sample.get("background") or {}).items():
-        pairs = [(str(label), int(n)) for label, n in counts]
-        total = sum(n for _, n in pairs)
+        # A count withheld by disclosure control arrives as its text ("< 10").
+        pairs = [(str(label), n if isinstance(n, str) else int(n)) for label, n in counts]
+        total = sum(n for _, n in pairs if not isinstance(n, str))
+        if any(isinstance(n, str) for _, n in pairs):
+            total = int(sample["n_respondents"])
         rows = "".join(
-            f'<tr><td class="label">{_e(label)}</td><td>{n}</td>'
-            f"<td>{format_percent(n / total) if total else MISSING}</td></tr>"
+            f'<tr><td class="label">{_e(label)}</td><td>{_e(str(n))}</td>'
+            f"<td>{MISSING if isinstance(n, str) or not total else format_percent(n / total)}"
+            "</td></tr>"
             for label, n in pairs
         )
         parts.append(

@@ -17,8 +17,11 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from survey import config as cfg
+from survey import links
 from survey.catalog import load_catalog
 from survey.extensions import babel, csrf, db, limiter, login_manager, migrate
+from survey.logs import install_log_filter
+from survey.storage import secure_storage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +37,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB: aggregation and bulk loads
+        cursor.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, not left
         cursor.close()
 
 
@@ -51,10 +55,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(cfg.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    secure_storage(app)  # instance folder 0700, SQLite files 0600 before SQLite opens them
+    install_log_filter(app)  # no secret path or client address in any log record
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = cfg.instance_secret_key(app.instance_path)
     cfg.check_secret_key(app.config["SECRET_KEY"], testing=app.testing, debug=app.debug)
+    links.init_app(app)
     if not (test_config or {}).get("PERMANENT_SESSION_LIFETIME"):
         # The browser keeps a draft's session exactly as long as the draft itself lives.
         days = int(app.config["DRAFT_TTL_DAYS"])
@@ -202,7 +208,7 @@ def _register_security_headers(app: Flask) -> None:
                 "Strict-Transport-Security",
                 f"max-age={app.config['HSTS_SECONDS']}; includeSubDomains",
             )
-        if request.path.startswith(("/researcher", "/api/", "/resume", "/withdraw")):
+        if request.path.startswith(("/researcher", "/api/")):  # respondent pages: questionnaire.py
             # Overrides send_file's "no-cache, max-age=0": an export must not be stored either.
             headers["Cache-Control"] = "no-store"
         return response

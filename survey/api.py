@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, request
+from flask_babel import force_locale
 
+from survey import filters
 from survey.auth import researcher_required
 from survey.catalog import Catalog
 from survey.lazy import LazyModule
+from survey.links import public_url
 from survey.questions import BACKGROUND
 from survey.responses import catalog
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 anonymize = LazyModule("survey.anonymize")
+disclosure = LazyModule("survey.disclosure")
 export = LazyModule("survey.export")
 queries = LazyModule("survey.queries")
 results = LazyModule("survey.results")
@@ -25,6 +29,24 @@ results = LazyModule("survey.results")
 def guard():
     """Every route here needs a researcher: a token or a session."""
     return None
+
+
+@bp.errorhandler(filters.BadQuery)
+def bad_query(exc: filters.BadQuery):
+    """A filter that cannot be honoured: 400 naming the parameter."""
+    with force_locale("en"):  # the API speaks English
+        message = f"The parameter {exc.param!r} is not valid: {exc.reason}."
+    return {"error": "bad_request", "parameter": exc.param, "message": message}, 400
+
+
+def _segment(*extra: str):
+    return filters.segment_from_args(request.args, extra, queries.wave_codes())
+
+
+def whole(value):
+    """A count for JSON: an int, or null when withheld by the disclosure gate."""
+    value = clean(value)
+    return None if value is None else int(value)
 
 
 def clean(value):
@@ -76,10 +98,10 @@ def practices():
 
 def _rating(row: dict, kind: str) -> dict:
     return {
-        "n": clean(row[f"rating_n_{kind}"]),
+        "n": whole(row[f"rating_n_{kind}"]),
         "mean": clean(row[f"rating_mean_{kind}"]),
         "median": clean(row[f"rating_median_{kind}"]),
-        "counts": [clean(row[f"r{r}_{kind}"]) for r in range(1, 6)],
+        "counts": [whole(row[f"r{r}_{kind}"]) for r in range(1, 6)],
     }
 
 
@@ -88,19 +110,10 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
     return {
         key: row[key],
         **{
-            name: clean(row[name])
-            for name in (
-                "n_ru",
-                "k_ru",
-                "dk_ru",
-                "p_ru",
-                "n_foreign",
-                "k_foreign",
-                "dk_foreign",
-                "p_foreign",
-                "diff",
-            )
+            name: whole(row[name])
+            for name in ("n_ru", "k_ru", "dk_ru", "n_foreign", "k_foreign", "dk_foreign")
         },
+        **{name: clean(row[name]) for name in ("p_ru", "p_foreign", "diff")},
         "ci_ru": [clean(row["ci_ru_low"]), clean(row["ci_ru_high"])],
         "ci_foreign": [clean(row["ci_foreign_low"]), clean(row["ci_foreign_high"])],
         "diff_ci": [clean(row["diff_ci_low"]), clean(row["diff_ci_high"])],
@@ -110,9 +123,9 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
         "q_value": clean(row["q_val"]),
         "cohens_h": clean(row["cohens_h"]),
         "paired": {
-            "n": clean(row["paired_n"]),
-            "b": clean(row["paired_b"]),
-            "c": clean(row["paired_c"]),
+            "n": whole(row["paired_n"]),
+            "b": whole(row["paired_b"]),
+            "c": whole(row["paired_c"]),
             "diff": clean(row["paired_diff"]),
             "diff_ci": [clean(row["paired_ci_low"]), clean(row["paired_ci_high"])],
             "p_value": clean(row["paired_p_val"]),
@@ -125,12 +138,13 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
         "rating_q_value": clean(row["rating_q_val"]),
         "rank_biserial": clean(row["rank_biserial"]),
         "rating_paired": {
-            "n": clean(row["rating_paired_n"]),
+            "n": whole(row["rating_paired_n"]),
             "statistic": clean(row["wilcoxon_statistic"]),
             "p_value": clean(row["wilcoxon_p_val"]),
             "q_value": clean(row["wilcoxon_q_val"]),
         },
         "low_n": bool(row["low_n"]),
+        "suppressed": [group for group in disclosure.CELL_GROUPS if row.get(f"suppressed_{group}")],
         "low_n_paired": bool(row["low_n_paired"]),
         "low_n_rating": bool(row["low_n_rating"]),
     }
@@ -138,11 +152,18 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
 
 @bp.get("/comparison")
 def comparison():
-    """The Russian-vs-foreign comparison for the filters given as query parameters."""
-    result = results.comparison(queries.Segment.from_mapping(request.args))
-    level = request.args.get("level", "practice")
-    if level not in ("practice", "category"):
-        return {"error": "bad_request", "message": "level must be 'practice' or 'category'"}, 400
+    """The Russian-vs-foreign comparison for the filters given as query parameters.
+
+    A segment the disclosure gate withholds answers ``suppressed: true`` with the reason,
+    never its counts; withheld cells are null and listed in each row's ``suppressed``.
+    """
+    segment = _segment("level")
+    level = filters.choice(request.args, "level", ("practice", "category"), "practice")
+    result = results.comparison(segment)
+    head = {"filters": result.filters, "demo": result.demo, "level": level}
+    if result.suppressed:
+        with force_locale("en"):
+            return {**head, **result.verdict.as_json()}
     table, key = (
         (result.table, "practice_id")
         if level == "practice"
@@ -150,9 +171,9 @@ def comparison():
     )
     return {
         "n_respondents": result.n_respondents,
-        "filters": result.filters,
-        "demo": result.demo,
-        "level": level,
+        **head,
+        "suppressed": False,
+        "min_cell": result.verdict.min_cell,
         "assumptions": results.assumptions("en"),
         "practices" if level == "practice" else "categories": [
             comparison_row(row, key) for row in table.to_dict("records")
@@ -162,9 +183,14 @@ def comparison():
 
 @bp.get("/fieldwork")
 def fieldwork():
-    """Fieldwork numbers: completed, drafts, completion rate, drop-off, per day, background."""
-    include_demo = queries.Segment.from_mapping(request.args).include_demo
-    data = queries.fieldwork(include_demo)
+    """Fieldwork numbers: completed, drafts, completion rate, drop-off, per day, background.
+
+    Background cells below the disclosure threshold are null and listed in
+    ``background_suppressed``.
+    """
+    filters.check_names(request.args, ("include_demo",))
+    include_demo = filters.parse_bool("include_demo", request.args.get("include_demo"))
+    data = results.fieldwork(include_demo)
     return {
         "demo": data["demo"],
         "completed": data["completed"],
@@ -177,8 +203,13 @@ def fieldwork():
             {"day": day.isoformat(), "completed": int(n)}
             for day, n in data["daily"].itertuples(index=False)
         ],
+        "min_cell": data["min_cell"],
         "background": {
-            field: {str(code): int(n) for code, n in frame.itertuples(index=False)}
+            field: {str(code): whole(n) for code, n in frame[["code", "n"]].itertuples(index=False)}
+            for field, frame in data["background"].items()
+        },
+        "background_suppressed": {
+            field: [str(code) for code in frame.loc[frame["suppressed"], "code"]]
             for field, frame in data["background"].items()
         },
     }
@@ -188,9 +219,8 @@ def fieldwork():
 def export_file(name: str):
     """The anonymized export: ``zip``, ``responses``, ``answers_long``, ``codebook``,
     ``disclosure_report`` (and ``examples`` with include_examples=1&confirm_examples=1)."""
-    args = {**request.args.to_dict(), "file": name}
     try:
-        return export.download(args)
+        return export.download(request.args, name)
     except export.ExportRequestError as exc:
         return {"error": "bad_request", "message": str(exc)}, 400
     except anonymize.ExportRefused as exc:
@@ -200,7 +230,7 @@ def export_file(name: str):
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3.1 description of this API."""
-    return openapi_document(url_for("api.practices", _external=True).rsplit("/", 1)[0])
+    return openapi_document(public_url("api.practices").rsplit("/", 1)[0])
 
 
 FILTER_PARAMS = [
@@ -213,7 +243,13 @@ FILTER_PARAMS = [
         }
         for q in BACKGROUND
     ),
-    {"name": "wave", "in": "query", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "wave",
+        "in": "query",
+        "required": False,
+        "description": "The code of an existing wave; any other value is a 400.",
+        "schema": {"type": "string"},
+    },
     {
         "name": "language",
         "in": "query",
@@ -243,15 +279,18 @@ def openapi_document(server: str) -> dict:
         "content": {"application/json": {"schema": error}},
     }
     ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    bad_query = {
+        "description": "A query parameter that cannot be honoured (unknown or repeated name, "
+        "unknown value); 'parameter' names it",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BadQuery"}}},
+    }
 
-    def get(summary, params=()):
-        return {
-            "get": {
-                "summary": summary,
-                "parameters": list(params),
-                "responses": {"200": ok, "401": unauthorized},
-            }
-        }
+    def get(summary, params=(), schema=None):
+        responses = {"200": ok, "401": unauthorized}
+        if schema is not None:  # an operation with filters: its shape, and the 400
+            content = {"application/json": {"schema": schema}}
+            responses.update({"200": {"description": "OK", "content": content}, "400": bad_query})
+        return {"get": {"summary": summary, "parameters": list(params), "responses": responses}}
 
     return {
         "openapi": "3.1.0",
@@ -270,7 +309,63 @@ def openapi_document(server: str) -> dict:
                     "type": "object",
                     "required": ["error", "message"],
                     "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                }
+                },
+                "BadQuery": {
+                    "type": "object",
+                    "required": ["error", "message", "parameter"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "message": {"type": "string"},
+                        "parameter": {"type": "string"},
+                    },
+                },
+                "Comparison": {
+                    "description": "A segment the disclosure gate withholds gives only "
+                    "'suppressed': true, the reason and a message, never its counts; in a "
+                    "shown one, cells resting on fewer than 'min_cell' respondents are null "
+                    "and named in each row's 'suppressed'.",
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["suppressed", "reason", "min_cell", "message"],
+                            "properties": {
+                                "suppressed": {"const": True},
+                                "reason": {"enum": ["too_small", "differencing"]},
+                                "min_cell": {"type": "integer"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["suppressed", "min_cell", "n_respondents"],
+                            "properties": {
+                                "suppressed": {"const": False},
+                                "min_cell": {"type": "integer"},
+                                "n_respondents": {"type": "integer"},
+                            },
+                        },
+                    ],
+                },
+                "Fieldwork": {
+                    "description": "Background cells resting on fewer than 'min_cell' "
+                    "respondents are null and listed in 'background_suppressed'.",
+                    "type": "object",
+                    "required": ["min_cell", "background", "background_suppressed"],
+                    "properties": {
+                        "min_cell": {"type": "integer"},
+                        "background": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "object",
+                                "additionalProperties": {"type": ["integer", "null"]},
+                            },
+                        },
+                        "background_suppressed": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                },
             },
         },
         "paths": {
@@ -286,8 +381,11 @@ def openapi_document(server: str) -> dict:
                         "schema": {"type": "string", "enum": ["practice", "category"]},
                     },
                 ],
+                {"$ref": "#/components/schemas/Comparison"},
             ),
-            "/fieldwork": get("Fieldwork numbers", FILTER_PARAMS[-1:]),
+            "/fieldwork": get(
+                "Fieldwork numbers", FILTER_PARAMS[-1:], {"$ref": "#/components/schemas/Fieldwork"}
+            ),
             "/export/{name}": {
                 "get": {
                     "summary": "Anonymized export (zip or one file)",
@@ -318,7 +416,11 @@ def openapi_document(server: str) -> dict:
                             "name": "k",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "integer", "minimum": 2, "maximum": 50},
+                            "schema": {
+                                "type": "integer",
+                                "minimum": export.min_k(),
+                                "maximum": 50,
+                            },
                         },
                         {
                             "name": "include_examples",

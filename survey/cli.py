@@ -98,12 +98,20 @@ def segment_options(command):
 @segment_options
 def report_command(out: str, lang: str, **filters) -> None:
     """Write one self-contained HTML report (works offline) of the comparison."""
+    from flask_babel import force_locale
+
     from analysis.report import render_report
-    from survey import results
+    from survey import queries, results
     from survey.queries import Segment
 
-    segment = Segment.from_mapping({k: v for k, v in filters.items() if v})
+    if filters.get("wave") and filters["wave"] not in queries.wave_codes():
+        raise click.BadParameter("no wave has this code", param_hint="--wave")
+    segment = Segment(**{k: v for k, v in filters.items() if v})
     result = results.comparison(segment)
+    if result.suppressed:
+        with force_locale(lang):
+            message = result.verdict.message()
+        raise click.ClickException(f"Report withheld ({result.verdict.reason}): {message}")
     html = render_report(
         result.table,
         results.practice_labels(lang),
@@ -187,6 +195,21 @@ def revoke_api_tokens_command(email: str) -> None:
     click.echo(f"Revoked {result.rowcount} token(s).")
 
 
+@click.command("revoke-researcher")
+@with_appcontext
+@click.argument("email")
+def revoke_researcher_command(email: str) -> None:
+    """Deactivate a researcher: end every login session and revoke every API token."""
+    from survey.auth import revoke_researcher
+
+    revoked = revoke_researcher(email)
+    if revoked is None:
+        raise click.ClickException(f"No researcher {email}.")
+    click.echo(
+        f"Researcher {email} is deactivated: all sessions ended, {revoked} token(s) revoked."
+    )
+
+
 @click.command("export")
 @with_appcontext
 @click.argument("directory", type=click.Path(file_okay=False))
@@ -199,7 +222,9 @@ def revoke_api_tokens_command(email: str) -> None:
     show_default=True,
     help="utf8: comma, no BOM; excel: UTF-8 with BOM, semicolons.",
 )
-@click.option("--k", type=click.IntRange(2, 50), default=5, show_default=True)
+@click.option(
+    "--k", type=click.IntRange(2, 50), default=None, help="k-anonymity (default 5; EXPORT_MIN_K)"
+)
 @click.option(
     "--include-examples",
     is_flag=True,
@@ -207,30 +232,30 @@ def revoke_api_tokens_command(email: str) -> None:
 )
 def export_command(directory, include_demo, fmt, k, include_examples) -> None:
     """Write the anonymized export (CSV files, codebook, disclosure report) into DIRECTORY."""
-
     from survey.anonymize import ExportRefused
-    from survey.export import Export, ExportOptions, file_label
+    from survey.export import Export, ExportOptions, ExportRequestError, default_k, file_label
+    from survey.storage import private_opener
 
     if include_examples:
         click.confirm("Free-text examples may contain personal details. Include them?", abort=True)
     options = ExportOptions(
         include_demo=include_demo,
         fmt=fmt,
-        k=k,
+        k=default_k() if k is None else k,
         include_examples=include_examples,
         max_suppressed_share=current_app.config.get("EXPORT_MAX_SUPPRESSED_SHARE", 0.1),
     )
     try:
         export = Export(options)
-    except ExportRefused as exc:
+    except (ExportRefused, ExportRequestError) as exc:  # k below EXPORT_MIN_K: refused
         raise click.ClickException(str(exc)) from exc
-    os.makedirs(directory, exist_ok=True)
-    records = export.plan.records
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    records = export.records  # real and demo rows
     for name in export.file_names():
         path = os.path.join(directory, file_label(name))
         label = f"{file_label(name):<24}"
         with (
-            open(path, "wb") as fh,
+            open(path, "wb", opener=private_opener) as fh,
             click.progressbar(length=max(records, 1), label=label, file=sys.stderr) as bar,
         ):
             for chunk in export.csv_chunks(name):
@@ -240,6 +265,26 @@ def export_command(directory, include_demo, fmt, k, include_examples) -> None:
     click.echo(
         f"Exported {records} responses to {directory}{demo}; "
         f"k = {export.plan.smallest_class()} (required {k})."
+    )
+
+
+@click.command("vacuum-deleted")
+@with_appcontext
+def vacuum_deleted_command() -> None:
+    """Rewrite the answer tables so that deleted answers leave the database files.
+
+    PostgreSQL: VACUUM (FULL) locks each table while it is rewritten (run it when the
+    survey is quiet). SQLite: VACUUM and a checkpoint that empties the write-ahead log.
+    """
+    from survey.extensions import db
+    from survey.storage import vacuum_deleted
+
+    db.session.remove()  # no transaction of ours may hold a lock the vacuum waits for
+    for step in vacuum_deleted(db.engine):
+        click.echo(step)
+    click.echo(
+        "Done. Backups, archived write-ahead logs and the file system's free blocks "
+        "are not touched."
     )
 
 
@@ -262,6 +307,8 @@ def register(app: Flask) -> None:
         create_researcher_command,
         create_api_token_command,
         revoke_api_tokens_command,
+        revoke_researcher_command,
         export_command,
+        vacuum_deleted_command,
     ):
         app.cli.add_command(command)

@@ -6,6 +6,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 WEAK_SECRET_KEYS = {"", "dev", "development", "secret", "changeme", "change-me", "test"}
 
@@ -24,6 +25,37 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _list(value: str | None) -> list[str] | None:
+    """A comma-separated setting as a list; None when unset or empty."""
+    items = [item.strip() for item in (value or "").split(",") if item.strip()]
+    return items or None
+
+
+TRUNCATED = "truncated"
+
+
+def client_address_logging() -> str:
+    """How logs show a client's address: ``'truncated'`` (IPv4 /24, IPv6 /48) only when the
+    operator sets ``LOG_CLIENT_ADDRESS=truncated``; any other value or none: ``'none'``.
+
+    gunicorn's logger (survey.logs.AccessLogger) runs outside the app and calls this too.
+    """
+    value = (os.environ.get("LOG_CLIENT_ADDRESS") or "").strip().lower()
+    return TRUNCATED if value == TRUNCATED else "none"
+
+
+def _min_cell(value: int) -> int:
+    if value < 5:
+        raise RuntimeError(f"MIN_CELL must be at least 5, got {value}")
+    return value
+
+
+def _export_min_k(value: int) -> int:
+    if value < 2:
+        raise RuntimeError(f"EXPORT_MIN_K must be at least 2, got {value}")
+    return value
 
 
 def normalise_database_url(url: str) -> str:
@@ -57,12 +89,25 @@ def from_environment(instance_path: str) -> dict:
         "LIMIT_SAVE": os.environ.get("LIMIT_SAVE", "120 per minute"),
         "LIMIT_SUBMIT": os.environ.get("LIMIT_SUBMIT", "20 per minute"),
         "LIMIT_RESUME": os.environ.get("LIMIT_RESUME", "30 per hour"),
-        "LIMIT_LOGIN_ADDRESS": os.environ.get("LIMIT_LOGIN_ADDRESS", "20 per 15 minutes"),
-        "LIMIT_LOGIN_ACCOUNT": os.environ.get("LIMIT_LOGIN_ACCOUNT", "5 per 15 minutes"),
+        # Failed researcher logins (survey/throttle.py), shared by workers: database or Redis.
+        "LOGIN_THROTTLE_ENABLED": _bool(os.environ.get("LOGIN_THROTTLE_ENABLED"), True),
+        "LOGIN_WINDOW_MINUTES": _int("LOGIN_WINDOW_MINUTES", 15),
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": _int("LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+        "LOGIN_SLOWDOWN_AFTER": _int("LOGIN_SLOWDOWN_AFTER", 10),
+        "LOGIN_SLOWDOWN_MAX_SECONDS": float(os.environ.get("LOGIN_SLOWDOWN_MAX_SECONDS", "2.0")),
+        "RESEARCHER_SESSION_HOURS": _int("RESEARCHER_SESSION_HOURS", 12),
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "HSTS_SECONDS": _int("HSTS_SECONDS", 0),
         "MIN_COMPLETION_SECONDS": _int("MIN_COMPLETION_SECONDS", 120),
+        # Disclosure gate: segments and cells resting on fewer respondents are withheld.
+        "MIN_CELL": _min_cell(_int("MIN_CELL", 10)),
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL") or None,
+        "TRUSTED_HOSTS": _list(os.environ.get("TRUSTED_HOSTS")),
+        "LOG_CLIENT_ADDRESS": client_address_logging(),
         "EXPORT_MAX_SUPPRESSED_SHARE": float(os.environ.get("EXPORT_MAX_SUPPRESSED_SHARE", "0.1")),
+        # The smallest k any export leaving the server may ask for (survey/export.py).
+        "EXPORT_MIN_K": _export_min_k(_int("EXPORT_MIN_K", 5)),
     }
 
 
@@ -112,3 +157,35 @@ def check_secret_key(key: str | None, *, testing: bool, debug: bool) -> None:
             "SECRET_KEY is missing or a development value; set a long random SECRET_KEY "
             "or unset it to let the app generate one in instance/secret_key"
         )
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def apply_public_url(config) -> None:
+    """Settle ``PUBLIC_URL`` and ``TRUSTED_HOSTS`` once every configuration layer is read.
+
+    Links that leave the page (the personal resume link) are built from ``PUBLIC_URL``,
+    never from the request's Host header. Unset, it is ``http://<SERVER_NAME>`` if one is
+    configured, else ``http://127.0.0.1:<PORT>`` for a local run. Requests for any other
+    host are refused (400) through Flask's ``TRUSTED_HOSTS``: by default the host of
+    ``PUBLIC_URL`` and of ``SERVER_NAME``, plus localhost and 127.0.0.1 when the public
+    URL is itself local.
+    """
+    url = config.get("PUBLIC_URL")
+    if not url:
+        server = config.get("SERVER_NAME")
+        scheme = config.get("PREFERRED_URL_SCHEME") or "http"
+        url = f"{scheme}://{server}" if server else f"http://127.0.0.1:{_int('PORT', 8000)}"
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise RuntimeError(f"PUBLIC_URL must look like https://survey.example.org, got {url!r}")
+    config["PUBLIC_URL"] = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    if config.get("TRUSTED_HOSTS"):
+        return
+    hosts = [parts.hostname]
+    if config.get("SERVER_NAME"):
+        hosts.append(config["SERVER_NAME"].rsplit(":", 1)[0])
+    if parts.hostname in LOCAL_HOSTS:
+        hosts.extend(LOCAL_HOSTS)
+    config["TRUSTED_HOSTS"] = list(dict.fromkeys(hosts))

@@ -7,14 +7,11 @@ import json
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
+from survey import filters
 from survey.auth import current_researcher, researcher_required
-from survey.extensions import db
 from survey.i18n import current_language
 from survey.lazy import LazyModule
-from survey.models import PracticeExample
-from survey.models import Response as ResponseRow
 from survey.questions import BACKGROUND, KIND_LABELS, RATING
 from survey.responses import catalog
 
@@ -25,11 +22,10 @@ pd = LazyModule("pandas")
 figures = LazyModule("analysis.figures")
 report = LazyModule("analysis.report")
 anonymize = LazyModule("survey.anonymize")
+disclosure = LazyModule("survey.disclosure")
 export = LazyModule("survey.export")
 queries = LazyModule("survey.queries")
 results = LazyModule("survey.results")
-
-EXAMPLES_SHOWN = 200
 
 
 @bp.before_request
@@ -44,8 +40,31 @@ def figure_json(fig) -> str:
     return fig.to_json().replace("</", "<\\/")
 
 
+# The parameters each page takes besides the filters.
+EXPORT_PARAMS = ("file", "format", "k", "include_examples", "confirm_examples")
+PAGE_PARAMS = {
+    "dashboard.comparison": ("view",),
+    "dashboard.export_page": EXPORT_PARAMS,
+    "dashboard.export_download": EXPORT_PARAMS,
+}
+
+
+FIELDWORK_TABLES = ("fieldwork", "dropoff", "background")
+
+
 def _segment() -> queries.Segment:
-    return queries.Segment.from_mapping(request.args)
+    """The filters of this request; fieldwork numbers take only include_demo, so any other
+    filter there is refused rather than silently ignored."""
+    view_args = request.view_args or {}
+    if request.endpoint == "dashboard.fieldwork" or view_args.get("name") in FIELDWORK_TABLES:
+        filters.check_names(request.args, ("include_demo",))
+    extra = PAGE_PARAMS.get(request.endpoint or "", ())
+    return filters.segment_from_args(request.args, extra, queries.wave_codes())
+
+
+def _filter_args(segment: queries.Segment) -> dict[str, str]:
+    """The request's filters, as links and CSV downloads repeat them (nothing else)."""
+    return segment.filters()
 
 
 def _common(result: results.Comparison | None = None, **extra) -> dict:
@@ -56,9 +75,23 @@ def _common(result: results.Comparison | None = None, **extra) -> dict:
         "background": BACKGROUND,
         "result": result,
         "assumptions": results.assumptions(current_language()),
-        "csv_args": request.args.to_dict(),
+        "csv_args": _filter_args(segment),
         **extra,
     }
+
+
+def _withheld(result: results.Comparison):
+    """The page the disclosure gate gives instead of a breakdown (HTTP 200, no counts)."""
+    return render_template("dashboard/suppressed.html", **_common(result), verdict=result.verdict)
+
+
+@bp.errorhandler(filters.BadQuery)
+def bad_query(exc: filters.BadQuery):
+    """A filter that cannot be honoured: a 400 page naming the parameter."""
+    message = _(
+        "The parameter “%(name)s” is not valid: %(reason)s.", name=exc.param, reason=exc.reason
+    )
+    return render_template("errors/error.html", code=400, message=message), 400
 
 
 @bp.route("/")
@@ -66,13 +99,13 @@ def fieldwork():
     """Fieldwork: completed and started responses, drop-off, daily counts, the sample."""
     lang = current_language()
     include_demo = _segment().include_demo
-    data = queries.fieldwork(include_demo)
+    data = results.fieldwork(include_demo)
     pages = dropoff_table(data["furthest_page"], lang)
     charts = {
         "daily": figure_json(figures.fieldwork_daily(data["daily"], lang)),
         "dropoff": figure_json(figures.dropoff(pages, lang)),
     }
-    background = background_tables(data["background"], lang)
+    background = results.labelled_background(data["background"], lang, data["min_cell"])
     for field, table in background.items():
         charts[f"bg_{field}"] = figure_json(
             figures.background_bars(table, table.attrs["title"], lang)
@@ -103,27 +136,16 @@ def dropoff_table(furthest: dict[int, int], lang: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["page", "reached"])
 
 
-def background_tables(background: dict[str, pd.DataFrame], lang: str) -> dict[str, pd.DataFrame]:
-    """Background distributions with labels, one table per question."""
-    out = {}
-    for question in BACKGROUND:
-        frame = background.get(question.field)
-        counts = dict(zip(frame["code"], frame["n"], strict=True)) if frame is not None else {}
-        rows = [{"label": o.label(lang), "n": int(counts.get(o.code, 0))} for o in question.options]
-        if counts.get(None):
-            rows.append({"label": "—", "n": int(counts[None])})
-        table = pd.DataFrame(rows, columns=["label", "n"])
-        table.attrs["title"] = question.text(lang)
-        out[question.field] = table
-    return out
-
-
 @bp.route("/comparison")
 def comparison():
     """Prevalence in Russian vs foreign companies, independent or paired view."""
     lang = current_language()
     result = results.comparison(_segment())
-    paired = request.args.get("view") == "paired"
+    paired = (
+        filters.choice(request.args, "view", ("independent", "paired"), "independent") == "paired"
+    )
+    if result.suppressed:
+        return _withheld(result)
     labels = results.practice_labels(lang)
     builder = figures.paired_dumbbell if paired else figures.prevalence_dumbbell
     return render_template(
@@ -141,6 +163,8 @@ def ratings():
     """Motivation ratings per practice and company kind, with the tests."""
     lang = current_language()
     result = results.comparison(_segment())
+    if result.suppressed:
+        return _withheld(result)
     labels = results.practice_labels(lang)
     return render_template(
         "dashboard/ratings.html",
@@ -157,6 +181,8 @@ def categories():
     """The comparison at the level of the catalogue's categories."""
     lang = current_language()
     result = results.comparison(_segment())
+    if result.suppressed:
+        return _withheld(result)
     labels = results.category_labels(lang)
     table = result.category_table
     return render_template(
@@ -177,6 +203,8 @@ def practice(practice_id: str):
         abort(404)
     lang = current_language()
     result = results.comparison(_segment())
+    if result.suppressed:
+        return _withheld(result)
     row_frame = result.table[result.table["practice_id"] == practice_id]
     labels = results.practice_labels(lang)
     return render_template(
@@ -185,30 +213,23 @@ def practice(practice_id: str):
         practice=item,
         category=cat.category(item.category),
         sources=[cat.sources[s] for s in item.sources],
-        row=row_frame.iloc[0].to_dict(),
+        row=disclosure.csv_ready(row_frame).iloc[0].to_dict(),
         formatted=report.format_comparison(row_frame, labels, lang).iloc[0].to_dict(),
-        examples=_examples(practice_id, result.segment),
+        examples=results.examples(practice_id, result),
         figure=figure_json(figures.rating_diverging(row_frame, labels, lang)),
         kind_labels=KIND_LABELS,
         rating_question=RATING,
     )
 
 
-def _examples(practice_id: str, segment: queries.Segment) -> list[str]:
-    stmt = (
-        select(PracticeExample.text)
-        .join(ResponseRow, ResponseRow.id == PracticeExample.response_id)
-        .where(PracticeExample.practice_id == practice_id, *queries.response_conditions(segment))
-        .order_by(PracticeExample.id.desc())
-        .limit(EXAMPLES_SHOWN)
-    )
-    return list(db.session.scalars(stmt))
+def _k_bounds() -> dict:
+    return {"k_default": export.default_k(), "k_min": export.min_k()}
 
 
 @bp.route("/export")
 def export_page():
     """Export options: encoding, demo data, k, free text (after confirmation)."""
-    return render_template("dashboard/export.html", **_common(), error=None, k_default=5)
+    return render_template("dashboard/export.html", **_common(), error=None, **_k_bounds())
 
 
 @bp.route("/export/download")
@@ -218,7 +239,7 @@ def export_download():
         return export.download(request.args)
     except (export.ExportRequestError, anonymize.ExportRefused) as exc:
         return render_template(
-            "dashboard/export.html", **_common(), error=str(exc), k_default=5
+            "dashboard/export.html", **_common(), error=str(exc), **_k_bounds()
         ), 409 if isinstance(exc, anonymize.ExportRefused) else 400
 
 
@@ -239,31 +260,38 @@ def table_csv(name: str):
 
 
 def csv_table(name: str, segment: queries.Segment, lang: str) -> pd.DataFrame:
-    """The frame behind one CSV download, with a demo column whenever demo data is in it."""
+    """The frame behind one CSV download, with a demo column whenever demo data is in it.
+
+    A segment the disclosure gate withholds gives one row saying so, never its counts.
+    """
     if name in ("comparison", "categories"):
         result = results.comparison(segment)
-        if name == "comparison":
-            frame = result.table.copy()
+        if result.suppressed:
+            frame = pd.DataFrame([result.verdict.as_json()])
+        elif name == "comparison":
+            frame = disclosure.csv_ready(result.table)
             frame.insert(
                 1, "practice_name", frame["practice_id"].map(results.practice_labels(lang))
             )
         else:
-            frame = result.category_table.copy()
+            frame = disclosure.csv_ready(result.category_table)
             frame.insert(
                 1, "category_name", frame["category_id"].map(results.category_labels(lang))
             )
         demo = result.demo
     else:
-        data = queries.fieldwork(segment.include_demo)
+        data = results.fieldwork(segment.include_demo)
         demo = data["demo"]
         if name == "fieldwork":
             frame = data["daily"]
         elif name == "dropoff":
             frame = dropoff_table(data["furthest_page"], lang)
         else:
-            parts = []
-            for field, table in background_tables(data["background"], lang).items():
-                parts.append(table.assign(question=field)[["question", "label", "n"]])
+            tables = results.labelled_background(data["background"], lang, data["min_cell"])
+            parts = [
+                table.assign(question=field, n=table["display"])[["question", "label", "n"]]
+                for field, table in tables.items()
+            ]
             frame = pd.concat(parts, ignore_index=True)
     frame = frame.copy()
     frame["demo_data"] = demo
@@ -287,7 +315,8 @@ def researcher_context():
 def page_url(endpoint: str, **overrides) -> str:
     """The URL of a dashboard page keeping the current filters (not empty ones, and not the
     comparison's view switch on other pages); an override of None drops a parameter."""
-    args = {k: v for k, v in request.args.items() if v}
+    known = (*filters.FILTER_NAMES, "view")
+    args = {k: v for k, v in request.args.items() if v and k in known}
     if endpoint != "dashboard.comparison":
         args.pop("view", None)
     for key, value in overrides.items():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 
 
 def select_locale() -> str:
     """Flask-Babel's locale selector: ``?lang=`` first, then the session, then Russian."""
     languages = current_app.config["LANGUAGES"]
-    asked = request.args.get("lang") if request else None
+    if not has_request_context():  # the CLI: the default unless force_locale says otherwise
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    asked = request.args.get("lang")
     if asked in languages:
         session["lang"] = asked
         return asked

@@ -8,6 +8,7 @@ import secrets
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -150,6 +151,9 @@ class Response(Base):
     # Likely bot: 'honeypot' (a hidden field was filled) or 'too_fast'. Kept, but left out
     # of the analysis and the export unless asked for.
     quality_flag: Mapped[str | None] = mapped_column(String(16))
+    # Seconds spent on the background and practice pages, each page capped: a duration,
+    # never a time of day. The too-fast check reads it, whichever browser submits.
+    active_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="response", cascade="all, delete-orphan", passive_deletes=True
@@ -211,12 +215,36 @@ class Researcher(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
+    # Part of every login session's id: raising it ends all sessions of this researcher.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="researcher")
 
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    def get_id(self) -> str:
+        """Flask-Login's session id: "<id>:<session_epoch>" (the docs' "alternative tokens")."""
+        return f"{self.id}:{self.session_epoch}"
+
+    def end_sessions(self) -> None:
+        """Invalidate every login session of this researcher (takes effect on commit)."""
+        self.session_epoch = Researcher.session_epoch + 1
+
+
+class LoginFailure(Base):
+    """Failed researcher logins counted in one fixed time window (the login throttle's store).
+
+    ``bucket`` is a keyed SHA-256 (HMAC) of what is counted: an account, a client address, or
+    the pair; neither an e-mail address nor a client address is stored.
+    """
+
+    __tablename__ = "login_failure"
+
+    bucket: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    failures: Mapped[int] = mapped_column(default=0)
 
 
 class ApiToken(Base):

@@ -13,8 +13,8 @@ from sqlalchemy import Numeric, and_, case, cast, func, literal, select
 
 from survey.extensions import db
 from survey.lazy import LazyModule
-from survey.models import Answer, Practice, Response, Wave
-from survey.questions import BACKGROUND_BY_FIELD
+from survey.models import Answer, Practice, PracticeExample, Response, Wave
+from survey.questions import BACKGROUND_BY_FIELD, WORKED_IN_KINDS
 
 KINDS = ("ru", "foreign")
 pd = LazyModule("pandas")  # the export streams without pandas; only count tables need it
@@ -35,23 +35,6 @@ class Segment:
     language: str | None = None
     include_demo: bool = False
     include_flagged: bool = False
-
-    @classmethod
-    def from_mapping(cls, args) -> Segment:
-        """Build a segment from query parameters, ignoring unknown or invalid values."""
-        values = {}
-        for name in BACKGROUND_BY_FIELD:
-            value = args.get(name)
-            if value and value in BACKGROUND_BY_FIELD[name].codes():
-                values[name] = value
-        if args.get("language") in ("ru", "en"):
-            values["language"] = args["language"]
-        wave = args.get("wave")
-        if wave and len(wave) <= 32:
-            values["wave"] = wave
-        for name in ("include_demo", "include_flagged"):
-            values[name] = str(args.get(name, "")).lower() in ("1", "true", "yes", "on")
-        return cls(**values)
 
     def filters(self) -> dict[str, str]:
         """The active restrictions as a plain dict (for URLs, JSON and report headers)."""
@@ -117,6 +100,78 @@ def response_conditions(segment: Segment, pop: Population | None = None) -> list
     if segment.wave:
         conds.append(Response.wave_id.in_(select(Wave.id).where(Wave.code == segment.wave)))
     return conds
+
+
+def protected(pop: Population) -> Population:
+    """The rows the disclosure gate protects: the real ones, or the demo ones in a demo-only
+    study. Demo rows are never counted as cover for real ones."""
+    return Population(use_real=True, use_demo=False) if pop.use_real else pop
+
+
+def segment_dimensions(segment: Segment) -> list[tuple[str, object]]:
+    """The segment's restrictions as (name, condition on ``response``), one per filter."""
+    dims: list[tuple[str, object]] = []
+    for name in BACKGROUND_BY_FIELD:
+        value = getattr(segment, name)
+        if value is not None:
+            dims.append((name, getattr(Response, name) == value))
+    if segment.language:
+        dims.append(("language", Response.language == segment.language))
+    if segment.wave:
+        wave_ids = select(Wave.id).where(Wave.code == segment.wave)
+        dims.append(("wave", Response.wave_id.in_(wave_ids)))
+    return dims
+
+
+def segment_lattice(segment: Segment, pop: Population) -> list[tuple[int, bool, str, int]]:
+    """Protected submitted responses grouped by which of the segment's filters they meet.
+
+    One GROUP BY returns rows ``(bits, unflagged, worked_in, n)``: bit i of ``bits`` is set
+    when the response meets the segment's i-th filter (see :func:`segment_dimensions`).
+    From these the disclosure gate knows the size of the segment and of every broader
+    segment that drops some of its filters, without one query per combination.
+    """
+    dims = segment_dimensions(segment)
+    base = protected(pop)
+    conds = [Response.status == "submitted"]
+    if not base.use_real and not base.use_demo:
+        return []
+    conds.append(Response.is_demo.is_(not base.use_real))
+    flags = [case((cond, 1), else_=0) for _, cond in dims]
+    unflagged = case((Response.quality_flag.is_(None), 1), else_=0)
+    columns = [*flags, unflagged, Response.worked_in]
+    rows = db.session.execute(select(*columns, func.count()).where(*conds).group_by(*columns)).all()
+    out = []
+    for row in rows:
+        bits = sum(int(v) << i for i, v in enumerate(row[: len(dims)]))
+        out.append((bits, bool(row[len(dims)]), row[len(dims) + 1] or "", int(row[-1])))
+    return out
+
+
+def wave_codes() -> list[str]:
+    """Codes of every wave (for validating a filter)."""
+    return list(db.session.scalars(select(Wave.code)))
+
+
+def examples(practice_id: str, segment: Segment, limit: int) -> list[str]:
+    """Respondents' free-text examples of a practice in a segment.
+
+    Ordered by the responses' random export ids, so the order says nothing about when
+    or in which order people answered.
+    """
+    stmt = (
+        select(PracticeExample.text)
+        .join(Response, Response.id == PracticeExample.response_id)
+        .where(PracticeExample.practice_id == practice_id, *response_conditions(segment))
+        .order_by(Response.export_id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+KIND_WORKERS = {
+    kind: tuple(code for code, kinds in WORKED_IN_KINDS.items() if kind in kinds) for kind in KINDS
+}
 
 
 def count_respondents(segment: Segment, pop: Population | None = None) -> int:
@@ -333,7 +388,8 @@ def data_version() -> tuple:
 
 
 def fieldwork(include_demo: bool = False) -> dict:
-    """Fieldwork numbers: completed and started responses, completion, drop-off, daily counts.
+    """Fieldwork numbers: completed and started responses, completion, drop-off, daily counts
+    (the sample's background comes through :func:`survey.results.fieldwork`).
 
     Drop-off uses each response's furthest page: ``reached[i]`` counts responses (drafts and
     submitted) that got to page i or further.
@@ -365,12 +421,6 @@ def fieldwork(include_demo: bool = False) -> dict:
         .group_by(Response.submitted_on)
         .order_by(Response.submitted_on)
     ).all()
-    started_daily = db.session.execute(
-        select(Response.started_on, func.count())
-        .where(*demo_cond)
-        .group_by(Response.started_on)
-        .order_by(Response.started_on)
-    ).all()
     return {
         "completed": completed,
         "flagged": int(flagged),
@@ -379,8 +429,6 @@ def fieldwork(include_demo: bool = False) -> dict:
         "completion_rate": completed / (completed + drafts) if completed + drafts else None,
         "furthest_page": {int(page): int(n) for page, n in furthest},
         "daily": pd.DataFrame(daily, columns=["day", "completed"]),
-        "started_daily": pd.DataFrame(started_daily, columns=["day", "started"]),
         "demo": pop.demo,
         "includes_real": pop.use_real,
-        "background": background_counts(Segment(include_demo=include_demo), pop),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -9,12 +10,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis.compare import assumptions_text, compare
-from survey import queries
+from survey import disclosure, queries
 from survey.extensions import db
 from survey.questions import BACKGROUND
 from survey.responses import catalog
 
 CACHE_SIZE = 64
+EXAMPLES_SHOWN = 200
 _cache: OrderedDict[tuple, Comparison] = OrderedDict()
 _lock = threading.Lock()
 
@@ -30,16 +32,22 @@ class Comparison:
     includes_real: bool
     segment: queries.Segment
     background: dict[str, pd.DataFrame] = field(repr=False)
+    verdict: disclosure.Verdict = field(repr=False)
 
     @property
     def filters(self) -> dict[str, str]:
         """The segment's active filters."""
         return self.segment.filters()
 
+    @property
+    def suppressed(self) -> bool:
+        """The disclosure gate withholds this segment: show ``verdict.message()`` only."""
+        return not self.verdict.allowed
 
-def _compute(segment: queries.Segment) -> Comparison:
+
+def _tables(segment: queries.Segment, pop: queries.Population) -> tuple[pd.DataFrame, ...]:
+    """The practice and category comparison tables of a segment and population."""
     cat = catalog()
-    pop = queries.population(segment.include_demo, segment.include_flagged)
     practice = queries.practice_counts(segment, pop)
     category = queries.category_counts(segment, pop)
     table = compare(
@@ -57,6 +65,41 @@ def _compute(segment: queries.Segment) -> Comparison:
         key="category_id",
         items=[c.id for c in cat.categories],
     )
+    return table, category_table
+
+
+def _compute(segment: queries.Segment) -> Comparison:
+    pop = queries.population(segment.include_demo, segment.include_flagged)
+    verdict = disclosure.check_segment(segment, pop)
+    if not verdict.allowed:  # nothing about the segment is computed, so nothing can leak
+        empty = pd.DataFrame()
+        return Comparison(empty, empty, 0, pop.demo, pop.use_real, segment, {}, verdict)
+    threshold = verdict.min_cell
+    table, category_table = _tables(segment, pop)
+    protected = queries.protected(pop)
+    # Demo rows are no cover: with demo rows mixed in, cells are judged on the real rows.
+    guard_tables = _tables(segment, protected) if protected != pop else (None, None)
+    return Comparison(
+        table=disclosure.mask_comparison(table, threshold, guard_tables[0]),
+        category_table=disclosure.mask_comparison(category_table, threshold, guard_tables[1]),
+        n_respondents=queries.count_respondents(segment, pop),
+        demo=pop.demo,
+        includes_real=pop.use_real,
+        segment=segment,
+        background=gated_background(segment, pop, threshold),
+        verdict=verdict,
+    )
+
+
+def ungated_comparison(segment: queries.Segment) -> Comparison:
+    """The comparison WITHOUT the disclosure gate, uncached.
+
+    For validating the statistics against independent computations on small samples (the
+    tests) only: no page, API route, report or export may call it.
+    """
+    pop = queries.population(segment.include_demo, segment.include_flagged)
+    table, category_table = _tables(segment, pop)
+    background = queries.background_counts(segment, pop)
     return Comparison(
         table=table,
         category_table=category_table,
@@ -64,14 +107,24 @@ def _compute(segment: queries.Segment) -> Comparison:
         demo=pop.demo,
         includes_real=pop.use_real,
         segment=segment,
-        background=queries.background_counts(segment, pop),
+        background={
+            q.field: full_distribution(background.get(q.field), q).assign(suppressed=False)
+            for q in BACKGROUND
+        },
+        verdict=disclosure.UNGATED,
     )
 
 
 def comparison(segment: queries.Segment) -> Comparison:
     """The comparison for a segment; recomputed only when the stored responses change."""
     database = db.engine.url.render_as_string(hide_password=True)
-    key = (database, segment.cache_key(), queries.data_version(), catalog().checksum)
+    key = (
+        database,
+        segment.cache_key(),
+        queries.data_version(),
+        catalog().checksum,
+        disclosure.min_cell(),
+    )
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -90,6 +143,13 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def examples(practice_id: str, result: Comparison) -> list[str]:
+    """Free-text examples of a practice, only for a segment the gate shows in full."""
+    if result.suppressed:
+        return []
+    return queries.examples(practice_id, result.segment, EXAMPLES_SHOWN)
+
+
 def practice_labels(lang: str) -> dict[str, str]:
     """Practice id -> name in ``lang``."""
     return {p.id: p.name.get(lang) for p in catalog().practices}
@@ -100,17 +160,78 @@ def category_labels(lang: str) -> dict[str, str]:
     return {c.id: c.name.get(lang) for c in catalog().categories}
 
 
-def sample_description(result: Comparison, lang: str) -> dict:
-    """The sample in the report's shape: n and labelled background distributions."""
-    background = {}
+def full_distribution(frame: pd.DataFrame | None, question) -> pd.DataFrame:
+    """[code, n] for every option of a background question (zeros included, then the
+    unanswered as code None when there are any), from the sparse GROUP BY result."""
+    counts = {} if frame is None else dict(zip(frame["code"], frame["n"], strict=True))
+    rows = [(o.code, int(counts.get(o.code, 0))) for o in question.options]
+    if counts.get(None):
+        rows.append((None, int(counts[None])))
+    return pd.DataFrame(rows, columns=["code", "n"])
+
+
+def masked_background(background: dict[str, pd.DataFrame], threshold: int) -> dict:
+    """Every background distribution through the gate's cell rule."""
+    return {
+        q.field: disclosure.mask_counts(full_distribution(background.get(q.field), q), threshold)
+        for q in BACKGROUND
+    }
+
+
+def gated_background(segment: queries.Segment, pop: queries.Population, threshold: int) -> dict:
+    """The segment's background distributions, small cells withheld; with demo rows mixed
+    in, a cell is also withheld when its real respondents alone are below the threshold."""
+    masked = masked_background(queries.background_counts(segment, pop), threshold)
+    protected = queries.protected(pop)
+    if protected != pop:
+        guard = masked_background(queries.background_counts(segment, protected), threshold)
+        for name, frame in masked.items():
+            hidden = frame["suppressed"].to_numpy() | guard[name]["suppressed"].to_numpy()
+            frame["suppressed"] = hidden
+            frame["n"] = frame["n"].where(~hidden, math.nan)
+    return masked
+
+
+def fieldwork(include_demo: bool) -> dict:
+    """Fieldwork numbers (see :func:`survey.queries.fieldwork`) with the sample's
+    background distributions through the disclosure gate."""
+    data = queries.fieldwork(include_demo)
+    pop = queries.population(include_demo)
+    threshold = disclosure.min_cell()
+    data["background"] = gated_background(
+        queries.Segment(include_demo=include_demo), pop, threshold
+    )
+    data["min_cell"] = threshold
+    return data
+
+
+def labelled_background(result_background: dict, lang: str, threshold: int) -> dict:
+    """Question field -> frame [label, n, display] for tables and charts."""
+    out = {}
     for question in BACKGROUND:
-        frame = result.background.get(question.field, pd.DataFrame(columns=["code", "n"]))
-        counts = dict(zip(frame["code"], frame["n"], strict=True))
-        rows = [(o.label(lang), int(counts.get(o.code, 0))) for o in question.options]
-        missing = int(counts.get(None, 0))
-        if missing:
-            rows.append(("—", missing))
-        background[question.text(lang)] = rows
+        frame = result_background[question.field]
+        labels = [question.label(c, lang) if c is not None else "—" for c in frame["code"]]
+        display = [
+            disclosure.small(threshold) if hidden else str(int(n))
+            for n, hidden in zip(frame["n"], frame["suppressed"], strict=True)
+        ]
+        table = pd.DataFrame({"label": labels, "n": frame["n"], "display": display})
+        table.attrs["title"] = question.text(lang)
+        out[question.field] = table
+    return out
+
+
+def sample_description(result: Comparison, lang: str) -> dict:
+    """The sample in the report's shape: n and labelled background distributions
+    (withheld cells carry their "< 10" text instead of a count)."""
+    tables = labelled_background(result.background, lang, result.verdict.min_cell)
+    background = {
+        table.attrs["title"]: [
+            (label, shown if math.isnan(n) else int(n))
+            for label, n, shown in table.itertuples(index=False)
+        ]
+        for table in tables.values()
+    }
     return {"n_respondents": result.n_respondents, "background": background}
 
 

@@ -15,6 +15,7 @@ from survey.extensions import db
 
 TEST_SECRET = "test-secret-key-not-for-production"
 DATA_TABLES = (
+    "login_failure",
     "api_token",
     "researcher",
     "practice_example",
@@ -120,6 +121,7 @@ def app_config(database_url: str, instance: str, **overrides) -> dict:
         "SECRET_KEY": TEST_SECRET,
         "INSTANCE_PATH": instance,
         "SERVER_NAME": "survey.test",
+        "PUBLIC_URL": "http://survey.test",
         "RATELIMIT_ENABLED": False,
         **overrides,
     }

@@ -21,6 +21,7 @@ from survey.auth import create_api_token, create_researcher, token_hash
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Answer, ApiToken, Response
+from survey.questions import BACKGROUND_BY_FIELD
 from tests.helpers import Respondent, csrf_token
 
 ROUTES = ("/api/v1/practices", "/api/v1/comparison", "/api/v1/fieldwork", "/api/v1/openapi.json")
@@ -335,50 +336,87 @@ def test_one_practice_recomputed_independently_from_the_raw_answers(app, client)
     assert item["rank_biserial"] == pytest.approx(2 * mwu.statistic / n_pairs - 1)
 
 
-def test_filters_change_the_numbers_and_bad_values_are_ignored(app, client):
+def test_filters_change_the_numbers_and_bad_values_are_a_400_naming_them(app, client):
     seed(app)
     _email, token = researcher(app)
     everyone = get_json(client, "/api/v1/comparison", token)
+    assert everyone["suppressed"] is False
     it = get_json(client, "/api/v1/comparison", token, industry="it")
+    assert it["suppressed"] is False
     assert it["n_respondents"] == count(app, industry="it")
     assert 0 < it["n_respondents"] < everyone["n_respondents"]
     assert it["filters"] == {"industry": "it"}
     assert it["practices"] != everyone["practices"]
 
-    both = get_json(client, "/api/v1/comparison", token, industry="it", worked_in="both")
-    assert both["n_respondents"] == count(app, industry="it", worked_in="both")
-    assert both["filters"] == {"industry": "it", "worked_in": "both"}
-    # Only respondents who know both kinds: everyone in the paired view is in the segment.
-    assert all(p["paired"]["n"] <= both["n_respondents"] for p in both["practices"])
+    combined = get_json(client, "/api/v1/comparison", token, industry="it", worked_in="ru_only")
+    assert combined["suppressed"] is False
+    assert combined["n_respondents"] == count(app, industry="it", worked_in="ru_only")
+    assert 10 <= combined["n_respondents"] < it["n_respondents"]
+    assert combined["filters"] == {"industry": "it", "worked_in": "ru_only"}
 
-    ignored = get_json(
-        client,
-        "/api/v1/comparison",
-        token,
-        industry="no-such-industry",
-        worked_in="<script>",
-        language="xx",
-        include_demo="maybe",
-    )
-    assert ignored["filters"] == {}
-    assert ignored["n_respondents"] == everyone["n_respondents"]
-    assert ignored["practices"] == everyone["practices"]
+    both = get_json(client, "/api/v1/comparison", token, worked_in="both")
+    assert both["suppressed"] is False
+    assert both["n_respondents"] == count(app, worked_in="both")
+    assert both["filters"] == {"worked_in": "both"}
+    # Only respondents who know both kinds: everyone in the paired view is in the segment.
+    paired = [p["paired"]["n"] for p in both["practices"] if p["paired"]["n"] is not None]
+    assert paired and all(n <= both["n_respondents"] for n in paired)
+
+    # IT respondents who know both kinds differ from a broader segment by a few people
+    # (those of IT who know foreign companies only): withheld, with the reason, no counts.
+    tracker = get_json(client, "/api/v1/comparison", token, industry="it", worked_in="both")
+    assert 0 < count(app, industry="it", worked_in="foreign_only") < 10
+    assert tracker["suppressed"] is True and tracker["reason"] == "differencing"
+    assert tracker["filters"] == {"industry": "it", "worked_in": "both"}
+    assert "n_respondents" not in tracker and "practices" not in tracker
+
+    # A bad value is refused with a 400 that names it, never answered with the whole sample.
+    for query, name in (
+        ({"industry": "no-such-industry"}, "industry"),
+        ({"worked_in": "<script>"}, "worked_in"),
+        ({"language": "xx"}, "language"),
+        ({"include_demo": "maybe"}, "include_demo"),
+        ({"level": "galaxy"}, "level"),
+        ({"indsutry": "it"}, "indsutry"),
+    ):
+        r = client.get("/api/v1/comparison", headers=bearer(token), query_string=query)
+        assert_error(r, 400)
+        body = strict_json(r.text)
+        assert body["parameter"] == name, (query, body)
+        assert name in body["message"]
+        assert "n_respondents" not in body and "practices" not in body
 
 
 def test_json_has_no_nan_even_without_data_or_with_a_tiny_segment(app, client):
     _email, token = researcher(app)
-    empty = get_json(client, "/api/v1/comparison", token)
-    assert empty["n_respondents"] == 0
-    assert empty["practices"][0]["p_ru"] is None
-    assert empty["practices"][0]["ci_ru"] == [None, None]
-    empty = get_json(client, "/api/v1/comparison", token, level="category")
-    assert empty["categories"][0]["p_value"] is None
-    strict_json(client.get("/api/v1/fieldwork", headers=bearer(token)).text)
+    # No respondents at all is below the disclosure threshold: withheld, at either level.
+    for level in ("practice", "category"):
+        empty = get_json(client, "/api/v1/comparison", token, level=level)
+        assert empty["suppressed"] is True and empty["reason"] == "too_small"
+        assert empty["min_cell"] == 10 and empty["level"] == level
+        assert isinstance(empty["message"], str) and empty["message"]
+        assert not {"n_respondents", "practices", "categories"} & set(empty)
+    fieldwork = get_json(client, "/api/v1/fieldwork", token)
+    assert all(n is None for cells in fieldwork["background"].values() for n in cells.values())
 
     seed(app, n=12, seed=3)
+    n_both = count(app, worked_in="both")
     for level in ("practice", "category"):
+        # A tiny segment: too small itself, or the few others of the 12 betray it.
         body = get_json(client, "/api/v1/comparison", token, level=level, worked_in="both")
-        assert body["n_respondents"] == count(app, worked_in="both")
+        assert body["suppressed"] is True
+        assert body["reason"] == ("too_small" if n_both < 10 else "differencing")
+        assert not {"n_respondents", "practices", "categories"} & set(body)
+        # The whole study of 12 is shown, its small cells null (never NaN): get_json parses
+        # strictly.
+        whole = get_json(client, "/api/v1/comparison", token, level=level)
+        assert whole["suppressed"] is False and whole["n_respondents"] == count(app) == 12
+        rows = whole["practices" if level == "practice" else "categories"]
+        withheld = [row for row in rows if "foreign" in row["suppressed"]]
+        assert withheld, "12 respondents and no cell below 10"
+        for row in withheld:
+            assert row["n_foreign"] is None and row["p_foreign"] is None
+            assert row["ci_foreign"] == [None, None] and row["p_value"] is None
 
 
 # --------------------------------------------------------------------------- other routes
@@ -401,12 +439,56 @@ def test_practices_lists_the_catalogue_in_both_languages(app, client):
             assert source["citation"] == cat.sources[source["id"]].citation()
 
 
+def background_direct(app, field: str, is_demo: bool | None = None) -> dict[str, int]:
+    """Submitted, unflagged responses per option of a background question (zeros included),
+    straight from SQL; ``is_demo`` None counts real and demo rows together."""
+    question = BACKGROUND_BY_FIELD[field]
+    column = getattr(Response, field)
+    conditions = [Response.status == "submitted", Response.quality_flag.is_(None)]
+    if is_demo is not None:
+        conditions.append(Response.is_demo.is_(is_demo))
+    with app.app_context():
+        rows = dict(
+            db.session.execute(
+                select(column, func.count()).where(*conditions).group_by(column)
+            ).all()
+        )
+    return {code: rows.get(code, 0) for code in question.codes()}
+
+
+def assert_background_gated(body: dict, app, shown_rows: bool | None, judged_rows: bool) -> None:
+    """Each background cell: null (and listed) when its protected respondents (``judged_rows``:
+    real or demo) are below 10 (or as the one second cell of a lone withheld one), else the
+    direct count over the rows shown."""
+    for field in BACKGROUND_BY_FIELD:
+        cells = body["background"][field]
+        shown = background_direct(app, field, shown_rows)
+        judged = background_direct(app, field, judged_rows)
+        assert set(cells) == set(shown), field
+        for code, n in cells.items():
+            if n is None:
+                assert code in body["background_suppressed"][field], (field, code)
+            else:
+                assert judged[code] >= 10 and n == shown[code], (field, code, n)
+                assert code not in body["background_suppressed"][field], (field, code)
+        small = [code for code, n in judged.items() if n < 10]
+        assert all(cells[code] is None for code in small), (field, small)
+        # One withheld cell takes one more with it (it could be recovered from the total).
+        secondary = [code for code, n in cells.items() if n is None and judged[code] >= 10]
+        assert len(secondary) <= (1 if len(small) == 1 else 0), (field, small, secondary)
+
+
 def test_fieldwork_numbers_equal_direct_counts(app, client):
     seed(app)
     _email, token = researcher(app)
     demo_only = get_json(client, "/api/v1/fieldwork", token)
     assert demo_only["demo"] is True
     assert (demo_only["completed"], demo_only["drafts"]) == (150, 0)
+    assert demo_only["min_cell"] == 10
+    assert_background_gated(demo_only, app, shown_rows=True, judged_rows=True)
+    industry = demo_only["background"]["industry"]
+    assert any(n is None for n in industry.values()), "no small cell: the check is idle"
+    assert any(n is not None for n in industry.values())
 
     cat = app.extensions["survey_catalog"]
     app.config["MIN_COMPLETION_SECONDS"] = 0  # a scripted respondent is not a "too fast" bot
@@ -426,12 +508,30 @@ def test_fieldwork_numbers_equal_direct_counts(app, client):
     assert real["started"] == 2
     assert real["completion_rate"] == pytest.approx(0.5)
     assert sum(day["completed"] for day in real["daily"]) == 1
+    assert_background_gated(real, app, shown_rows=False, judged_rows=False)
 
     everything = get_json(client, "/api/v1/fieldwork", token, include_demo="1")
     assert everything["demo"] is True
     assert everything["completed"] == 151
     assert everything["drafts"] == 1
-    assert sum(everything["background"]["industry"].values()) == 151
+    # Cells are judged on the one real respondent, not on the demo rows mixed in: every
+    # cell is withheld, even those with 10 or more demo respondents.
+    assert_background_gated(everything, app, shown_rows=None, judged_rows=False)
+    mixed = background_direct(app, "industry")
+    assert sum(mixed.values()) == 151 and max(mixed.values()) >= 10
+    assert all(n is None for n in everything["background"]["industry"].values())
+
+
+def test_counts_in_the_json_are_whole_numbers_not_floats(app, client):
+    seed(app)
+    _email, token = researcher(app)
+    body = get_json(client, "/api/v1/comparison", token)
+    fieldwork = get_json(client, "/api/v1/fieldwork", token)
+    counts = [row["n_ru"] for row in body["practices"]]
+    counts += [row["paired"]["n"] for row in body["practices"]]
+    counts += [n for cells in fieldwork["background"].values() for n in cells.values()]
+    shown = [n for n in counts if n is not None]
+    assert shown and all(type(n) is int for n in shown), {type(n) for n in shown}
 
 
 def test_openapi_document_describes_the_four_routes(app, client):
@@ -457,6 +557,17 @@ def test_openapi_document_describes_the_four_routes(app, client):
     assert set(error["required"]) == {"error", "message"}
     names = {p["name"] for p in doc["paths"]["/comparison"]["get"]["parameters"]}
     assert {"industry", "worked_in", "include_demo", "level"} <= names
+    # The filters' refusal is documented: a 400 whose body names the parameter.
+    bad_query = doc["components"]["schemas"]["BadQuery"]
+    assert set(bad_query["required"]) == {"error", "message", "parameter"}
+    for path in ("/comparison", "/fieldwork"):
+        responses = doc["paths"][path]["get"]["responses"]
+        assert "400" in responses, path
+    # ... and so are the withheld answers of the disclosure gate.
+    withheld, shown = doc["components"]["schemas"]["Comparison"]["oneOf"]
+    assert withheld["properties"]["suppressed"] == {"const": True}
+    assert "n_respondents" not in withheld["required"] and "n_respondents" in shown["required"]
+    assert "background_suppressed" in doc["components"]["schemas"]["Fieldwork"]["required"]
     try:
         from openapi_spec_validator import validate
     except ImportError:

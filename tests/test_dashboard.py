@@ -8,10 +8,12 @@ import re
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pandas as pd
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from statsmodels.stats.multitest import multipletests
 
 from analysis.compare import compare
 from survey import queries, results
@@ -20,6 +22,7 @@ from survey.dashboard import CSV_TABLES
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Response
+from survey.questions import BACKGROUND_BY_FIELD
 from tests.helpers import Respondent, csrf_token
 
 PASSWORD = "correct horse battery"
@@ -179,20 +182,27 @@ def test_an_empty_study_explains_itself_instead_of_failing(app, client):
     log_in(app, client)
     practice_id = app.extensions["survey_catalog"].practices[0].id
     explanation = {"ru": "Ответов пока нет.", "en": "No responses yet."}
-    too_few = {"ru": "Меньше 10 респондентов", "en": "Fewer than 10 respondents"}
+    too_few = {"ru": "меньше 10 респондентов", "en": "Fewer than 10 respondents"}
     analytic = (*PAGES[1:], f"/researcher/practice/{practice_id}")
     for lang, paths in (("ru", analytic[:1]), ("en", analytic)):
         fieldwork = page(client, "/researcher/", lang=lang)
         assert explanation[lang] in fieldwork
         assert BANNER[lang] not in fieldwork  # nothing synthetic is shown
         for path in paths:
+            # No respondents is below the disclosure threshold: a withheld page (200), in
+            # the reader's language, with no count at all (not even 0) and no chart.
             text = page(client, path, lang=lang)
-            assert respondents_shown(text, lang) == 0
             assert too_few[lang] in text
+            assert not N_RE[lang].search(text), path
             assert BANNER[lang] not in text
-            figures(text)
+            assert not figures(text), path
     for name in CSV_TABLES:
-        csv_frame(client, name)
+        frame = csv_frame(client, name)
+        if name in ("comparison", "categories"):  # one row saying why, never the counts
+            assert len(frame) == 1, name
+            assert frame["suppressed"].tolist() == [True], name
+            assert frame["reason"].tolist() == ["too_small"], name
+            assert "n_ru" not in frame.columns, name
 
 
 def test_filters_in_the_url_change_the_numbers(app, client):
@@ -213,7 +223,11 @@ def test_filters_in_the_url_change_the_numbers(app, client):
         links = re.findall(r'href="(/researcher/[^"]*)"', text)
         assert any(".csv?" in link and "industry=it" in link for link in links), links
         assert any("/ratings?" in link and "industry=it" in link for link in links), links
-    assert respondents_shown(page(client, "/researcher/comparison", industry="bogus")) == 150
+    # A mistyped filter is refused with a 400 that names it, never the whole sample.
+    bogus = client.get("/researcher/comparison", query_string={"industry": "bogus", "lang": "en"})
+    assert bogus.status_code == 400
+    assert "The parameter “industry” is not valid" in bogus.text
+    assert not N_RE["en"].search(bogus.text)
     frame = csv_frame(client, "comparison", industry="it")
     everyone = csv_frame(client, "comparison")
     assert (frame["n_ru"] <= everyone["n_ru"]).all()
@@ -239,25 +253,93 @@ def test_a_real_response_hides_the_demo_data_unless_asked_for(app, client, monke
     assert BANNER["en"] in second
 
     submit_real_response(app)
-    real_only = page(client, "/researcher/categories")
+    real_only = page(client, "/researcher/categories", lang="en")
     assert len(computed) == 2, "a new response did not trigger a recomputation"
-    assert respondents_shown(real_only) == 1
+    # One real respondent is below the disclosure threshold: withheld, with no count.
+    assert "Fewer than 10 respondents" in real_only
+    assert not N_RE["en"].search(real_only)
     assert BANNER["en"] not in real_only
     assert "Real responses are included too." not in real_only
 
+    # Demo rows are no cover for the real one: asked for, the view is still withheld.
     both = page(client, "/researcher/categories", include_demo="1")
-    assert respondents_shown(both) == 151
-    assert BANNER["en"] in both and "Real responses are included too." in both
+    assert "Fewer than 10 respondents" in both
+    assert not N_RE["en"].search(both)
     assert 'name="include_demo" value="1" checked' in both
     assert len(computed) == 3
     page(client, "/researcher/comparison", include_demo="1")
     assert len(computed) == 3, "the same segment on another page was computed again"
 
-    assert csv_frame(client, "comparison")["demo_data"].eq(False).all()
-    assert csv_frame(client, "comparison", include_demo="1")["demo_data"].eq(True).all()
+    real_csv = csv_frame(client, "comparison")
+    assert real_csv["demo_data"].eq(False).all()
+    assert real_csv["suppressed"].tolist() == [True] and "n_ru" not in real_csv.columns
+    mixed_csv = csv_frame(client, "comparison", include_demo="1")
+    assert mixed_csv["demo_data"].eq(True).all()
+    assert mixed_csv["suppressed"].tolist() == [True] and "n_ru" not in mixed_csv.columns
 
 
 # --------------------------------------------------------------------------- CSV
+
+# The comparison table's counts and what rests on each (written out here, not imported from
+# the gate): a count below 10 withholds its own percentages and intervals ...
+CELL_COLUMNS = {
+    "n_ru": ("k_ru", "dk_ru", "p_ru", "ci_ru_low", "ci_ru_high"),
+    "n_foreign": ("k_foreign", "dk_foreign", "p_foreign", "ci_foreign_low", "ci_foreign_high"),
+    "paired_n": (
+        "paired_b",
+        "paired_c",
+        "paired_diff",
+        "paired_ci_low",
+        "paired_ci_high",
+        "paired_p_val",
+        "paired_q_val",
+    ),
+    "rating_n_ru": (
+        "rating_mean_ru",
+        "rating_median_ru",
+        "r1_ru",
+        "r2_ru",
+        "r3_ru",
+        "r4_ru",
+        "r5_ru",
+    ),
+    "rating_n_foreign": (
+        "rating_mean_foreign",
+        "rating_median_foreign",
+        *(f"r{i}_foreign" for i in range(1, 6)),
+    ),
+    "rating_paired_n": ("wilcoxon_statistic", "wilcoxon_p_val", "wilcoxon_q_val"),
+}
+CELL_COUNT = {"ru": "n_ru", "foreign": "n_foreign", "rating_ru": "rating_n_ru"}
+CELL_COUNT["rating_foreign"] = "rating_n_foreign"
+# ... and a test comparing two cells is withheld when either is.
+TEST_COLUMNS = {
+    ("ru", "foreign"): (
+        "diff",
+        "diff_ci_low",
+        "diff_ci_high",
+        "test",
+        "statistic",
+        "p_val",
+        "q_val",
+        "cohens_h",
+    ),
+    ("rating_ru", "rating_foreign"): ("rating_u", "rating_p_val", "rating_q_val", "rank_biserial"),
+}
+
+
+def industry_counts(app) -> dict[str, int]:
+    """Submitted responses per industry (Russian label, zeros included), straight from SQL."""
+    question = BACKGROUND_BY_FIELD["industry"]
+    with app.app_context():
+        rows = dict(
+            db.session.execute(
+                select(Response.industry, func.count())
+                .where(Response.status == "submitted")
+                .group_by(Response.industry)
+            ).all()
+        )
+    return {question.label(code, "ru"): rows.get(code, 0) for code in question.codes()}
 
 
 def test_csv_downloads_hold_the_numbers_of_the_comparison_table(app, client):
@@ -281,18 +363,55 @@ def test_csv_downloads_hold_the_numbers_of_the_comparison_table(app, client):
     got = frames["comparison"]
     assert got["practice_id"].tolist() == expected["practice_id"].tolist()
     assert got["practice_name"].tolist() == [p.name.ru for p in cat.practices]
-    numeric = expected.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(
-        got[numeric].astype(float), expected[numeric].astype(float), check_exact=False, rtol=1e-9
-    )
-    assert got["test"].tolist() == expected["test"].tolist()
+    # Counts below the disclosure threshold read "< 10", and what rests on them is empty.
+    withheld = pd.DataFrame(False, index=got.index, columns=expected.columns)
+    for count, dependent in CELL_COLUMNS.items():
+        small = got[count].astype(str) == "< 10"
+        assert (expected.loc[small, count].fillna(0) < 10).all(), count
+        assert (expected.loc[~small, count].fillna(0) >= 10).all(), count
+        withheld.loc[small, [count, *dependent]] = True
+        assert got.loc[small, list(dependent)].isna().all().all(), count
+    for sides, dependent in TEST_COLUMNS.items():
+        either = withheld[CELL_COUNT[sides[0]]] | withheld[CELL_COUNT[sides[1]]]
+        withheld.loc[either, list(dependent)] = True
+        assert got.loc[either, list(dependent)].isna().all().all(), sides
+    assert withheld.to_numpy().any(), "the demo study has no small cell: the check is idle"
+    q_columns = [c for c in expected.columns if c.endswith("q_val")]
+    numeric = [c for c in expected.select_dtypes("number").columns if c not in q_columns]
+    for column in numeric:  # every shown value equals the independent computation
+        shown = ~withheld[column]
+        pd.testing.assert_series_equal(
+            pd.to_numeric(got.loc[shown, column]).astype(float),
+            expected.loc[shown, column].astype(float),
+            check_exact=False,
+            rtol=1e-9,
+            check_names=False,
+        )
+    shown_tests = ~withheld["test"]
+    assert got.loc[shown_tests, "test"].tolist() == expected.loc[shown_tests, "test"].tolist()
+    # q-values are Benjamini-Hochberg over the p-values a reader sees.
+    for q_column in q_columns:
+        p_values = got[q_column.replace("q_val", "p_val")]
+        shown = p_values.notna()
+        assert got.loc[~shown, q_column].isna().all(), q_column
+        if shown.any():
+            q_expected = multipletests(p_values[shown].astype(float), method="fdr_bh")[1]
+            np.testing.assert_allclose(got.loc[shown, q_column].astype(float), q_expected)
 
     categories = frames["categories"]
     assert categories["category_id"].tolist() == [c.id for c in cat.categories]
     assert frames["fieldwork"]["completed"].sum() == 150
     background = frames["background"]
     assert set(background["question"]) >= {"worked_in", "industry"}
-    assert background.loc[background["question"] == "industry", "n"].sum() == 150
+    industry = background[background["question"] == "industry"]
+    direct = industry_counts(app)
+    assert len(industry) == len(direct)
+    for label, n in zip(industry["label"], industry["n"].astype(str), strict=True):
+        if n == "< 10":
+            assert direct[label] < 10, label
+        else:
+            assert int(n) == direct[label] >= 10, label
+    assert sum(direct.values()) == 150
     assert frames["dropoff"]["reached"].iloc[0] == 150
     assert client.get("/researcher/table/nope.csv").status_code == 404
 
@@ -305,6 +424,33 @@ def test_practice_detail_lists_sources_and_shows_examples_escaped(app, client):
     practice = cat.practices[0]
     submit_real_response(app, examples={practice.id: f"Bonus {XSS} & more"})
     log_in(app, client)
+    # One real respondent: the page is withheld and their example is not shown at all.
+    alone = page(client, f"/researcher/practice/{practice.id}", lang="en")
+    assert "Fewer than 10 respondents" in alone
+    assert "Bonus" not in alone and "&lt;script&gt;" not in alone and XSS not in alone
+    assert not N_RE["en"].search(alone)
+
+    # With enough real respondents the example is shown, escaped.
+    seed(app)
+    with app.app_context():
+        demo_ids = db.session.scalars(
+            select(Response.id).where(Response.is_demo.is_(True)).order_by(Response.id).limit(30)
+        ).all()
+        db.session.execute(
+            update(Response)
+            .where(Response.id.in_(demo_ids))
+            .values(is_demo=False, quality_flag=None)
+        )
+        db.session.commit()
+        n_real = db.session.scalar(
+            select(func.count(Response.id)).where(
+                Response.status == "submitted",
+                Response.is_demo.is_(False),
+                Response.quality_flag.is_(None),
+            )
+        )
+    assert n_real == 31
+    results.clear_cache()  # rows were relabelled in place, not added
     text = page(client, f"/researcher/practice/{practice.id}", lang="en")
     assert practice.name.en in text
     assert practice.sources
@@ -313,7 +459,7 @@ def test_practice_detail_lists_sources_and_shows_examples_escaped(app, client):
     assert XSS not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "&amp; more" in text
-    assert respondents_shown(text) == 1
+    assert respondents_shown(text) == n_real
 
     r = client.get("/researcher/practice/no-such-practice")
     assert r.status_code == 404

@@ -386,7 +386,7 @@ def test_count_tables_equal_groupbys_of_the_raw_answers(filled):
         for segment in (Segment(), Segment(include_demo=True)):
             rows = check_count_tables(raw, segment)
             # n = yes + no of the kind's rows: "na" and "don't know" never in a denominator.
-            table = results.comparison(segment).table.set_index("practice_id")
+            table = results.ungated_comparison(segment).table.set_index("practice_id")
             for (practice, kind), group in rows.groupby(["practice_id", "company_kind"]):
                 met = group["met"]
                 assert table.loc[practice, f"n_{kind}"] == met.isin(MET).sum()
@@ -395,7 +395,7 @@ def test_count_tables_equal_groupbys_of_the_raw_answers(filled):
             assert (rows["met"] == "na").any()  # there were na rows to leave out
         # Respondents who worked only in one kind answered "na" for the other, and only
         # the kinds they know count: here the 3 real respondents who know Russian companies.
-        real = results.comparison(Segment()).table
+        real = results.ungated_comparison(Segment()).table
         assert real["n_ru"].add(real["dk_ru"]).eq(3).all()
         assert real["n_foreign"].add(real["dk_foreign"]).eq(3).all()
 
@@ -411,7 +411,7 @@ def test_drafts_never_count(filled):
         everything = int(raw_prevalence(raw)[["yes", "no", "dk"]].to_numpy().sum())
         assert everything == answered + int((drafts["met"] != "na").sum())
         assert queries.count_respondents(Segment(include_demo=True)) == N_DEMO + len(REAL)
-        assert results.comparison(Segment()).n_respondents == len(REAL)
+        assert results.ungated_comparison(Segment()).n_respondents == len(REAL)
         categories = queries.category_counts(Segment())["prevalence"]
         # Every real respondent counts once per category and kind they know (3 per kind).
         assert categories[["yes", "no", "dk"]].sum(axis=1).eq(3).all()
@@ -424,8 +424,8 @@ def test_comparison_equals_scipy_statsmodels_on_raw_answers(filled):
     segment = Segment(include_demo=True)
     rows = in_segment(raw, segment, Population(use_real=True, use_demo=True))
     with app.app_context():
-        table = results.comparison(segment).table.set_index("practice_id")
-        small = results.comparison(Segment()).table.set_index("practice_id")
+        table = results.ungated_comparison(segment).table.set_index("practice_id")
+        small = results.ungated_comparison(Segment()).table.set_index("practice_id")
     assert table.index.tolist() == practices
     expected = expected_statistics(rows)
     for practice in practices:
@@ -491,7 +491,7 @@ def test_segments_filter_like_the_raw_frame(filled):
         # The comparison of a segment: its counts and its n follow the filtered raw frame.
         for segment in (Segment(industry="it", include_demo=True), Segment(language="en")):
             rows = in_segment(raw, segment, queries.population(segment.include_demo))
-            result = results.comparison(segment)
+            result = results.ungated_comparison(segment)
             assert result.n_respondents == rows["response_id"].nunique()
             table = result.table.set_index("practice_id")
             prevalence = raw_prevalence(rows).set_index(["practice_id", "company_kind"])
@@ -524,7 +524,7 @@ def test_category_prevalence_is_met_any_per_respondent(filled):
                 raw_prevalence(per_person, key="category_id"),
                 ["category_id", "company_kind"],
             )
-            table = results.comparison(segment).category_table.set_index("category_id")
+            table = results.ungated_comparison(segment).category_table.set_index("category_id")
             assert table.index.tolist() == categories
             category = categories[0]
             for kind in ("ru", "foreign"):
@@ -569,7 +569,7 @@ def test_demo_rule(app):
     with app.app_context():
         seed_demo(catalog, 60, 5)
         assert queries.population() == Population(use_real=False, use_demo=True)
-        result = results.comparison(Segment())
+        result = results.ungated_comparison(Segment())
         assert result.demo and not result.includes_real and result.n_respondents == 60
     take_part(app, 0, {"worked_in": "both", "industry": "it"}, submit=False)
     take_part(app, 2, {"worked_in": "both", "industry": "it"}, bot=True)
@@ -592,7 +592,7 @@ def test_demo_rule(app):
     take_part(app, 1, {"worked_in": "both", "industry": "it"})
     with app.app_context():
         assert queries.population() == Population(use_real=True, use_demo=False)
-        result = results.comparison(Segment())
+        result = results.ungated_comparison(Segment())
         assert not result.demo and result.includes_real and result.n_respondents == 1
         assert queries.count_respondents(flagged) == 2
         raw = raw_answers()
@@ -603,7 +603,7 @@ def test_demo_rule(app):
             assert table[f"n_{kind}"].to_dict() == mine.isin(MET).astype(int).to_dict()
             assert table[f"k_{kind}"].to_dict() == mine.eq("yes").astype(int).to_dict()
         assert queries.population(include_demo=True) == Population(use_real=True, use_demo=True)
-        mixed = results.comparison(Segment(include_demo=True))
+        mixed = results.ungated_comparison(Segment(include_demo=True))
         assert mixed.demo and mixed.includes_real and mixed.n_respondents == 61  # no bot
         assert mixed.filters == {"include_demo": "1"}
 
@@ -617,10 +617,13 @@ def test_comparison_cache(app):
     take_part(app, 1, {"worked_in": "both", "industry": "it"})
     with app.app_context():
         now = results.comparison(Segment(include_demo=True))
-        assert now is not first and now.n_respondents == 81 and now.includes_real
+        # One real respondent among 80 demo ones: demo rows are no cover, so it is withheld.
+        assert now is not first and now.suppressed and now.verdict.reason == "too_small"
         assert results.comparison(Segment(include_demo=True)) is now
-        assert (now.table["n_ru"] - first.table["n_ru"]).isin([0, 1]).all()
-        assert (now.table["n_ru"] - first.table["n_ru"]).sum() > 0
+        mixed = results.ungated_comparison(Segment(include_demo=True))
+        assert mixed.n_respondents == 81 and mixed.includes_real
+        assert (mixed.table["n_ru"] - first.table["n_ru"]).isin([0, 1]).all()
+        assert (mixed.table["n_ru"] - first.table["n_ru"]).sum() > 0
 
 
 def test_cache_sees_demo_data_replaced(app):
@@ -638,5 +641,8 @@ def test_cache_sees_demo_data_replaced(app):
         for (practice, kind), counts in prevalence.set_index(
             ["practice_id", "company_kind"]
         ).iterrows():
+            if counts["yes"] + counts["no"] < 10:  # withheld by the disclosure gate
+                assert table.loc[practice, f"suppressed_{kind}"]
+                continue
             assert table.loc[practice, f"k_{kind}"] == counts["yes"]
             assert table.loc[practice, f"n_{kind}"] == counts["yes"] + counts["no"]

@@ -10,10 +10,12 @@ from html.parser import HTMLParser
 
 import pandas as pd
 from plotly.offline import get_plotlyjs
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from statsmodels.stats.proportion import proportion_confint
 
+from survey import results
 from survey.extensions import db
+from survey.models import Response
 from tests.helpers import Respondent
 
 N_DEMO = 300
@@ -190,22 +192,52 @@ def test_report_of_demo_data(app, runner, tmp_path):
     assert shown == expected_cells(it, practice.id)
 
 
+def both_kinds_shown(rows: pd.DataFrame, practice_ids) -> str:
+    """The first practice whose yes/no answers number at least 10 in each kind of company
+    among ``rows`` (so that the report shows both cells), straight from the raw answers."""
+    answered = rows[rows["met"].isin(["yes", "no"])]
+    n = answered.groupby(["practice_id", "company_kind"]).size().unstack(fill_value=0)
+    return next(
+        p
+        for p in practice_ids
+        if p in n.index and min(n.loc[p].get("ru", 0), n.loc[p].get("foreign", 0)) >= 10
+    )
+
+
 def test_report_leaves_demo_data_out_once_real_responses_exist(app, runner, client, tmp_path):
     catalog = app.extensions["survey_catalog"]
     invoke(app, runner, "seed-demo", "--respondents", "100", "--seed", "3")
     app.config["MIN_COMPLETION_SECONDS"] = 0  # the test client is faster than any person
     r = Respondent(client).complete(catalog)
     assert r.status_code == 302 and r.location.endswith("/thanks")
+
+    # One real respondent is below the disclosure threshold, and the demo rows are no
+    # cover for them: the report is refused, with or without demo data, and nothing written.
+    for options in ((), ("--include-demo",)):
+        with app.app_context():
+            refused = runner.invoke(args=["report", "--out", str(tmp_path / "one.html"), *options])
+        assert refused.exit_code != 0, options
+        assert "withheld" in refused.output and "too_small" in refused.output, refused.output
+        assert not (tmp_path / "one.html").exists()
+
+    # 40 of the synthetic respondents relabelled real (test set-up): 41 real, 60 demo.
+    with app.app_context():
+        demo_ids = db.session.scalars(
+            select(Response.id).where(Response.is_demo.is_(True)).order_by(Response.id).limit(40)
+        ).all()
+        db.session.execute(update(Response).where(Response.id.in_(demo_ids)).values(is_demo=False))
+        db.session.commit()
+    results.clear_cache()  # rows were relabelled in place, which adds no response
     raw = raw_answers(app)
+    real = raw[~raw["is_demo"]]
+    assert real["response_id"].nunique() == 41 and raw["response_id"].nunique() == 101
 
     output, html = report(app, runner, tmp_path / "real.html")
-    assert "1 respondents." in output and "DEMO" not in output
+    assert "41 respondents." in output and "DEMO" not in output
     page = assert_self_contained(html)
     assert 'class="demo-banner"' not in html and "ДЕМО" not in html
-    assert "Респондентов: <strong>1</strong>" in html
-    real = raw[~raw["is_demo"]]
-    kinds = real[real["met"].isin(["yes", "no"])].groupby("practice_id")["company_kind"].nunique()
-    practice = catalog.practice(kinds[kinds == 2].index[0])
+    assert "Респондентов: <strong>41</strong>" in html
+    practice = catalog.practice(both_kinds_shown(real, [p.id for p in catalog.practices]))
     assert shares_in_table(page, practice.name.get("ru")) == expected_cells(real, practice.id)
 
     output, html = report(app, runner, tmp_path / "mixed.html", "--include-demo")
@@ -214,5 +246,6 @@ def test_report_leaves_demo_data_out_once_real_responses_exist(app, runner, clie
     assert 'class="demo-banner"' in html and "ДЕМО-ДАННЫЕ" in html
     assert "Респондентов: <strong>101</strong>" in html
     assert '<th class="label" scope="row">include_demo</th>' in html
-    practice = catalog.practices[0]
+    # Cells are judged on the real rows: pick one that the real respondents carry.
+    practice = catalog.practice(both_kinds_shown(real, [p.id for p in catalog.practices]))
     assert shares_in_table(page, practice.name.get("ru")) == expected_cells(raw, practice.id)

@@ -1,0 +1,223 @@
+"""The disclosure gate: every number and free-text example that leaves the server passes here.
+
+Three rules (ESSnet output checking; Denning's tracker attack; see the README):
+
+1. **Segment threshold.** A segment resting on fewer than ``MIN_CELL`` protected
+   respondents gets no breakdown at all, only a message (never its counts).
+2. **Cell threshold.** Inside a shown table, a cell resting on fewer than ``MIN_CELL``
+   respondents is shown as "< MIN_CELL" with its percentages and tests withheld; in a
+   distribution whose total is shown, one withheld cell takes a second one with it, so
+   the first cannot be recovered by subtraction.
+3. **Differencing.** A segment whose respondents differ from a broader segment (the same
+   filters less some) by 1 to ``MIN_CELL - 1`` respondents is refused: otherwise two
+   allowed requests would give those few respondents' answers by subtraction. The check
+   runs for the whole segment and for the respondents of each kind of company and of both
+   (the groups every table column rests on).
+
+"Protected" respondents are the real ones: demo (synthetic) rows never count as cover.
+In a study with only demo rows, the demo rows are judged the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from flask import current_app
+from flask_babel import gettext as _
+
+from analysis.compare import COLUMN_GROUPS, multiple_testing
+from survey import queries
+
+MIN_CELL_FLOOR = 5
+VIEWS = {
+    "all": None,
+    "ru": queries.KIND_WORKERS["ru"],
+    "foreign": queries.KIND_WORKERS["foreign"],
+    "both": ("both",),
+}
+
+# Cells of the comparison table: the count that decides, and the columns it withholds.
+CELL_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    group: (COLUMN_GROUPS[group][0], COLUMN_GROUPS[group])
+    for group in ("ru", "foreign", "paired", "rating_ru", "rating_foreign", "rating_paired")
+}
+# Tests that compare two cells: withheld when either side is.
+TEST_GROUPS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
+    "independent": (("ru", "foreign"), COLUMN_GROUPS["independent"]),
+    "rating_test": (("rating_ru", "rating_foreign"), COLUMN_GROUPS["rating_test"]),
+}
+Q_FAMILIES = ("", "paired_", "rating_", "wilcoxon_")
+
+
+def min_cell() -> int:
+    """The configured threshold, never below :data:`MIN_CELL_FLOOR`."""
+    return max(int(current_app.config.get("MIN_CELL", 10)), MIN_CELL_FLOOR)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a segment may be shown, and why not."""
+
+    allowed: bool
+    min_cell: int
+    reason: str | None = None  # "too_small" or "differencing"
+
+    def message(self) -> str:
+        """The reader's explanation, in the interface language."""
+        if self.reason == "differencing":
+            return _(
+                "This selection differs from a broader one by fewer than %(n)d respondents, "
+                "so showing it would let their answers be worked out by subtraction. "
+                "Remove or change a filter.",
+                n=self.min_cell,
+            )
+        return _(
+            "Fewer than %(n)d respondents match this selection. To protect their anonymity "
+            "no results are shown for it. Remove or change a filter.",
+            n=self.min_cell,
+        )
+
+    def as_json(self) -> dict:
+        """The refusal for an API client: the reason, never the counts."""
+        return {
+            "suppressed": True,
+            "reason": self.reason,
+            "min_cell": self.min_cell,
+            "message": self.message(),
+        }
+
+
+UNGATED = Verdict(True, 0, "ungated")
+"""The verdict of :func:`survey.results.ungated_comparison` (tests of the statistics only)."""
+
+
+def _superset_sums(counts: np.ndarray, k: int) -> np.ndarray:
+    """For every filter subset A (a bitmask), the count of rows meeting all filters of A."""
+    out = counts.copy()
+    for i in range(k):
+        bit = 1 << i
+        for mask in range(1 << k):
+            if not mask & bit:
+                out[mask] += out[mask | bit]
+    return out
+
+
+def judge(lattice, k: int, include_flagged: bool, threshold: int) -> Verdict:
+    """Apply the segment and differencing rules to a lattice from
+    :func:`survey.queries.segment_lattice` of a segment with ``k`` filters."""
+    full = (1 << k) - 1
+    sizes: dict[tuple[bool, str], np.ndarray] = {}
+    for flagged_too in (False, True):
+        for view, codes in VIEWS.items():
+            counts = np.zeros(1 << k, dtype=np.int64)
+            for bits, unflagged, worked_in, n in lattice:
+                if (flagged_too or unflagged) and (codes is None or worked_in in codes):
+                    counts[bits] += n
+            sizes[(flagged_too, view)] = _superset_sums(counts, k)
+    own = sizes[(include_flagged, "all")][full]
+    if own < threshold:
+        return Verdict(False, threshold, "too_small")
+    for view in VIEWS:
+        table = sizes[(include_flagged, view)]
+        size = table[full]
+        if size < threshold:
+            continue  # every cell of this group is withheld anyway
+        # Respondents in each broader segment (some filters dropped) but not in this one.
+        differences = [table[mask] - size for mask in range(full)]
+        if include_flagged:  # and those this one adds to the same filters without flagged
+            unflagged = sizes[(False, view)][full]
+            if unflagged >= threshold:
+                differences.append(size - unflagged)
+        if any(0 < d < threshold for d in differences):
+            return Verdict(False, threshold, "differencing")
+    return Verdict(True, threshold)
+
+
+def check_segment(segment: queries.Segment, pop: queries.Population) -> Verdict:
+    """May this segment be shown?"""
+    dims = queries.segment_dimensions(segment)
+    lattice = queries.segment_lattice(segment, pop)
+    return judge(lattice, len(dims), segment.include_flagged, min_cell())
+
+
+def mask_comparison(
+    table: pd.DataFrame, threshold: int, protected: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The comparison table with small cells withheld.
+
+    ``protected`` is the same table computed over the protected rows only (when demo rows
+    are mixed in): a cell is withheld when its protected count is below ``threshold``.
+    Withheld values become NaN; ``suppressed_<group>`` columns say which, and q-values are
+    recomputed over the tests that are shown (the family a reader sees).
+    """
+    judge_by = (
+        table
+        if protected is None
+        else protected.set_index(table.columns[0]).reindex(table[table.columns[0]]).reset_index()
+    )
+    out = table.copy()
+    hidden: dict[str, np.ndarray] = {}
+    for group, (count, _columns) in CELL_GROUPS.items():
+        hidden[group] = judge_by[count].fillna(0).to_numpy() < threshold
+    for group, (sides, _columns) in TEST_GROUPS.items():
+        hidden[group] = hidden[sides[0]] | hidden[sides[1]]
+    columns_of = {g: c for g, (_n, c) in CELL_GROUPS.items()}
+    columns_of.update({g: c for g, (_s, c) in TEST_GROUPS.items()})
+    for group, columns in columns_of.items():
+        mask = hidden[group]
+        for column in columns:
+            if column == "test":
+                out[column] = out[column].where(~mask, None)
+            else:
+                out[column] = out[column].astype("float64").where(~mask, math.nan)
+    for family in Q_FAMILIES:
+        out[f"{family}q_val"] = multiple_testing(out[f"{family}p_val"])
+    for group in CELL_GROUPS:
+        out[f"suppressed_{group}"] = hidden[group]
+    out["min_cell"] = threshold
+    return out
+
+
+def mask_counts(frame: pd.DataFrame, threshold: int, column: str = "n") -> pd.DataFrame:
+    """A distribution with cells below ``threshold`` withheld (NaN, ``suppressed`` True).
+
+    When exactly one cell would be withheld, the smallest shown cell is withheld with it
+    (secondary suppression), since the total is shown elsewhere.
+    """
+    out = frame.copy()
+    values = out[column].fillna(0).astype("int64").to_numpy()
+    hidden = values < threshold
+    if hidden.sum() == 1 and len(values) > 1:
+        shown = np.where(~hidden)[0]
+        hidden[shown[np.argmin(values[shown])]] = True
+    out[column] = out[column].astype("float64").where(~hidden, math.nan)
+    out["suppressed"] = hidden
+    return out
+
+
+def small(threshold: int) -> str:
+    """How a withheld count is written: "< 10"."""
+    return f"< {threshold}"
+
+
+def csv_ready(table: pd.DataFrame) -> pd.DataFrame:
+    """A masked comparison table for a CSV download: withheld counts read "< 10"."""
+    out = table.copy()
+    if "min_cell" not in out:
+        return out
+    text = small(int(out["min_cell"].iloc[0])) if len(out) else ""
+    for group, (count, _columns) in CELL_GROUPS.items():
+        flag = out[f"suppressed_{group}"].to_numpy(dtype=bool)
+        values = out[count].astype(object)
+        values[flag] = text
+        out[count] = values.map(lambda v: v if isinstance(v, str) else _int_or_blank(v))
+    return out
+
+
+def _int_or_blank(value) -> object:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return int(value)

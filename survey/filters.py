@@ -1,0 +1,89 @@
+"""Query parameters of researcher pages and the API, parsed in one place.
+
+A researcher who mistypes a filter must not silently get the whole sample: an unknown
+parameter name, a repeated parameter or a value that is not one of the codes is refused
+with a 400 that names the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask_babel import lazy_gettext as _l
+
+from survey.queries import Segment
+from survey.questions import BACKGROUND_BY_FIELD
+
+FILTER_NAMES = (*BACKGROUND_BY_FIELD, "wave", "language", "include_demo", "include_flagged")
+# Parameters every page accepts: the interface language switch (survey.i18n).
+GLOBAL_NAMES = ("lang",)
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
+
+
+class BadQuery(ValueError):
+    """A query parameter that cannot be honoured; ``param`` names it."""
+
+    def __init__(self, param: str, reason):
+        super().__init__(param)
+        self.param = param
+        self.reason = reason
+
+
+def parse_bool(name: str, value: str | None) -> bool:
+    """A yes/no parameter: 1/true/yes/on or 0/false/no/off (or empty)."""
+    text = (value or "").strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise BadQuery(name, _l("expected 0 or 1"))
+
+
+def check_names(args, allowed: Iterable[str]) -> None:
+    """Refuse unknown and repeated parameter names."""
+    allowed = set(allowed) | set(GLOBAL_NAMES)
+    for name in args:
+        if name not in allowed:
+            raise BadQuery(name, _l("unknown parameter"))
+        if hasattr(args, "getlist") and len(args.getlist(name)) > 1:
+            raise BadQuery(name, _l("given more than once"))
+
+
+def segment_from_args(args, extra: Iterable[str] = (), wave_codes: Iterable[str] = ()) -> Segment:
+    """The segment a request asks for; empty values mean "no restriction".
+
+    ``extra`` names the page's own parameters (``view``, ``level``...), checked by the page.
+    ``wave_codes`` are the waves that exist: an unknown wave is a bad value, not an empty study.
+    """
+    check_names(args, (*FILTER_NAMES, *extra))
+    values: dict = {}
+    for name, question in BACKGROUND_BY_FIELD.items():
+        value = args.get(name) or None
+        if value is not None and value not in question.codes():
+            raise BadQuery(
+                name,
+                _l("unknown value; expected one of %(codes)s", codes=", ".join(question.codes())),
+            )
+        values[name] = value
+    language = args.get("language") or None
+    if language not in (None, "ru", "en"):
+        raise BadQuery("language", _l("expected one of %(codes)s", codes="ru, en"))
+    wave = args.get("wave") or None
+    if wave is not None and wave not in set(wave_codes):
+        raise BadQuery("wave", _l("no wave has this code"))
+    return Segment(
+        **values,
+        language=language,
+        wave=wave,
+        include_demo=parse_bool("include_demo", args.get("include_demo")),
+        include_flagged=parse_bool("include_flagged", args.get("include_flagged")),
+    )
+
+
+def choice(args, name: str, options: tuple[str, ...], default: str) -> str:
+    """A page parameter with a fixed set of values."""
+    value = args.get(name) or default
+    if value not in options:
+        raise BadQuery(name, _l("expected one of %(codes)s", codes=", ".join(options)))
+    return value
