@@ -11,7 +11,7 @@ BENCH_ARGS ?=
 LOADTEST_ARGS ?=
 export PORT WEB_CONCURRENCY
 
-.PHONY: run test install install-dev serve db lint format translations bench loadtest clean
+.PHONY: run test install install-dev serve db lint format translations bench loadtest validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ bench: install-dev
 
 loadtest: install-dev
 	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)
+
+# Simulation check of the primary tests (partially overlapping samples): level and coverage
+# over correlations and designs; prints the markdown table of the README (about 10 minutes).
+VALIDATE_ARGS ?=
+validate: install-dev
+	$(BIN)/python -m benchmarks.validate $(VALIDATE_ARGS)
 
 translations: install-dev
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/survey-messages.pot .

@@ -10,6 +10,13 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
+from analysis.overlap import (
+    compare_overlapping,
+    compare_overlapping_means,
+    mean_rating_ci,
+    rank_biserial_ci,
+    unpaired_counts,
+)
 from analysis.paired import PAIRED_CELLS, mcnemar_exact_p, newcombe_paired_ci
 from analysis.proportions import (
     KINDS,
@@ -61,7 +68,14 @@ def assumptions_text(low_n: int = 10, alpha: float = 0.05, lang: str = "en") -> 
             "intervals and tests assume a simple random sample and describe these respondents "
             f"only. Tests are two-sided at the {pct}% level ({100 - float(pct):g}% intervals); "
             "p-values are adjusted by Benjamini-Hochberg (q-values) within each family of "
-            "tests (prevalence, paired prevalence, ratings, paired ratings). "
+            "tests. Respondents who worked in both kinds of company answer about both, so the "
+            "Russian and foreign answers are partially overlapping samples, not independent "
+            "ones: the primary tests (highlighting and stars) are the partially overlapping "
+            "samples z-test for prevalence (Derrick et al. 2015) and t-test for mean ratings "
+            "(Derrick et al. 2017), which use every answer and the correlation of the paired "
+            "ones. Secondary, labelled as such: Russian-only vs foreign-only respondents "
+            "(independent), the paired analysis of those who know both (McNemar, Wilcoxon), "
+            "and Mann-Whitney over all ratings. "
             f"Results resting on fewer than {low_n} respondents are flagged as unreliable."
         )
     if lang == "ru":
@@ -70,8 +84,15 @@ def assumptions_text(low_n: int = 10, alpha: float = 0.05, lang: str = "en") -> 
             "выборкой; интервалы и тесты предполагают простую случайную выборку и описывают "
             f"только этих респондентов. Тесты двусторонние, уровень значимости {pct}% "
             f"(интервалы {100 - float(pct):g}%); p-значения скорректированы методом "
-            "Бенджамини-Хохберга (q-значения) внутри каждого семейства тестов "
-            "(распространённость, парные ответы, оценки, парные оценки). "
+            "Бенджамини-Хохберга (q-значения) внутри каждого семейства тестов. "
+            "Респонденты, работавшие в компаниях обоих типов, отвечают о каждом, поэтому "
+            "ответы о российских и иностранных компаниях — частично пересекающиеся, а не "
+            "независимые выборки: основные тесты (выделение и звёздочки) — z-тест для "
+            "частично пересекающихся выборок для распространённости (Derrick et al. 2015) и "
+            "t-тест для средних оценок (Derrick et al. 2017); они используют все ответы и "
+            "корреляцию парных. Дополнительные, с соответствующей подписью: только "
+            "российские против только иностранных (независимые выборки), парный анализ тех, "
+            "кто знает оба типа (Макнемар, Уилкоксон), и Манн-Уитни по всем оценкам. "
             f"Результаты, основанные менее чем на {low_n} респондентах, отмечены как "
             "ненадёжные."
         )
@@ -126,6 +147,8 @@ def _kind_columns(kind: str) -> tuple[str, ...]:
         f"p_{kind}",
         f"ci_{kind}_low",
         f"ci_{kind}_high",
+        f"p_{kind}_bound_low",
+        f"p_{kind}_bound_high",
     )
 
 
@@ -133,6 +156,8 @@ def _rating_columns(kind: str) -> tuple[str, ...]:
     return (
         f"rating_n_{kind}",
         f"rating_mean_{kind}",
+        f"rating_mean_{kind}_ci_low",
+        f"rating_mean_{kind}_ci_high",
         f"rating_median_{kind}",
         *[f"r{r}_{kind}" for r in RATINGS],
     )
@@ -141,7 +166,9 @@ def _rating_columns(kind: str) -> tuple[str, ...]:
 COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
     "ru": _kind_columns("ru"),
     "foreign": _kind_columns("foreign"),
-    "independent": (
+    "ru_only": ("n_ru_only", "k_ru_only", "p_ru_only"),
+    "foreign_only": ("n_foreign_only", "k_foreign_only", "p_foreign_only"),
+    "primary": (
         "diff",
         "diff_ci_low",
         "diff_ci_high",
@@ -150,6 +177,19 @@ COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
         "p_val",
         "q_val",
         "cohens_h",
+        "cohens_h_ci_low",
+        "cohens_h_ci_high",
+        "overlap_r",
+    ),
+    "indep": (
+        "indep_diff",
+        "indep_ci_low",
+        "indep_ci_high",
+        "indep_test",
+        "indep_statistic",
+        "indep_p_val",
+        "indep_q_val",
+        "indep_cohens_h",
     ),
     "paired": (
         "paired_n",
@@ -163,13 +203,42 @@ COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "rating_ru": _rating_columns("ru"),
     "rating_foreign": _rating_columns("foreign"),
-    "rating_test": ("rating_u", "rating_p_val", "rating_q_val", "rank_biserial"),
+    "rating_ru_only": ("rating_n_ru_only",),
+    "rating_foreign_only": ("rating_n_foreign_only",),
+    "rating_test": (
+        "rating_diff",
+        "rating_diff_ci_low",
+        "rating_diff_ci_high",
+        "rating_test",
+        "rating_statistic",
+        "rating_df",
+        "rating_p_val",
+        "rating_q_val",
+        "rating_r",
+    ),
+    "rating_mwu": (
+        "mwu_u",
+        "mwu_p_val",
+        "mwu_q_val",
+        "rank_biserial",
+        "rank_biserial_ci_low",
+        "rank_biserial_ci_high",
+    ),
     "rating_paired": ("rating_paired_n", "wilcoxon_statistic", "wilcoxon_p_val", "wilcoxon_q_val"),
     "flags": ("low_n_ru", "low_n_foreign", "low_n_paired", "low_n_rating", "low_n"),
 }
 """The statistics columns of :func:`compare`, in table order, grouped by what they rest on:
-the first column of a cell group (``ru``, ``foreign``, ``paired``, ``rating_*``) is its count;
-``independent`` and ``rating_test`` compare two cells."""
+the first column of a cell group (``ru``, ``foreign``, ``ru_only``, ``foreign_only``,
+``paired``, ``rating_*`` except the tests) is its count; ``primary`` and ``rating_test``
+(the primary tests, over all answers of both kinds), ``indep`` (``ru_only`` vs
+``foreign_only``) and ``rating_mwu`` (all Russian vs all foreign ratings as if independent)
+compare cells."""
+
+TEXT_COLUMNS = ("test", "indep_test", "rating_test")
+"""Columns of :func:`compare` that hold a test's name (object dtype, ``None`` for no test)."""
+
+Q_FAMILIES = ("", "indep_", "paired_", "rating_", "mwu_", "wilcoxon_")
+"""Prefixes of the p-value columns; BH q-values are computed within each family."""
 
 
 def _column_order(key: str) -> list[str]:
@@ -178,7 +247,9 @@ def _column_order(key: str) -> list[str]:
 
 def _int_columns() -> list[str]:
     cols = ["n_ru", "k_ru", "dk_ru", "n_foreign", "k_foreign", "dk_foreign"]
+    cols += ["n_ru_only", "k_ru_only", "n_foreign_only", "k_foreign_only"]
     cols += ["paired_n", "paired_b", "paired_c", "rating_paired_n"]
+    cols += ["rating_n_ru_only", "rating_n_foreign_only"]
     for kind in ("ru", "foreign"):
         cols += [f"rating_n_{kind}", *[f"r{r}_{kind}" for r in RATINGS]]
     return cols
@@ -225,22 +296,49 @@ def compare(
 
         * ``key``;
         * ``n_ru, k_ru, dk_ru, p_ru, ci_ru_low, ci_ru_high`` and the same for ``foreign``:
-          yes + no answers, yes answers, don't-know answers (never in a denominator), the
+          yes + no answers, yes answers, don't-know answers (never in the denominator of p), the
           share of yes and its Wilson interval;
-        * ``diff, diff_ci_low, diff_ci_high, test, statistic, p_val, q_val, cohens_h``:
-          ``p_ru - p_foreign`` with its Newcombe hybrid score interval, the test used
-          (``"chi2"`` / ``"fisher"``, ``None`` when a kind has no yes/no answer), the chi-square
-          value (NaN for Fisher), the p-value, its BH q-value and Cohen's h
-          (see :func:`analysis.proportions.compare_independent`);
+        * ``p_ru_bound_low, p_ru_bound_high`` and the same for ``foreign``: bounds of the
+          share if the don't-know answers were known, ``yes / (yes + no + dk)`` (every
+          don't-know a no) and ``(yes + dk) / (yes + no + dk)`` (every one a yes); ``p_ru``,
+          which leaves them out, lies between the two. At category level ``dk`` counts the
+          respondents whose category answer is undetermined (no yes, at least one
+          don't-know among its practices), so these are the category's prevalence bounds;
+        * ``n_ru_only, k_ru_only, p_ru_only`` and the same for ``foreign_only``: the
+          respondents who answered yes/no about one kind only (the kind's answers less the
+          paired table's margin);
+        * ``diff, diff_ci_low, diff_ci_high, test, statistic, p_val, q_val, cohens_h,
+          cohens_h_ci_low, cohens_h_ci_high, overlap_r``: the **primary** comparison over
+          all answers, valid when some respondents answered about both kinds:
+          ``p_ru - p_foreign`` with its MOVER interval, ``test = "overlap_z"`` (the
+          partially overlapping samples z-test of Derrick et al. 2015; ``None`` when a kind
+          has no yes/no answer), its z, p-value and BH q-value, Cohen's h with its interval
+          and the phi correlation of the paired answers
+          (see :func:`analysis.overlap.compare_overlapping`);
+        * ``indep_diff, indep_ci_low, indep_ci_high, indep_test, indep_statistic,
+          indep_p_val, indep_q_val, indep_cohens_h``: *secondary*, Russian-only vs
+          foreign-only respondents as two independent samples: Newcombe interval,
+          ``"chi2"`` / ``"fisher"`` (see :func:`analysis.proportions.compare_independent`);
         * ``paired_n, paired_b, paired_c, paired_diff, paired_ci_low, paired_ci_high,
           paired_p_val, paired_q_val``: respondents who know both kinds, ``b = yes_no``,
           ``c = no_yes``, ``(b - c) / n`` with Newcombe's paired method 10 interval, exact
           McNemar p and its q-value;
-        * ``rating_n_ru, rating_mean_ru, rating_median_ru, r1_ru .. r5_ru`` and the same for
-          ``foreign``;
-        * ``rating_u, rating_p_val, rating_q_val, rank_biserial``: Mann-Whitney U of the
-          Russian ratings (x = ru, y = foreign), its p-value and q-value, and the
-          rank-biserial correlation (positive: ratings higher in Russian companies);
+        * ``rating_n_ru, rating_mean_ru, rating_mean_ru_ci_low, rating_mean_ru_ci_high,
+          rating_median_ru, r1_ru .. r5_ru`` and the same for ``foreign`` (the mean with its
+          t interval, see :func:`analysis.overlap.mean_rating_ci`);
+        * ``rating_n_ru_only, rating_n_foreign_only``: ratings from respondents who rated
+          one kind only;
+        * ``rating_diff, rating_diff_ci_low, rating_diff_ci_high, rating_test,
+          rating_statistic, rating_df, rating_p_val, rating_q_val, rating_r``: the
+          **primary** rating comparison, ``mean_ru - mean_foreign`` by the partially
+          overlapping samples t-test (``"overlap_t"``, Derrick et al. 2017, separate
+          variances; see :func:`analysis.overlap.compare_overlapping_means`) and the
+          correlation of the paired ratings;
+        * ``mwu_u, mwu_p_val, mwu_q_val, rank_biserial, rank_biserial_ci_low,
+          rank_biserial_ci_high``: *secondary*, Mann-Whitney U of all Russian vs all
+          foreign ratings as if independent (x = ru, y = foreign), and the rank-biserial
+          correlation (positive: ratings higher in Russian companies) with its Fisher-z
+          interval;
         * ``rating_paired_n, wilcoxon_statistic, wilcoxon_p_val, wilcoxon_q_val``: Wilcoxon
           signed-rank test of ``rating_ru - rating_foreign`` among respondents who rated the
           item in both kinds;
@@ -250,8 +348,12 @@ def compare(
 
         Counts are int64 and flags bool. q-values are Benjamini-Hochberg
         (``multipletests(method="fdr_bh")``) within each family (``p_val``,
-        ``paired_p_val``, ``rating_p_val``, ``wilcoxon_p_val``) over the listed items whose
-        p-value is not NaN; a NaN p gives a NaN q. See :data:`ASSUMPTIONS`.
+        ``indep_p_val``, ``paired_p_val``, ``rating_p_val``, ``mwu_p_val``,
+        ``wilcoxon_p_val``; see :data:`Q_FAMILIES`) over the listed items whose p-value is
+        not NaN; a NaN p gives a NaN q. See :data:`ASSUMPTIONS`.
+
+        Raises ValueError when a paired table holds more answers than its kind's table
+        (the tables must come from the same respondents).
 
     Examples
     --------
@@ -260,9 +362,12 @@ def compare(
     ...                      "yes": [30, 55], "no": [90, 55], "dk": [4, 2]})
     >>> table = compare(prev, None, None, None, items=["bonus", "gym"])
     >>> table[["practice_id", "n_ru", "p_ru", "p_foreign", "test", "p_val", "q_val"]].round(6)
-      practice_id  n_ru  p_ru  p_foreign  test     p_val     q_val
-    0       bonus   120  0.25        0.5  chi2  0.000087  0.000087
-    1         gym     0   NaN        NaN  None       NaN       NaN
+      practice_id  n_ru  p_ru  p_foreign       test     p_val     q_val
+    0       bonus   120  0.25        0.5  overlap_z  0.000087  0.000087
+    1         gym     0   NaN        NaN       None       NaN       NaN
+
+    With no respondent in both kinds the primary test is the pooled two-proportion z-test
+    (its p-value is the chi-square test's).
     """
     key = _check_key(key)
     alpha = _check_alpha(alpha)
@@ -314,7 +419,7 @@ def compare(
     for name, values in columns.items():
         if name == key:
             data[name] = pd.Series(values, dtype=prev[key].dtype if not items else None)
-        elif name == "test":
+        elif name in TEXT_COLUMNS:
             data[name] = pd.Series(values, dtype=object)
         elif name in int_columns:
             data[name] = np.asarray(values, dtype="int64")
@@ -322,7 +427,7 @@ def compare(
             data[name] = np.asarray(values, dtype=bool)
         else:
             data[name] = np.asarray(values, dtype="float64")
-    for family in ("", "paired_", "rating_", "wilcoxon_"):
+    for family in Q_FAMILIES:
         data[f"{family}q_val"] = multiple_testing(data[f"{family}p_val"])
     return pd.DataFrame(data)
 
@@ -345,16 +450,50 @@ def _row(prev, pair, rate, paired_rate, alpha: float, low_n: int) -> dict[str, A
                 f"p_{kind}": yes / (yes + no) if yes + no else math.nan,
                 f"ci_{kind}_low": low,
                 f"ci_{kind}_high": high,
+                # Don't-know answers counted as no, then as yes (see compare's docstring).
+                f"p_{kind}_bound_low": yes / (yes + no + dk) if yes + no + dk else math.nan,
+                f"p_{kind}_bound_high": (yes + dk) / (yes + no + dk) if yes + no + dk else math.nan,
             }
         )
-    row.update(
-        compare_independent(
-            row["k_ru"], row["n_ru"], row["k_foreign"], row["n_foreign"], alpha=alpha
-        )
-    )
 
     a, b, c, d = (int(v) for v in pair)
     n = a + b + c + d
+    # The three groups: Russian only, foreign only (the kind's answers less the paired
+    # margin), and the pairs.
+    k_ru_only = int(unpaired_counts(row["k_ru"], a + b, "yes answers about Russian companies"))
+    n_ru_only = k_ru_only + int(unpaired_counts(row["n_ru"] - row["k_ru"], c + d, "ru no"))
+    k_fo_only = int(unpaired_counts(row["k_foreign"], a + c, "yes answers about foreign ones"))
+    n_fo_only = k_fo_only + int(
+        unpaired_counts(row["n_foreign"] - row["k_foreign"], b + d, "foreign no")
+    )
+    row.update(
+        {
+            "n_ru_only": n_ru_only,
+            "k_ru_only": k_ru_only,
+            "p_ru_only": k_ru_only / n_ru_only if n_ru_only else math.nan,
+            "n_foreign_only": n_fo_only,
+            "k_foreign_only": k_fo_only,
+            "p_foreign_only": k_fo_only / n_fo_only if n_fo_only else math.nan,
+        }
+    )
+    primary = compare_overlapping(
+        k_ru_only, n_ru_only, k_fo_only, n_fo_only, a, b, c, d, alpha=alpha
+    )
+    row.update({name: primary[name] for name in _PRIMARY})
+    row["overlap_r"] = primary["r"] if n else math.nan
+    indep = compare_independent(k_ru_only, n_ru_only, k_fo_only, n_fo_only, alpha=alpha)
+    row.update(
+        {
+            "indep_diff": indep["diff"],
+            "indep_ci_low": indep["diff_ci_low"],
+            "indep_ci_high": indep["diff_ci_high"],
+            "indep_test": indep["test"],
+            "indep_statistic": indep["statistic"],
+            "indep_p_val": indep["p_val"],
+            "indep_cohens_h": indep["cohens_h"],
+        }
+    )
+
     low, high = newcombe_paired_ci(a, b, c, d, alpha=alpha)
     row.update(
         {
@@ -370,18 +509,42 @@ def _row(prev, pair, rate, paired_rate, alpha: float, low_n: int) -> dict[str, A
 
     for j, kind in enumerate(KINDS):
         hist = rate[j]
-        n_rated = int(hist.sum())
-        row[f"rating_n_{kind}"] = n_rated
-        row[f"rating_mean_{kind}"] = (
-            float(hist @ np.asarray(RATINGS)) / n_rated if n_rated else math.nan
-        )
+        mean = mean_rating_ci(hist, alpha=alpha)
+        row[f"rating_n_{kind}"] = mean["n"]
+        row[f"rating_mean_{kind}"] = mean["mean"]
+        row[f"rating_mean_{kind}_ci_low"] = mean["ci_low"]
+        row[f"rating_mean_{kind}_ci_high"] = mean["ci_high"]
         row[f"rating_median_{kind}"] = median_from_counts(hist)
         for r, count in zip(RATINGS, hist, strict=True):
             row[f"r{r}_{kind}"] = int(count)
+    ru_only = unpaired_counts(rate[0], paired_rate.sum(axis=1), "ratings of Russian companies")
+    fo_only = unpaired_counts(rate[1], paired_rate.sum(axis=0), "ratings of foreign companies")
+    row["rating_n_ru_only"] = int(ru_only.sum())
+    row["rating_n_foreign_only"] = int(fo_only.sum())
+    means = compare_overlapping_means(ru_only, fo_only, paired_rate, alpha=alpha)
+    row.update(
+        {
+            "rating_diff": means["diff"],
+            "rating_diff_ci_low": means["diff_ci_low"],
+            "rating_diff_ci_high": means["diff_ci_high"],
+            "rating_test": means["test"],
+            "rating_statistic": means["statistic"],
+            "rating_df": means["df"],
+            "rating_p_val": means["p_val"],
+            "rating_r": means["r"] if int(paired_rate.sum()) >= 2 else math.nan,
+        }
+    )
     mwu = mann_whitney_from_counts(rate[0], rate[1])
-    row["rating_u"] = mwu["u"]
-    row["rating_p_val"] = mwu["p_val"]
-    row["rank_biserial"] = mwu["rank_biserial"]
+    low, high = rank_biserial_ci(mwu["rank_biserial"], mwu["n_x"], mwu["n_y"], alpha=alpha)
+    row.update(
+        {
+            "mwu_u": mwu["u"],
+            "mwu_p_val": mwu["p_val"],
+            "rank_biserial": mwu["rank_biserial"],
+            "rank_biserial_ci_low": low,
+            "rank_biserial_ci_high": high,
+        }
+    )
 
     by_diff: dict[int, int] = {}
     for diff, count in zip(_DIFFERENCES.ravel(), paired_rate.ravel(), strict=True):
@@ -397,3 +560,16 @@ def _row(prev, pair, rate, paired_rate, alpha: float, low_n: int) -> dict[str, A
     row["low_n_rating"] = min(row["rating_n_ru"], row["rating_n_foreign"]) < low_n
     row["low_n"] = row["low_n_ru"] or row["low_n_foreign"]
     return row
+
+
+_PRIMARY = (
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "test",
+    "statistic",
+    "p_val",
+    "cohens_h",
+    "cohens_h_ci_low",
+    "cohens_h_ci_high",
+)

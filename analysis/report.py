@@ -65,22 +65,27 @@ _UI: dict[str, dict[str, str]] = {
         "ratings_group": "Оценки 1–5",
         "share": "Доля",
         "ci": "95% ДИ",
+        "bounds": "Границы (не знаю = нет / да)",
         "difference": "Разница, п.п. [95% ДИ]",
         "test": "Тест",
         "cohens_h": "h Коэна",
         "mean_ru": "Среднее, рос.",
         "mean_foreign": "Среднее, иностр.",
-        "mwu_p": "p (Манна–Уитни)",
+        "mwu_p": "p (t, пересек. выборки)",
         "no_rows": "Нет данных",
         "chi2": "χ²",
         "fisher": "Фишер",
+        "overlap_z": "z (пересек. выборки)",
         "note_share": (
             "n — ответившие «встречал(а)» или «не встречал(а)» о компаниях этого типа; "
             "доля — встречавшие практику, с 95% доверительным интервалом Уилсона. "
             "Разница — российские минус иностранные, в процентных пунктах."
         ),
         "note_tests": (
-            "χ² — критерий хи-квадрат Пирсона, Фишер — точный критерий Фишера; "
+            "Основной тест — z-тест для частично пересекающихся выборок (Derrick и др., "
+            "2015): респонденты, работавшие в компаниях обоих типов, отвечают о каждом, "
+            "поэтому выборки не независимы; тест использует все ответы и корреляцию парных, "
+            "интервал разницы — MOVER-интервал Ньюкомба с этой корреляцией. "
             "q — p-значение с поправкой Бенджамини–Хохберга на множественные сравнения."
         ),
         "note_paired": (
@@ -89,11 +94,17 @@ _UI: dict[str, dict[str, str]] = {
             "p — критерий Мак-Немара."
         ),
         "note_ratings": (
-            "Оценки: среднее по шкале 1–5; p и q — критерий Манна–Уитни "
-            "и его поправка Бенджамини–Хохберга."
+            "Оценки: среднее по шкале 1–5; p и q — t-тест для частично пересекающихся "
+            "выборок (Derrick и др., 2017) и его поправка Бенджамини–Хохберга."
         ),
         "note_star": "{star} — q < {alpha}.",
         "note_low_n": "{mark} — мало наблюдений хотя бы в одной из групп; оценки неустойчивы.",
+        "note_bounds": (
+            "Категория считается встреченной, если встречена хотя бы одна её практика, и "
+            "невстреченной, если ответ «нет» дан по всем её практикам. Показана доля без "
+            "неопределённых ответов (ни одного «да», хотя бы одно «не знаю»); границы — та же "
+            "доля, если все неопределённые считать «нет» (нижняя) или «да» (верхняя)."
+        ),
     },
     "en": {
         "title": "Motivation practices in Russian and foreign companies: report",
@@ -121,23 +132,28 @@ _UI: dict[str, dict[str, str]] = {
         "ratings_group": "Ratings 1–5",
         "share": "Share",
         "ci": "95% CI",
+        "bounds": "Bounds (don't know = no / yes)",
         "difference": "Difference, pp [95% CI]",
         "test": "Test",
         "cohens_h": "Cohen's h",
         "mean_ru": "Mean, Russian",
         "mean_foreign": "Mean, foreign",
-        "mwu_p": "p (Mann–Whitney)",
+        "mwu_p": "p (overlap t)",
         "no_rows": "No data",
         "chi2": "χ²",
         "fisher": "Fisher",
+        "overlap_z": "overlap z",
         "note_share": (
             "n — respondents who answered “met” or “not met” for companies of that kind; "
             "share — those who met the practice, with a 95% Wilson confidence interval. "
             "Difference — Russian minus foreign, in percentage points."
         ),
         "note_tests": (
-            "χ² — Pearson's chi-square test, Fisher — Fisher's exact test; "
-            "q — p-value adjusted for multiple comparisons (Benjamini–Hochberg)."
+            "Primary test — the partially overlapping samples z-test (Derrick et al., 2015): "
+            "respondents who worked in both kinds of company answer about both, so the samples "
+            "are not independent; the test uses every answer and the correlation of the paired "
+            "ones, and the interval of the difference is Newcombe's MOVER interval with that "
+            "correlation. q — p-value adjusted for multiple comparisons (Benjamini–Hochberg)."
         ),
         "note_paired": (
             "Paired comparison — only respondents who know both kinds of company: "
@@ -145,11 +161,17 @@ _UI: dict[str, dict[str, str]] = {
             "p — McNemar's test."
         ),
         "note_ratings": (
-            "Ratings: mean on the 1–5 scale; p and q — Mann–Whitney test "
-            "and its Benjamini–Hochberg adjustment."
+            "Ratings: mean on the 1–5 scale; p and q — the partially overlapping samples "
+            "t-test (Derrick et al., 2017) and its Benjamini–Hochberg adjustment."
         ),
         "note_star": "{star} — q < {alpha}.",
         "note_low_n": "{mark} — few observations in at least one group; unstable estimates.",
+        "note_bounds": (
+            "A category counts as met if at least one of its practices was met, and as not "
+            "met if every one of its practices was answered “no”. The share shown leaves out "
+            "the undetermined respondents (no “yes”, at least one “don't know”); the bounds "
+            "are the share with all of them counted as “no” (lower) or as “yes” (upper)."
+        ),
     },
 }
 
@@ -249,7 +271,9 @@ def format_comparison(
         ``ci_ru``, ``n_foreign``, ``p_foreign``, ``ci_foreign``, ``diff``,
         ``test``, ``p_val``, ``q_val``, ``cohens_h``, ``paired_n``, ``paired_b``,
         ``paired_c``, ``paired_p_val``, ``paired_q_val``, ``rating_mean_ru``,
-        ``rating_mean_foreign``, ``rating_p_val``, ``rating_q_val``, and bool
+        ``rating_mean_foreign``, ``rating_p_val``, ``rating_q_val``, ``bounds_ru``,
+        ``bounds_foreign`` (the share's bounds with don't-know as no / as yes, like
+        ``"20.0–35.0%"``; a dash when the table has no ``p_*_bound_*`` columns), and bool
         columns ``low_n`` and ``significant`` (prevalence q below the threshold).
 
     Examples
@@ -269,7 +293,7 @@ def format_comparison(
     def starred(values: list[float]) -> list[str]:
         return [format_p_value(v) + (f" {STAR}" if v < significance else "") for v in values]
 
-    tests = {"chi2": ui["chi2"], "fisher": ui["fisher"]}
+    tests = {"chi2": ui["chi2"], "fisher": ui["fisher"], "overlap_z": ui["overlap_z"]}
     q_val = num("q_val")
     out = pd.DataFrame(
         {
@@ -299,6 +323,8 @@ def format_comparison(
             "rating_mean_foreign": [_decimal(v, 2) for v in num("rating_mean_foreign")],
             "rating_p_val": [format_p_value(v) for v in num("rating_p_val")],
             "rating_q_val": starred(num("rating_q_val")),
+            "bounds_ru": _bounds(table, "ru"),
+            "bounds_foreign": _bounds(table, "foreign"),
             "low_n": [bool(v) if _present(v) else False for v in table["low_n"]],
             "significant": [v < significance for v in q_val],
         },
@@ -306,6 +332,15 @@ def format_comparison(
     )
     _mark_withheld(out, table)
     return out.astype({"low_n": bool, "significant": bool})
+
+
+def _bounds(table: pd.DataFrame, kind: str) -> list[str]:
+    """The share's bounds (don't-know as no / as yes) for display; optional columns."""
+    low, high = f"p_{kind}_bound_low", f"p_{kind}_bound_high"
+    if low not in table.columns or high not in table.columns:
+        return [MISSING] * len(table)
+    values = [pd.to_numeric(table[c], errors="coerce").to_numpy(float) for c in (low, high)]
+    return _intervals(values[0].tolist(), values[1].tolist())
 
 
 # Display columns holding a count, by the disclosure-control group that can withhold them.
@@ -518,19 +553,30 @@ def _comparison_table(
 ) -> str:
     ui = _UI[lang]
     shown = format_comparison(table, labels, lang, key)
+    # At category level each kind's share gets its don't-know bounds beside it.
+    bounds = key == "category_id"
+    per_kind = ["n", ui["share"], ui["ci"], *([ui["bounds"]] if bounds else [])]
+    kind_columns = {
+        kind: [f"n_{kind}", f"p_{kind}", f"ci_{kind}", *([f"bounds_{kind}"] if bounds else [])]
+        for kind in ("ru", "foreign")
+    }
     group = (
         f'<tr><th class="label" rowspan="2" scope="col">{_e(item_header)}</th>'
-        f'<th colspan="3">{_e(ui["ru"])}</th><th colspan="3">{_e(ui["foreign"])}</th>'
+        f'<th colspan="{len(per_kind)}">{_e(ui["ru"])}</th>'
+        f'<th colspan="{len(per_kind)}">{_e(ui["foreign"])}</th>'
         f'<th colspan="5">{_e(ui["difference_group"])}</th>'
         f'<th colspan="5">{_e(ui["paired_group"])}</th>'
         f'<th colspan="4">{_e(ui["ratings_group"])}</th></tr>'
     )
-    headers = ["n", ui["share"], ui["ci"]] * 2
+    headers = per_kind * 2
     headers += [ui["difference"], ui["test"], "p", "q", ui["cohens_h"]]
     headers += ["n", "b", "c", "p", "q"]
     headers += [ui["mean_ru"], ui["mean_foreign"], ui["mwu_p"], "q"]
     second = "<tr>" + "".join(f'<th scope="col">{_e(h)}</th>' for h in headers) + "</tr>"
-    cells = [c for c in shown.columns if c not in ("label", "low_n", "significant")]
+    rest = ("label", "low_n", "significant", *kind_columns["ru"], *kind_columns["foreign"])
+    rest += ("bounds_ru", "bounds_foreign")
+    cells = [*kind_columns["ru"], *kind_columns["foreign"]]
+    cells += [c for c in shown.columns if c not in rest]
     body = []
     for row in shown.itertuples(index=False):
         label = _e(row.label) + (f" {LOW_N_MARK}" if row.low_n else "")
@@ -551,6 +597,7 @@ def _comparison_table(
         ui["note_ratings"],
         ui["note_star"].format(star=STAR, alpha=f"{SIGNIFICANCE:g}"),
         ui["note_low_n"].format(mark=LOW_N_MARK),
+        *([ui["note_bounds"]] if bounds else []),
     ]
     return (
         '<div class="table-wrap"><table class="comparison">'

@@ -100,14 +100,28 @@ def _rating(row: dict, kind: str) -> dict:
     return {
         "n": whole(row[f"rating_n_{kind}"]),
         "mean": clean(row[f"rating_mean_{kind}"]),
+        "mean_ci": [
+            clean(row[f"rating_mean_{kind}_ci_low"]),
+            clean(row[f"rating_mean_{kind}_ci_high"]),
+        ],
         "median": clean(row[f"rating_median_{kind}"]),
         "counts": [whole(row[f"r{r}_{kind}"]) for r in range(1, 6)],
     }
 
 
 def comparison_row(row: dict, key: str = "practice_id") -> dict:
-    """One practice (or category) of the comparison table as the API's JSON object."""
-    return {
+    """One practice (or category) of the comparison table as the API's JSON object.
+
+    ``diff``, ``test``, ``statistic``, ``p_value``, ``q_value``, ``cohens_h`` and
+    ``rating_p_value``, ``rating_q_value`` are the primary tests (partially overlapping
+    samples: ``overlap_z``, ``overlap_t``); ``secondary`` holds the tests kept for
+    reference, each named for what it is, beside ``paired`` and ``rating_paired``.
+
+    A category row adds ``p_ru_bounds`` and ``p_foreign_bounds``: the prevalence with the
+    respondents whose category answer is undetermined (``dk_*``: no yes, some don't-know)
+    counted as no, then as yes; ``p_ru`` (the headline) leaves them out.
+    """
+    out = {
         key: row[key],
         **{
             name: whole(row[name])
@@ -117,11 +131,13 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
         "ci_ru": [clean(row["ci_ru_low"]), clean(row["ci_ru_high"])],
         "ci_foreign": [clean(row["ci_foreign_low"]), clean(row["ci_foreign_high"])],
         "diff_ci": [clean(row["diff_ci_low"]), clean(row["diff_ci_high"])],
-        "test": row["test"] if isinstance(row["test"], str) else None,
+        "test": _name(row["test"]),
         "statistic": clean(row["statistic"]),
         "p_value": clean(row["p_val"]),
         "q_value": clean(row["q_val"]),
         "cohens_h": clean(row["cohens_h"]),
+        "cohens_h_ci": [clean(row["cohens_h_ci_low"]), clean(row["cohens_h_ci_high"])],
+        "overlap_r": clean(row["overlap_r"]),
         "paired": {
             "n": whole(row["paired_n"]),
             "b": whole(row["paired_b"]),
@@ -133,9 +149,14 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
         },
         "rating_ru": _rating(row, "ru"),
         "rating_foreign": _rating(row, "foreign"),
-        "rating_u": clean(row["rating_u"]),
+        "rating_diff": clean(row["rating_diff"]),
+        "rating_diff_ci": [clean(row["rating_diff_ci_low"]), clean(row["rating_diff_ci_high"])],
+        "rating_test": _name(row["rating_test"]),
+        "rating_statistic": clean(row["rating_statistic"]),
+        "rating_df": clean(row["rating_df"]),
         "rating_p_value": clean(row["rating_p_val"]),
         "rating_q_value": clean(row["rating_q_val"]),
+        "rating_u": clean(row["mwu_u"]),
         "rank_biserial": clean(row["rank_biserial"]),
         "rating_paired": {
             "n": whole(row["rating_paired_n"]),
@@ -143,11 +164,48 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
             "p_value": clean(row["wilcoxon_p_val"]),
             "q_value": clean(row["wilcoxon_q_val"]),
         },
+        "secondary": {
+            "independent": {
+                "description": "Russian-only vs foreign-only respondents, independent samples",
+                "n_ru": whole(row["n_ru_only"]),
+                "k_ru": whole(row["k_ru_only"]),
+                "n_foreign": whole(row["n_foreign_only"]),
+                "k_foreign": whole(row["k_foreign_only"]),
+                "diff": clean(row["indep_diff"]),
+                "diff_ci": [clean(row["indep_ci_low"]), clean(row["indep_ci_high"])],
+                "test": _name(row["indep_test"]),
+                "statistic": clean(row["indep_statistic"]),
+                "p_value": clean(row["indep_p_val"]),
+                "q_value": clean(row["indep_q_val"]),
+                "cohens_h": clean(row["indep_cohens_h"]),
+            },
+            "mann_whitney": {
+                "description": "all Russian vs all foreign ratings as if independent",
+                "u": clean(row["mwu_u"]),
+                "p_value": clean(row["mwu_p_val"]),
+                "q_value": clean(row["mwu_q_val"]),
+                "rank_biserial": clean(row["rank_biserial"]),
+                "rank_biserial_ci": [
+                    clean(row["rank_biserial_ci_low"]),
+                    clean(row["rank_biserial_ci_high"]),
+                ],
+            },
+        },
         "low_n": bool(row["low_n"]),
         "suppressed": [group for group in disclosure.CELL_GROUPS if row.get(f"suppressed_{group}")],
         "low_n_paired": bool(row["low_n_paired"]),
         "low_n_rating": bool(row["low_n_rating"]),
     }
+    if key == "category_id":
+        for kind in ("ru", "foreign"):
+            bounds = [clean(row[f"p_{kind}_bound_low"]), clean(row[f"p_{kind}_bound_high"])]
+            out[f"p_{kind}_bounds"] = bounds
+    return out
+
+
+def _name(value) -> str | None:
+    """A test's name, or None when there is no test (or it is withheld)."""
+    return value if isinstance(value, str) else None
 
 
 @bp.get("/comparison")
@@ -268,6 +326,13 @@ FILTER_PARAMS = [
         "required": False,
         "schema": {"type": "string", "enum": ["0", "1"]},
     },
+    {
+        "name": "exclude_low_quality",
+        "in": "query",
+        "required": False,
+        "description": "1 leaves out responses the quality indicators mark low quality.",
+        "schema": {"type": "string", "enum": ["0", "1"]},
+    },
 ]
 
 
@@ -371,7 +436,10 @@ def openapi_document(server: str) -> dict:
         "paths": {
             "/practices": get("The practice catalogue"),
             "/comparison": get(
-                "Russian vs foreign comparison",
+                "Russian vs foreign comparison. Primary tests (diff, test, p_value, "
+                "rating_p_value) are for partially overlapping samples (overlap_z, "
+                "overlap_t); 'secondary', 'paired' and 'rating_paired' are labelled "
+                "secondary tests",
                 [
                     *FILTER_PARAMS,
                     {

@@ -15,9 +15,10 @@ from sqlalchemy import func, select, text
 from survey.catalog import Catalog
 from survey.extensions import db
 from survey.models import COMPANY_KINDS, Answer, Response, new_export_id
-from survey.questions import BACKGROUND_BY_FIELD, CONSENT_VERSION
+from survey.questions import BACKGROUND_BY_FIELD
 from survey.responses import catalog_version_id, default_wave, today
 
+DEMO_CONSENT = "demo"  # synthetic rows consented to nothing: their consent_version says so
 WORKED_IN = (("ru_only", 0.35), ("foreign_only", 0.2), ("both", 0.45))
 # Skewed background shares, as a real sample of office workers would be (not uniform), so
 # the demo study is exportable under k-anonymity like a real one of the same size.
@@ -53,6 +54,11 @@ BACKGROUND_WEIGHTS = {
     "region": {"moscow": 0.55, "spb": 0.2, "other_ru": 0.18, "abroad": 0.07},
 }
 DK_SHARE = 0.06
+# Within-person correlation between a respondent's answers about the two kinds (phi of the
+# yes/no answers to one practice; latent correlation of the ratings), for respondents who
+# worked in both. Strong enough that a test treating the two kinds as independent samples
+# visibly disagrees with the partially overlapping samples test (issue 13).
+DEFAULT_CORRELATION = 0.6
 
 
 def practice_parameters(cat: Catalog, rng: np.random.Generator) -> dict[str, dict]:
@@ -80,9 +86,35 @@ def practice_parameters(cat: Catalog, rng: np.random.Generator) -> dict[str, dic
     return params
 
 
-def _ratings(rng: np.random.Generator, centre: float, size: int) -> np.ndarray:
-    values = np.rint(rng.normal(centre, 0.9, size))
-    return np.clip(values, 1, 5).astype(int)
+def _ratings(centre: float, latent: np.ndarray) -> np.ndarray:
+    """Ratings 1-5 around ``centre`` from standard normal ``latent`` scores."""
+    return np.clip(np.rint(centre + 0.9 * latent), 1, 5).astype(int)
+
+
+def both_yes_share(p_ru: float, p_foreign: float, correlation: float) -> float:
+    """P(yes about both kinds) for answers with these shares of yes and this phi correlation.
+
+    Clipped to what the two shares allow (the Frechet bounds): two shares far apart
+    cannot be correlated with phi near 1, nor near -1.
+    """
+    spread = np.sqrt(p_ru * (1 - p_ru) * p_foreign * (1 - p_foreign))
+    share = p_ru * p_foreign + correlation * spread
+    return float(np.clip(share, max(0.0, p_ru + p_foreign - 1), min(p_ru, p_foreign)))
+
+
+def _paired_yes(
+    u: np.ndarray, p_ru: float, p_foreign: float, correlation: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Yes about Russian, yes about foreign companies, from one uniform draw per person.
+
+    The unit interval is cut so that ``[0, p_ru)`` is yes about Russian companies and
+    ``[0, p11) + [p_ru, p_ru + p_foreign - p11)`` yes about foreign ones: each share is
+    exact, and both is ``p11`` (:func:`both_yes_share`).
+    """
+    p11 = both_yes_share(p_ru, p_foreign, correlation)
+    ru = u < p_ru
+    foreign = (u < p11) | ((u >= p_ru) & (u < p_ru + p_foreign - p11))
+    return ru, foreign
 
 
 # One character per answer cell in the compact code the database expands (see _EXPAND_SQL):
@@ -97,8 +129,16 @@ def seed_demo(
     *,
     chunk: int = 10000,
     progress: Callable[[int], None] | None = None,
+    correlation: float = DEFAULT_CORRELATION,
 ) -> int:
     """Insert ``n`` synthetic submitted responses with all their answers; return n.
+
+    ``correlation`` (-1 to 1) ties the two answers of a respondent who worked in both kinds
+    of company: it is the phi correlation of their yes/no answers about one practice
+    (clipped per practice to what its two prevalences allow, see :func:`both_yes_share`)
+    and the correlation of the normal scores behind their two ratings (the rounded 1-5
+    ratings correlate a little less). Everything else is drawn independently: answers to
+    different practices, don't-know (``DK_SHARE`` per answer), and the background.
 
     Python draws the answers with numpy and hands the database one short code string per
     respondent; the database expands it into the answer rows itself (INSERT ... SELECT
@@ -118,6 +158,8 @@ def seed_demo(
     exclusive lock on the answer table until it commits: seed a study before fieldwork,
     not during it. An interrupted seeding leaves nothing behind.
     """
+    if not -1.0 <= correlation <= 1.0:
+        raise ValueError(f"correlation must lie in [-1, 1], got {correlation!r}")
     rng = np.random.default_rng(seed)
     params = practice_parameters(cat, rng)
     wave_id = default_wave().id
@@ -142,7 +184,9 @@ def seed_demo(
             while done < n:
                 size = min(chunk, n - done)
                 ids = np.arange(start_id + done, start_id + done + size)
-                responses, codes = _chunk(rng, ids, params, practices, wave_id, version_id)
+                responses, codes = _chunk(
+                    rng, ids, params, practices, wave_id, version_id, correlation
+                )
                 _bulk_insert(connection, responses, codes)
                 if sqlite:
                     connection.commit()
@@ -165,7 +209,7 @@ _RESPONSE_COLUMNS = (
 )  # fmt: skip
 
 
-def _chunk(rng, ids, params, practices, wave_id, version_id):
+def _chunk(rng, ids, params, practices, wave_id, version_id, correlation):
     """Draw one chunk: response rows (tuples) and one answer code string per response."""
     size = len(ids)
     codes = {name: q.codes() for name, q in BACKGROUND_BY_FIELD.items()}
@@ -182,15 +226,12 @@ def _chunk(rng, ids, params, practices, wave_id, version_id):
     background["region"] = np.where(rng.random(size) < 0.2, None, background["region"])
     days = rng.integers(0, 45, size=size)
     lang = np.where(rng.random(size) < 0.8, "ru", "en")
-    # A respondent's propensity to have met practices shifts all their answers together,
-    # which makes the answers of one person (and their two kinds) correlated.
-    propensity = rng.normal(0.0, 0.8, size=size)
     first_day = today() - dt.timedelta(days=45)
     extra = [name for name in codes if name != "worked_in"]
     day_of = [(first_day + dt.timedelta(days=d)).isoformat() for d in range(45)]
     fixed = ("submitted", wave_id, version_id)
     responses = [
-        (int(rid), new_export_id(), None, *fixed, language, True, CONSENT_VERSION,
+        (int(rid), new_export_id(), None, *fixed, language, True, DEMO_CONSENT,
          day, day, day, day, 99, str(w), *values)
         for rid, language, w, day, *values in zip(
             ids.tolist(), lang.tolist(), worked.tolist(), (day_of[d] for d in days.tolist()),
@@ -200,14 +241,24 @@ def _chunk(rng, ids, params, practices, wave_id, version_id):
     # Answer codes, one column per (practice, kind) in the order of the staging cells.
     cells = np.empty((size, 2 * len(practices)), dtype=np.uint8)
     asks = {"ru": worked != "foreign_only", "foreign": worked != "ru_only"}
+    # Both kinds are drawn jointly for everyone; a one-kind respondent keeps one of them,
+    # whose distribution is the kind's own, so the correlation only shows in the pairs.
+    mix = np.sqrt(1.0 - correlation**2)
     for i, pid in enumerate(practices):
         par = params[pid]
+        yes_ru, yes_foreign = _paired_yes(
+            rng.random(size), par["p"]["ru"], par["p"]["foreign"], correlation
+        )
+        met_yes = {"ru": yes_ru, "foreign": yes_foreign}
+        latent_ru = rng.standard_normal(size)
+        latent = {
+            "ru": latent_ru,
+            "foreign": correlation * latent_ru + mix * rng.standard_normal(size),
+        }
         for k, kind in enumerate(COMPANY_KINDS):
-            logit = np.log(par["p"][kind] / (1 - par["p"][kind])) + propensity
-            met_yes = rng.random(size) < 1 / (1 + np.exp(-logit))
             is_dk = rng.random(size) < DK_SHARE
-            ratings = _ratings(rng, par["rating"][kind], size) + ord("0")
-            column = np.where(is_dk, _DK, np.where(met_yes, ratings, _NO))
+            ratings = _ratings(par["rating"][kind], latent[kind]) + ord("0")
+            column = np.where(is_dk, _DK, np.where(met_yes[kind], ratings, _NO))
             cells[:, 2 * i + k] = np.where(asks[kind], column, _NA)
     strings = cells.view(f"S{cells.shape[1]}").ravel()
     answer_codes = list(zip(ids.tolist(), np.char.decode(strings, "ascii").tolist(), strict=True))

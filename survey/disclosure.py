@@ -28,7 +28,7 @@ import pandas as pd
 from flask import current_app
 from flask_babel import gettext as _
 
-from analysis.compare import COLUMN_GROUPS, multiple_testing
+from analysis.compare import COLUMN_GROUPS, Q_FAMILIES, TEXT_COLUMNS, multiple_testing
 from survey import queries
 
 MIN_CELL_FLOOR = 5
@@ -42,14 +42,35 @@ VIEWS = {
 # Cells of the comparison table: the count that decides, and the columns it withholds.
 CELL_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     group: (COLUMN_GROUPS[group][0], COLUMN_GROUPS[group])
-    for group in ("ru", "foreign", "paired", "rating_ru", "rating_foreign", "rating_paired")
+    for group in (
+        "ru",
+        "foreign",
+        "ru_only",
+        "foreign_only",
+        "paired",
+        "rating_ru",
+        "rating_foreign",
+        "rating_ru_only",
+        "rating_foreign_only",
+        "rating_paired",
+    )
 }
-# Tests that compare two cells: withheld when either side is.
-TEST_GROUPS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
-    "independent": (("ru", "foreign"), COLUMN_GROUPS["independent"]),
+# Tests that compare cells: withheld when a side is.
+TEST_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "primary": (("ru", "foreign"), COLUMN_GROUPS["primary"]),
+    "indep": (("ru_only", "foreign_only"), COLUMN_GROUPS["indep"]),
     "rating_test": (("rating_ru", "rating_foreign"), COLUMN_GROUPS["rating_test"]),
+    "rating_mwu": (("rating_ru", "rating_foreign"), COLUMN_GROUPS["rating_mwu"]),
 }
-Q_FAMILIES = ("", "paired_", "rating_", "wilcoxon_")
+# A kind's total is its one-kind-only respondents plus those who know both kinds, and the
+# total is the headline: when the segment holds 1 to threshold-1 respondents of one of these
+# groups (by what they said they worked in), the other group's (secondary) blocks are
+# withheld too, or the small group's answers could be worked out by subtraction.
+COMPLEMENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ru_only": ("ru_only", ("paired", "rating_paired")),
+    "foreign_only": ("foreign_only", ("paired", "rating_paired")),
+    "both": ("paired", ("ru_only", "foreign_only", "rating_ru_only", "rating_foreign_only")),
+}
 
 
 def min_cell() -> int:
@@ -144,12 +165,17 @@ def check_segment(segment: queries.Segment, pop: queries.Population) -> Verdict:
 
 
 def mask_comparison(
-    table: pd.DataFrame, threshold: int, protected: pd.DataFrame | None = None
+    table: pd.DataFrame,
+    threshold: int,
+    protected: pd.DataFrame | None = None,
+    structure: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """The comparison table with small cells withheld.
 
     ``protected`` is the same table computed over the protected rows only (when demo rows
     are mixed in): a cell is withheld when its protected count is below ``threshold``.
+    ``structure`` counts the segment's protected respondents by ``worked_in`` code, for the
+    secondary suppression of :data:`COMPLEMENTS`.
     Withheld values become NaN; ``suppressed_<group>`` columns say which, and q-values are
     recomputed over the tests that are shown (the family a reader sees).
     """
@@ -162,19 +188,25 @@ def mask_comparison(
     hidden: dict[str, np.ndarray] = {}
     for group, (count, _columns) in CELL_GROUPS.items():
         hidden[group] = judge_by[count].fillna(0).to_numpy() < threshold
+    for worked_in, (_group, others) in COMPLEMENTS.items():
+        n = (structure or {}).get(worked_in, 0)
+        if 0 < n < threshold:
+            for other in others:
+                hidden[other] = np.ones(len(table), dtype=bool)
     for group, (sides, _columns) in TEST_GROUPS.items():
-        hidden[group] = hidden[sides[0]] | hidden[sides[1]]
+        hidden[group] = np.logical_or.reduce([hidden[side] for side in sides])
     columns_of = {g: c for g, (_n, c) in CELL_GROUPS.items()}
     columns_of.update({g: c for g, (_s, c) in TEST_GROUPS.items()})
     for group, columns in columns_of.items():
         mask = hidden[group]
         for column in columns:
-            if column == "test":
+            if column in TEXT_COLUMNS:
                 out[column] = out[column].where(~mask, None)
             else:
                 out[column] = out[column].astype("float64").where(~mask, math.nan)
     for family in Q_FAMILIES:
         out[f"{family}q_val"] = multiple_testing(out[f"{family}p_val"])
+    out = out.copy()  # one block per dtype again after the column-by-column masking
     for group in CELL_GROUPS:
         out[f"suppressed_{group}"] = hidden[group]
     out["min_cell"] = threshold

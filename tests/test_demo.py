@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from statsmodels.stats.proportion import proportions_ztest
 
 from survey import results
-from survey.demo import delete_demo, practice_parameters, seed_demo
+from survey.demo import DEFAULT_CORRELATION, delete_demo, practice_parameters, seed_demo
 from survey.extensions import db
 from survey.queries import Segment
 from tests.helpers import Respondent
@@ -271,3 +273,136 @@ def test_an_interrupted_seeding_keeps_whole_chunks_only(app):
         # And seeding works again afterwards, after the kept respondents.
         seed_demo(catalog, 50, 5)
         assert db.session.scalar(text("SELECT COUNT(*) FROM response")) == expected + 50
+
+
+# --------------------------------------------------------------------------- correlation
+
+CORRELATION_N = 2000
+
+
+def paired_answers() -> pd.DataFrame:
+    """One row per (respondent who worked in both kinds, practice): met and rating in each
+    kind, read from the raw answer rows."""
+    rows = db.session.execute(
+        text(
+            "SELECT a.response_id, a.practice_id, a.company_kind, a.met, a.rating "
+            "FROM answer a JOIN response r ON r.id = a.response_id "
+            "WHERE r.worked_in = 'both'"
+        )
+    ).all()
+    raw = pd.DataFrame(
+        [tuple(r) for r in rows],
+        columns=["response_id", "practice_id", "company_kind", "met", "rating"],
+    )
+    wide = raw.pivot(
+        index=["response_id", "practice_id"], columns="company_kind", values=["met", "rating"]
+    )
+    wide.columns = [f"{name}_{kind}" for name, kind in wide.columns]
+    return wide.reset_index()
+
+
+def realised_phi(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per practice: the phi (Pearson) correlation of the yes/no pairs and their number."""
+    yes_no = pairs[pairs["met_ru"].isin(["yes", "no"]) & pairs["met_foreign"].isin(["yes", "no"])]
+    out = {}
+    for practice, group in yes_no.groupby("practice_id"):
+        x = (group["met_ru"] == "yes").to_numpy(float)
+        y = (group["met_foreign"] == "yes").to_numpy(float)
+        out[practice] = {"phi": stats.pearsonr(x, y)[0], "n": len(group)}
+    return pd.DataFrame(out).T
+
+
+def phi_range(p1: float, p2: float) -> tuple[float, float]:
+    """The lowest and highest phi two yes/no answers with these shares can have: "both"
+    as rare (max(0, p1 + p2 - 1)) or as common (min(p1, p2)) as the shares allow."""
+
+    def phi(both: float) -> float:
+        return (both - p1 * p2) / np.sqrt(p1 * (1 - p1) * p2 * (1 - p2))
+
+    return phi(max(0.0, p1 + p2 - 1)), phi(min(p1, p2))
+
+
+def seed_with(app, correlation: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A fresh demo study; its comparison table and the raw paired answers."""
+    catalog = app.extensions["survey_catalog"]
+    with app.app_context():
+        delete_demo()
+        seed_demo(catalog, CORRELATION_N, STRUCTURE_SEED, correlation=correlation)
+        table = results.ungated_comparison(Segment()).table.set_index("practice_id")
+        return table, paired_answers()
+
+
+def naive_z(table: pd.DataFrame) -> pd.Series:
+    """All Russian vs all foreign answers as two independent samples (the naive test)."""
+    z = [
+        proportions_ztest([row.k_ru, row.k_foreign], [row.n_ru, row.n_foreign])[0]
+        for row in table.itertuples()
+    ]
+    return pd.Series(z, index=table.index)
+
+
+def test_the_demo_correlation_is_realised_in_the_paired_answers_and_ratings(app):
+    catalog = app.extensions["survey_catalog"]
+    design = practice_parameters(catalog, np.random.default_rng(STRUCTURE_SEED))
+    for correlation in (0.6, 0.0, -0.3):
+        _, pairs = seed_with(app, correlation)
+        phi = realised_phi(pairs)
+        assert len(phi) == len(catalog.practices)
+        # What the shares allow: phi is clipped to the Frechet bound where it is lower.
+        limit = {p: phi_range(design[p]["p"]["ru"], design[p]["p"]["foreign"]) for p in phi.index}
+        expected = pd.Series({p: float(np.clip(correlation, *limit[p])) for p in phi.index})
+        assert abs(expected.mean() - correlation) < 0.1  # mostly not clipped
+        se = 1 / np.sqrt(phi["n"].astype(float))  # phi's standard error is below 1/sqrt(n)
+        deviation = phi["phi"].astype(float) - expected
+        assert (deviation.abs() < 4 * se).all(), deviation.abs().max()
+        # Averaged over the practices (independent draws) the error is far smaller.
+        assert abs(deviation.mean()) < 3 * np.sqrt((se**2).sum()) / len(se)
+        # Ratings of respondents who rated a practice in both kinds correlate too (the
+        # 1-5 rounding and clipping weaken the latent correlation a little).
+        rated = pairs[pairs["rating_ru"].notna() & pairs["rating_foreign"].notna()]
+        r = [
+            stats.pearsonr(g["rating_ru"].astype(float), g["rating_foreign"].astype(float))[0]
+            for _, g in rated.groupby("practice_id")
+        ]
+        low, high = sorted((0.7 * correlation, correlation))
+        assert low - 0.03 <= np.mean(r) <= high + 0.03, (correlation, np.mean(r))
+
+
+def test_the_default_demo_correlation_separates_the_primary_from_the_naive_test(app):
+    """With correlated answers about the two kinds the naive independent-samples test is
+    visibly too conservative; the primary partially overlapping samples test is not."""
+    table, _ = seed_with(app, DEFAULT_CORRELATION)
+    assert DEFAULT_CORRELATION >= 0.5
+    assert table["overlap_r"].mean() > 0.5
+    # The primary p-value and the secondary independent one (one-kind-only respondents)
+    # differ clearly (by a factor of 2 or more) for many practices.
+    log_ratio = np.log10(table["p_val"]) - np.log10(table["indep_p_val"])
+    assert (log_ratio.abs() > np.log10(2)).mean() >= 0.5
+    # The primary z is larger than the naive test's over the same answers: the covariance
+    # term shrinks the variance of the difference by about 1 / 1.5 here.
+    differs = table["diff"].abs() > 0.05
+    ratio = (table["statistic"] / naive_z(table))[differs]
+    assert differs.sum() >= 10 and (ratio > 1.1).all() and ratio.median() > 1.15, ratio
+    # More demo practices become significant at 5 % under the primary test.
+    naive_p = 2 * stats.norm.sf(naive_z(table).abs())
+    assert (table["p_val"] < 0.05).sum() >= (naive_p < 0.05).sum()
+
+    # Without correlation the two agree, up to the small chance correlation of the pairs.
+    table, _ = seed_with(app, 0.0)
+    ratio = (table["statistic"] / naive_z(table))[table["diff"].abs() > 0.05]
+    assert (ratio.sub(1).abs() < 0.1).all(), ratio
+
+
+def test_cli_seed_demo_takes_the_correlation(app, runner):
+    result = invoke(app, runner, "seed-demo", "-n", "400", "--seed", "3", "--correlation", "0.9")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        phi = realised_phi(paired_answers())
+    equal = phi["phi"].astype(float)  # 0.9 is often clipped: only a lower bound holds
+    assert equal.max() > 0.8 and equal.mean() > 0.6
+    assert invoke(app, runner, "seed-demo", "--correlation", "1.5").exit_code != 0
+    with app.app_context(), pytest.raises(ValueError, match="correlation"):
+        seed_demo(app.extensions["survey_catalog"], 10, 1, correlation=-2)
+    # The command's default is the generator's.
+    option = next(p for p in app.cli.commands["seed-demo"].params if p.name == "correlation")
+    assert option.default == DEFAULT_CORRELATION

@@ -366,6 +366,7 @@ def test_arbitrary_query_parameter_names_never_give_a_server_error(app, pairs, r
         query_string=pairs,
         headers={"Authorization": f"Bearer {app._fuzz_token}"},
     )
+    r.close()  # a static file's handle is closed now, not whenever the collector runs
     assert r.status_code < 500, (route, pairs, r.status_code)
 
 
@@ -395,3 +396,36 @@ def test_examples_are_shown_in_random_id_order_not_in_the_order_they_were_writte
     order = sorted(shown, key=text.index)
     assert order == by_export_id
     assert order != sorted(order)  # not the insertion order (30 random ids: never sorted)
+
+
+def test_a_small_one_kind_only_group_takes_the_paired_block_with_it_not_the_primary_test():
+    """Russian total = Russian-only + paired: with 3 Russian-only respondents, showing the
+    total and the paired table would give those 3 answers by subtraction."""
+    from analysis.compare import compare
+
+    prevalence = pd.DataFrame(
+        {
+            "practice_id": ["x", "x"],
+            "company_kind": ["ru", "foreign"],
+            "yes": [2 + 20, 30 + 25],  # 3 Russian-only (2 yes), 50 foreign-only, 40 paired
+            "no": [1 + 20, 20 + 15],
+            "dk": [0, 0],
+        }
+    )
+    paired = pd.DataFrame(
+        {"practice_id": ["x"], "yes_yes": [15], "yes_no": [5], "no_yes": [10], "no_no": [10]}
+    )
+    structure = {"ru_only": 3, "foreign_only": 50, "both": 40}
+    table = compare(prevalence, paired, None, None)
+    masked = disclosure.mask_comparison(table, 10, structure=structure).iloc[0]
+    assert masked["suppressed_ru_only"] and masked["suppressed_paired"]
+    assert np.isnan(masked["paired_n"]) and np.isnan(masked["paired_p_val"])
+    assert not masked["suppressed_ru"] and masked["n_ru"] == 43
+    assert not np.isnan(masked["p_val"])  # the primary test stays
+    assert np.isnan(masked["indep_p_val"])  # the secondary one rests on the 3
+    # Three Russian-only answers that are only a few "don't know" answers elsewhere do not
+    # withhold the paired block when the segment's groups are all large (a residual risk
+    # the README names).
+    wide = {"ru_only": 30, "foreign_only": 50, "both": 40}
+    shown = disclosure.mask_comparison(table, 10, structure=wide).iloc[0]
+    assert not shown["suppressed_paired"] and shown["paired_n"] == 40

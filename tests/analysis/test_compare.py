@@ -35,12 +35,22 @@ COLUMNS = [
     "p_ru",
     "ci_ru_low",
     "ci_ru_high",
+    "p_ru_bound_low",
+    "p_ru_bound_high",
     "n_foreign",
     "k_foreign",
     "dk_foreign",
     "p_foreign",
     "ci_foreign_low",
     "ci_foreign_high",
+    "p_foreign_bound_low",
+    "p_foreign_bound_high",
+    "n_ru_only",
+    "k_ru_only",
+    "p_ru_only",
+    "n_foreign_only",
+    "k_foreign_only",
+    "p_foreign_only",
     "diff",
     "diff_ci_low",
     "diff_ci_high",
@@ -49,6 +59,17 @@ COLUMNS = [
     "p_val",
     "q_val",
     "cohens_h",
+    "cohens_h_ci_low",
+    "cohens_h_ci_high",
+    "overlap_r",
+    "indep_diff",
+    "indep_ci_low",
+    "indep_ci_high",
+    "indep_test",
+    "indep_statistic",
+    "indep_p_val",
+    "indep_q_val",
+    "indep_cohens_h",
     "paired_n",
     "paired_b",
     "paired_c",
@@ -59,6 +80,8 @@ COLUMNS = [
     "paired_q_val",
     "rating_n_ru",
     "rating_mean_ru",
+    "rating_mean_ru_ci_low",
+    "rating_mean_ru_ci_high",
     "rating_median_ru",
     "r1_ru",
     "r2_ru",
@@ -67,16 +90,31 @@ COLUMNS = [
     "r5_ru",
     "rating_n_foreign",
     "rating_mean_foreign",
+    "rating_mean_foreign_ci_low",
+    "rating_mean_foreign_ci_high",
     "rating_median_foreign",
     "r1_foreign",
     "r2_foreign",
     "r3_foreign",
     "r4_foreign",
     "r5_foreign",
-    "rating_u",
+    "rating_n_ru_only",
+    "rating_n_foreign_only",
+    "rating_diff",
+    "rating_diff_ci_low",
+    "rating_diff_ci_high",
+    "rating_test",
+    "rating_statistic",
+    "rating_df",
     "rating_p_val",
     "rating_q_val",
+    "rating_r",
+    "mwu_u",
+    "mwu_p_val",
+    "mwu_q_val",
     "rank_biserial",
+    "rank_biserial_ci_low",
+    "rank_biserial_ci_high",
     "rating_paired_n",
     "wilcoxon_statistic",
     "wilcoxon_p_val",
@@ -95,6 +133,10 @@ INT_COLUMNS = [
     "n_foreign",
     "k_foreign",
     "dk_foreign",
+    "n_ru_only",
+    "k_ru_only",
+    "n_foreign_only",
+    "k_foreign_only",
     "paired_n",
     "paired_b",
     "paired_c",
@@ -103,7 +145,11 @@ INT_COLUMNS = [
     "rating_n_foreign",
     *[f"r{r}_foreign" for r in range(1, 6)],
     "rating_paired_n",
+    "rating_n_ru_only",
+    "rating_n_foreign_only",
 ]
+
+TEXT_COLUMNS = ("test", "indep_test", "rating_test")
 
 
 # --------------------------------------------------------------------------- raw answers
@@ -209,26 +255,36 @@ def _reference(records):
             ref[f"ci_{kind}_low"], ref[f"ci_{kind}_high"] = ci.low, ci.high
         else:
             ref[f"p_{kind}"] = ref[f"ci_{kind}_low"] = ref[f"ci_{kind}_high"] = math.nan
+        # Bounds: every don't-know read as no, then as yes.
+        as_no = [answer == "yes" for answer in said]
+        as_yes = [answer in ("yes", "dk") for answer in said]
+        ref[f"p_{kind}_bound_low"] = np.mean(as_no) if said else math.nan
+        ref[f"p_{kind}_bound_high"] = np.mean(as_yes) if said else math.nan
 
-    k1, n1, k2, n2 = ref["k_ru"], ref["n_ru"], ref["k_foreign"], ref["n_foreign"]
-    if n1 and n2:
-        p1, p2 = k1 / n1, k2 / n2
-        w1, w2 = wilson["ru"], wilson["foreign"]
-        ref["diff"] = p1 - p2
-        ref["diff_ci_low"] = p1 - p2 - math.hypot(p1 - w1.low, w2.high - p2)
-        ref["diff_ci_high"] = p1 - p2 + math.hypot(w1.high - p1, p2 - w2.low)
-        ref["cohens_h"] = float(proportion_effectsize(p1, p2))
-        table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
-        if stats.contingency.expected_freq(table).min() < 5:
-            ref["test"], ref["statistic"] = "fisher", math.nan
-            ref["p_val"] = stats.fisher_exact(table).pvalue
-        else:
-            chi2 = stats.chi2_contingency(table, correction=False)
-            ref["test"], ref["statistic"], ref["p_val"] = "chi2", chi2.statistic, chi2.pvalue
-    else:
-        ref["test"] = None
-        for name in ("diff", "diff_ci_low", "diff_ci_high", "cohens_h", "statistic", "p_val"):
-            ref[name] = math.nan
+    yes_no = {"yes", "no"}
+    said = {
+        kind: {r: ans for r, (ans, _) in given.items() if ans in yes_no}
+        for kind, given in answers.items()
+    }
+    paired_ids = sorted(set(said["ru"]) & set(said["foreign"]))
+    only = {
+        kind: [said[kind][r] == "yes" for r in said[kind] if r not in paired_ids] for kind in said
+    }
+    x_pair = np.array([said["ru"][r] == "yes" for r in paired_ids], dtype=float)
+    y_pair = np.array([said["foreign"][r] == "yes" for r in paired_ids], dtype=float)
+    ref.update(_reference_overlap_z(only["ru"], only["foreign"], x_pair, y_pair, wilson))
+    for kind in ("ru", "foreign"):
+        ref[f"n_{kind}_only"] = len(only[kind])
+        ref[f"k_{kind}_only"] = sum(only[kind])
+        ref[f"p_{kind}_only"] = np.mean(only[kind]) if only[kind] else math.nan
+    ref.update(
+        {
+            f"indep_{name}": value
+            for name, value in _reference_independent(
+                ref["k_ru_only"], ref["n_ru_only"], ref["k_foreign_only"], ref["n_foreign_only"]
+            ).items()
+        }
+    )
 
     both = sorted(set(answers["ru"]) & set(answers["foreign"]))
     pairs = [(answers["ru"][r][0], answers["foreign"][r][0]) for r in both]
@@ -262,14 +318,48 @@ def _reference(records):
         ref[f"rating_median_{kind}"] = float(np.median(values)) if values.size else math.nan
         for r in range(1, 6):
             ref[f"r{r}_{kind}"] = int((values == r).sum())
+    for kind, values in (("ru", x), ("foreign", y)):
+        if values.size >= 2 and values.std() == 0:
+            low = high = values.mean()
+        elif values.size >= 2:
+            low, high = stats.t.interval(
+                0.95, values.size - 1, loc=values.mean(), scale=stats.sem(values)
+            )
+        else:
+            low = high = math.nan
+        ref[f"rating_mean_{kind}_ci_low"], ref[f"rating_mean_{kind}_ci_high"] = low, high
     if x.size and y.size:
         mwu = stats.mannwhitneyu(
             x, y, alternative="two-sided", method="asymptotic", use_continuity=True
         )
-        ref["rating_u"], ref["rating_p_val"] = mwu.statistic, mwu.pvalue
-        ref["rank_biserial"] = 2 * mwu.statistic / (x.size * y.size) - 1
+        ref["mwu_u"], ref["mwu_p_val"] = mwu.statistic, mwu.pvalue
+        rbc = ref["rank_biserial"] = 2 * mwu.statistic / (x.size * y.size) - 1
+        se = math.sqrt((x.size + y.size + 1) / (3 * x.size * y.size))
+        if abs(rbc) < 1:
+            ref["rank_biserial_ci_low"] = math.tanh(math.atanh(rbc) - 1.959963984540054 * se)
+            ref["rank_biserial_ci_high"] = math.tanh(math.atanh(rbc) + 1.959963984540054 * se)
+        else:
+            ref["rank_biserial_ci_low"] = ref["rank_biserial_ci_high"] = rbc
     else:
-        ref["rating_u"] = ref["rating_p_val"] = ref["rank_biserial"] = math.nan
+        for name in (
+            "mwu_u",
+            "mwu_p_val",
+            "rank_biserial",
+            "rank_biserial_ci_low",
+            "rank_biserial_ci_high",
+        ):
+            ref[name] = math.nan
+    rated_both = sorted(set(rated["ru"]) & set(rated["foreign"]))
+    ref["rating_n_ru_only"] = len(rated["ru"]) - len(rated_both)
+    ref["rating_n_foreign_only"] = len(rated["foreign"]) - len(rated_both)
+    ref.update(
+        _reference_overlap_t(
+            [v for r, v in rated["ru"].items() if r not in rated_both],
+            [v for r, v in rated["foreign"].items() if r not in rated_both],
+            [rated["ru"][r] for r in rated_both],
+            [rated["foreign"][r] for r in rated_both],
+        )
+    )
 
     both_rated = sorted(set(rated["ru"]) & set(rated["foreign"]))
     x_pairs = np.array([rated["ru"][r] for r in both_rated], dtype=float)
@@ -290,6 +380,149 @@ def _reference(records):
         )
         ref["wilcoxon_statistic"], ref["wilcoxon_p_val"] = wil.statistic, wil.pvalue
     return ref
+
+
+Z95 = stats.norm.isf(0.025)
+
+
+def _reference_independent(k1, n1, k2, n2):
+    """The secondary test of two independent groups, with scipy/statsmodels."""
+    out = {
+        "diff": math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "test": None,
+        "statistic": math.nan,
+        "p_val": math.nan,
+        "cohens_h": math.nan,
+    }
+    if not (n1 and n2):
+        return out
+    p1, p2 = k1 / n1, k2 / n2
+    w1 = stats.binomtest(k1, n1).proportion_ci(method="wilson")
+    w2 = stats.binomtest(k2, n2).proportion_ci(method="wilson")
+    out["diff"] = p1 - p2
+    out["ci_low"] = p1 - p2 - math.hypot(p1 - w1.low, w2.high - p2)
+    out["ci_high"] = p1 - p2 + math.hypot(w1.high - p1, p2 - w2.low)
+    out["cohens_h"] = float(proportion_effectsize(p1, p2))
+    table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
+    if (table.sum(axis=0) == 0).any() or stats.contingency.expected_freq(table).min() < 5:
+        out["test"], out["p_val"] = "fisher", stats.fisher_exact(table).pvalue
+    else:
+        chi2 = stats.chi2_contingency(table, correction=False)
+        out["test"], out["statistic"], out["p_val"] = "chi2", chi2.statistic, chi2.pvalue
+    return out
+
+
+def _reference_overlap_z(x_only, y_only, x_pair, y_pair, wilson):
+    """Derrick et al. (2015) z (R Partiallyoverlapping::Prop.test) on the raw 0/1 answers,
+    with the MOVER interval and Cohen's h interval written out from their definitions."""
+    x = np.concatenate([np.asarray(x_only, float), x_pair])
+    y = np.concatenate([np.asarray(y_only, float), y_pair])
+    names = (
+        "diff",
+        "diff_ci_low",
+        "diff_ci_high",
+        "statistic",
+        "p_val",
+        "cohens_h",
+        "cohens_h_ci_low",
+        "cohens_h_ci_high",
+        "overlap_r",
+    )
+    out = dict.fromkeys(names, math.nan)
+    out["test"] = None
+    n12 = len(x_pair)
+    r = 0.0
+    if n12 >= 2 and x_pair.std() > 0 and y_pair.std() > 0:
+        r = float(np.corrcoef(x_pair, y_pair)[0, 1])
+    if n12:
+        out["overlap_r"] = r
+    if not (x.size and y.size):
+        return out
+    n1, n2 = x.size, y.size
+    p1, p2 = x.mean(), y.mean()
+    pooled = np.concatenate([x, y]).mean()
+    w = pooled * (1 - pooled)
+    se = math.sqrt(max(w / n1 + w / n2 - 2 * r * w * n12 / (n1 * n2), 0))
+    z = (p1 - p2) / se if se > 0 else 0.0
+    out.update(test="overlap_z", diff=p1 - p2, statistic=z, p_val=2 * stats.norm.sf(abs(z)))
+    rho = r * n12 / math.sqrt(n1 * n2)
+    w1, w2 = wilson["ru"], wilson["foreign"]
+    out["diff_ci_low"] = max(
+        -1.0,
+        p1
+        - p2
+        - math.sqrt(
+            max(
+                (p1 - w1.low) ** 2 - 2 * rho * (p1 - w1.low) * (w2.high - p2) + (w2.high - p2) ** 2,
+                0,
+            )
+        ),
+    )
+    out["diff_ci_high"] = min(
+        1.0,
+        p1
+        - p2
+        + math.sqrt(
+            max(
+                (w1.high - p1) ** 2 - 2 * rho * (w1.high - p1) * (p2 - w2.low) + (p2 - w2.low) ** 2,
+                0,
+            )
+        ),
+    )
+    h = float(proportion_effectsize(p1, p2))
+    h_se = math.sqrt(max(1 / n1 + 1 / n2 - 2 * r * n12 / (n1 * n2), 0))
+    out.update(cohens_h=h, cohens_h_ci_low=h - Z95 * h_se, cohens_h_ci_high=h + Z95 * h_se)
+    return out
+
+
+def _reference_overlap_t(x_only, y_only, x_pair, y_pair):
+    """Derrick et al. (2017) separate-variances t (R Partiallyoverlapping::Partover.test,
+    var.equal = FALSE) on the raw ratings."""
+    x_pair, y_pair = np.asarray(x_pair, float), np.asarray(y_pair, float)
+    x = np.concatenate([np.asarray(x_only, float), x_pair])
+    y = np.concatenate([np.asarray(y_only, float), y_pair])
+    names = (
+        "rating_diff",
+        "rating_diff_ci_low",
+        "rating_diff_ci_high",
+        "rating_statistic",
+        "rating_df",
+        "rating_p_val",
+        "rating_r",
+    )
+    out = dict.fromkeys(names, math.nan)
+    out["rating_test"] = None
+    n12 = len(x_pair)
+    r = 0.0
+    if n12 >= 2 and x_pair.std() > 0 and y_pair.std() > 0:
+        r = float(np.corrcoef(x_pair, y_pair)[0, 1])
+    if n12 >= 2:
+        out["rating_r"] = r
+    if x.size and y.size:
+        out["rating_diff"] = x.mean() - y.mean()
+    if x.size < 2 or y.size < 2:
+        return out
+    n1, n2, na, nb = x.size, y.size, len(x_only), len(y_only)
+    v1, v2 = x.var(ddof=1), y.var(ddof=1)
+    se = math.sqrt(max(v1 / n1 + v2 / n2 - 2 * r * n12 * math.sqrt(v1 * v2) / (n1 * n2), 0))
+    if v1 + v2 > 0:
+        welch = (v1 / n1 + v2 / n2) ** 2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1))
+    else:
+        welch = n1 + n2 - 2
+    df = (n12 - 1) + (welch - n12 + 1) / (na + nb + 2 * n12) * (na + nb)
+    t = out["rating_diff"] / se if se > 0 else 0.0
+    half = stats.t.isf(0.025, df) * se
+    out.update(
+        rating_test="overlap_t",
+        rating_statistic=t,
+        rating_df=df,
+        rating_p_val=2 * stats.t.sf(abs(t), df) if se > 0 else 1.0,
+        rating_diff_ci_low=out["rating_diff"] - half,
+        rating_diff_ci_high=out["rating_diff"] + half,
+    )
+    return out
 
 
 def _bh(pvals):
@@ -320,7 +553,7 @@ def test_compare_equals_scipy_and_statsmodels_on_the_raw_answers(sample):
     for row, ref in zip(table.to_dict("records"), refs, strict=True):
         for name, expected in ref.items():
             got = row[name]
-            if name == "test":
+            if name in TEXT_COLUMNS:
                 assert (None if pd.isna(got) else got) == expected, name
             elif isinstance(expected, float) and math.isnan(expected):
                 assert math.isnan(got), name
@@ -331,7 +564,7 @@ def test_compare_equals_scipy_and_statsmodels_on_the_raw_answers(sample):
         assert row["low_n_paired"] == (ref["paired_n"] < 10)
         assert row["low_n_rating"] == (min(ref["rating_n_ru"], ref["rating_n_foreign"]) < 10)
         assert row["low_n"] == (row["low_n_ru"] or row["low_n_foreign"])
-    for family in ("", "paired_", "rating_", "wilcoxon_"):
+    for family in ("", "indep_", "paired_", "rating_", "mwu_", "wilcoxon_"):
         expected_q = _bh([ref[f"{family}p_val"] for ref in refs])
         np.testing.assert_allclose(
             table[f"{family}q_val"].to_numpy(float), expected_q, rtol=1e-9, atol=1e-15
@@ -426,10 +659,13 @@ def test_everyone_giving_the_same_answer_everywhere(answer, share):
     raw = _raw_answers(([(True, True, [((answer, rating), (answer, rating))] * 3)], 12))
     row = compare(*_aggregate(raw), items=ITEMS).iloc[0]
     assert row["p_ru"] == share and row["p_foreign"] == share
-    assert row["test"] == "fisher" and row["p_val"] == 1.0 and row["diff"] == 0.0
+    assert row["test"] == "overlap_z" and row["p_val"] == 1.0 and row["diff"] == 0.0
+    assert row["diff_ci_low"] <= 0.0 <= row["diff_ci_high"]
+    assert row["n_ru_only"] == 0 and pd.isna(row["indep_test"])
     assert row["paired_n"] == 12 and row["paired_p_val"] == 1.0
     if answer == "yes":
-        assert row["rating_p_val"] == 1.0 and row["rank_biserial"] == 0.0
+        assert row["rating_p_val"] == 1.0 and row["rating_diff"] == 0.0
+        assert row["mwu_p_val"] == 1.0 and row["rank_biserial"] == 0.0
         assert row["wilcoxon_p_val"] == 1.0 and row["rating_paired_n"] == 12
     else:
         assert row["rating_n_ru"] == 0 and math.isnan(row["rating_p_val"])
@@ -450,7 +686,10 @@ def test_a_single_respondent():
     raw = _raw_answers(([(True, True, [(("yes", 2), ("no", None))] * 3)], 1))
     row = compare(*_aggregate(raw), items=ITEMS).iloc[0]
     assert (row["n_ru"], row["k_ru"], row["n_foreign"], row["k_foreign"]) == (1, 1, 1, 0)
-    assert row["test"] == "fisher" and row["p_val"] == 1.0
+    # One pair: the primary z over all answers (r taken as 0), no unpaired group.
+    z = 1 / math.sqrt(0.25 / 1 + 0.25 / 1)
+    assert row["test"] == "overlap_z" and math.isclose(row["p_val"], 2 * stats.norm.sf(z))
+    assert pd.isna(row["indep_test"]) and row["n_ru_only"] == 0
     assert (row["paired_n"], row["paired_b"], row["paired_c"]) == (1, 1, 0)
     assert row["paired_p_val"] == 1.0 and row["paired_diff"] == 1.0
     assert row["rating_n_ru"] == 1 and row["rating_median_ru"] == 2.0
@@ -468,8 +707,15 @@ def test_dont_know_answers_change_only_the_dk_columns():
     with_dk = people + [(True, True, [(("dk", None), ("dk", None))] * 3)] * 7
     table = compare(*_aggregate(_raw_answers((with_dk, 5))), items=ITEMS)
     assert (table["dk_ru"] == 35).all() and (table["dk_foreign"] == 35).all()
-    others = [c for c in COLUMNS if c not in ("dk_ru", "dk_foreign")]
+    bounds = [f"p_{kind}_bound_{side}" for kind in ("ru", "foreign") for side in ("low", "high")]
+    others = [c for c in COLUMNS if c not in ("dk_ru", "dk_foreign", *bounds)]
     pd.testing.assert_frame_equal(table[others], without[others])
+    # Only the bounds take the don't-knows in: 7 of 5 x 10 respondents answered "dk" both.
+    yes_ru = without["k_ru"]
+    np.testing.assert_allclose(table["p_ru_bound_low"], yes_ru / 50)
+    np.testing.assert_allclose(table["p_ru_bound_high"], (yes_ru + 35) / 50)
+    np.testing.assert_allclose(without["p_ru_bound_low"], without["p_ru"])
+    np.testing.assert_allclose(without["p_ru_bound_high"], without["p_ru"])
 
 
 def test_compare_at_category_level():
@@ -510,7 +756,7 @@ def test_public_api_is_re_exported():
     assert analysis.compare is compare
 
 
-@pytest.mark.parametrize("module", ["proportions", "paired", "ratings", "compare"])
+@pytest.mark.parametrize("module", ["proportions", "paired", "ratings", "compare", "overlap"])
 def test_docstring_examples_run(module):
     module = importlib.import_module(f"analysis.{module}")
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
