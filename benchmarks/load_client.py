@@ -279,6 +279,10 @@ def make_plan(catalog: Catalog, seed: int, index: int) -> Plan:
             else:
                 data[example_name(practice.id)] = ""
         pages.append(data)
+    # The fictitious practice is answered like the others but stored apart (never in answer).
+    fictitious = {p.id for p in catalog.fictitious}
+    answers = {cell: value for cell, value in answers.items() if cell[0] not in fictitious}
+    examples = {pid: text for pid, text in examples.items() if pid not in fictitious}
     return Plan(profile, stored, kinds, pages, answers, examples)
 
 
@@ -421,7 +425,7 @@ class Respondent:
         self._event(step, "gave_up", f"{step}: still failing after {self.max_attempts} attempts")
         raise StepFailed(f"{step}: gave up after {self.max_attempts} attempts")
 
-    def _form_step(self, step: str, path: str, data: dict[str, str], target: str) -> None:
+    def _form_step(self, step: str, path: str, data: dict[str, str], target: str | None) -> None:
         def action() -> None:
             page = self._send(step, "GET", path)
             self._expect(page, 200)
@@ -494,16 +498,16 @@ class Respondent:
     def run(self, catalog: Catalog) -> bool:
         """Play the whole questionnaire; return whether it ended on the thank-you page."""
         try:
-            self._form_step("consent", "/", {"agree": "y"}, "/profile")
+            self._form_step("consent", "/", {"adult": "y", "agree": "y"}, "/profile")
             cookie = self.browser.cookies.get(SESSION_COOKIE, "")
             self.token = read_resume_token(cookie, self.secret_key)
             if not self.token:
                 raise StepFailed("no resume token in the session after consent")
-            self._form_step("profile", "/profile", self.plan.profile, "/page/1")
-            last = len(catalog.pages)
+            # Each respondent has their own random page order: the pages are posted in
+            # catalogue order (each URL names its page), so any redirect target is right.
+            self._form_step("profile", "/profile", self.plan.profile, None)
             for number, data in enumerate(self.plan.pages, start=1):
-                target = "/review" if number == last else f"/page/{number + 1}"
-                self._form_step("page", f"/page/{number}", data, target)
+                self._form_step("page", f"/page/{number}", data, None)
             self._submit_step()
             self._thanks_step()
         except StepFailed as exc:

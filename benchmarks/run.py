@@ -136,7 +136,9 @@ def _page_one_form(catalog, kinds=("ru", "foreign")) -> dict:
 def _respondent(port: int, form: dict):
     client = Client(port)
     _, html = client.request("GET", "/")
-    client.request("POST", "/", {"csrf_token": CSRF_RE.search(html).group(1), "agree": "y"})
+    client.request(
+        "POST", "/", {"csrf_token": CSRF_RE.search(html).group(1), "adult": "y", "agree": "y"}
+    )
     _, html = client.request("GET", "/profile")
     profile = {
         "worked_in": "both",

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from survey import config as cfg
 from survey import links
 from survey.catalog import load_catalog
+from survey.consent import load_consent, placeholder_warning
 from survey.extensions import babel, csrf, db, limiter, login_manager, migrate
 from survey.logs import install_log_filter
 from survey.storage import secure_storage
@@ -66,6 +67,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         days = int(app.config["DRAFT_TTL_DAYS"])
         app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=days)
     app.extensions["survey_catalog"] = load_catalog(app.config["CATALOG_PATH"])
+    app.extensions["survey_consent"] = consent = load_consent(app.config["CONSENT_PATH"])
+    if placeholder_warning(consent):
+        app.logger.warning(placeholder_warning(consent))
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

@@ -17,7 +17,16 @@ PAGE_MAX = 8
 
 TOP_KEYS = {"version", "categories", "practices", "sources"}
 CATEGORY_KEYS = {"id", "name", "description"}
-PRACTICE_KEYS = {"id", "category", "reward", "name", "description", "sources", "prevalence_note"}
+PRACTICE_KEYS = {
+    "id",
+    "category",
+    "reward",
+    "name",
+    "description",
+    "sources",
+    "prevalence_note",
+    "fictitious",
+}
 SOURCE_KEYS = {"id", "authors", "year", "title", "venue", "evidence", "note"}
 
 
@@ -69,29 +78,52 @@ class Practice:
     description: Text
     sources: tuple[str, ...]
     prevalence_note: Text | None = None
+    # A practice invented for the over-claiming check: asked like any other, never analysed.
+    fictitious: bool = False
 
 
 @dataclass(frozen=True)
 class Page:
-    """A questionnaire page: practices of one category (at most PAGE_MAX)."""
+    """A questionnaire page: practices of one category (at most PAGE_MAX).
+
+    ``number`` is the page's place in the catalogue (and in its URL); ``key`` names it in
+    stored paradata (the category id, with ``-2``, ``-3``... when a category is split).
+    """
 
     number: int
     category: Category
     practices: tuple[Practice, ...]
+    key: str = ""
 
 
 @dataclass(frozen=True)
 class Catalog:
+    """The catalogue. ``practices`` are the practices every analysis, table, figure, export
+    and API lists: the fictitious ones are not among them. They are only in ``fictitious``,
+    and on the questionnaire's ``pages`` (``asked`` lists both, in questionnaire order)."""
+
     version: str
     checksum: str
     path: str
     categories: tuple[Category, ...]
     practices: tuple[Practice, ...]
     sources: dict[str, Source] = field(default_factory=dict)
+    fictitious: tuple[Practice, ...] = ()
 
     def practice(self, practice_id: str) -> Practice:
-        """The practice with this id (KeyError if unknown)."""
+        """The real practice with this id (KeyError if unknown or fictitious)."""
         return self._by_id[practice_id]
+
+    @cached_property
+    def asked(self) -> tuple[Practice, ...]:
+        """Every practice the questionnaire asks about, fictitious ones included."""
+        order = {c.id: i for i, c in enumerate(self.categories)}
+        return tuple(sorted((*self.practices, *self.fictitious), key=lambda p: order[p.category]))
+
+    @cached_property
+    def fictitious_ids(self) -> frozenset[str]:
+        """Ids of the fictitious practices."""
+        return frozenset(p.id for p in self.fictitious)
 
     def category(self, category_id: str) -> Category:
         """The category with this id (KeyError if unknown)."""
@@ -106,12 +138,19 @@ class Catalog:
         """Practice pages: one per category, split in even chunks above PAGE_MAX practices."""
         pages: list[Page] = []
         for cat in self.categories:
-            members = [p for p in self.practices if p.category == cat.id]
+            members = [p for p in self.asked if p.category == cat.id]
             chunks = -(-len(members) // PAGE_MAX)
             size = -(-len(members) // chunks) if chunks else 0
             for i in range(chunks):
-                pages.append(Page(len(pages) + 1, cat, tuple(members[i * size : (i + 1) * size])))
+                key = cat.id if i == 0 else f"{cat.id}-{i + 1}"
+                chunk = tuple(members[i * size : (i + 1) * size])
+                pages.append(Page(len(pages) + 1, cat, chunk, key))
         return tuple(pages)
+
+    @cached_property
+    def pages_by_key(self) -> dict[str, Page]:
+        """Questionnaire pages by their stable key."""
+        return {page.key: page for page in self.pages}
 
     def snapshot(self) -> dict:
         """A JSON-able copy of everything a response's meaning depends on."""
@@ -131,6 +170,17 @@ class Catalog:
                     "sources": list(p.sources),
                 }
                 for p in self.practices
+            ],
+            # Asked, never analysed (the over-claiming check); apart so no reader of
+            # "practices" meets them.
+            "fictitious_practices": [
+                {
+                    "id": p.id,
+                    "category": p.category,
+                    "name": vars(p.name),
+                    "description": vars(p.description),
+                }
+                for p in self.fictitious
             ],
         }
 
@@ -211,13 +261,21 @@ def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalo
     practices = []
     for raw in data["practices"]:
         where = f"practice '{raw['id']}'"
-        _keys(raw, PRACTICE_KEYS, PRACTICE_KEYS - {"prevalence_note"}, path, where)
+        fictitious = isinstance(raw, dict) and raw.get("fictitious", False)
+        if fictitious is not True and fictitious is not False:
+            raise _fail(path, where, "'fictitious' must be true or false")
+        optional = {"prevalence_note", "fictitious", *(["sources"] if fictitious else [])}
+        _keys(raw, PRACTICE_KEYS, PRACTICE_KEYS - optional, path, where)
         if raw["category"] not in category_ids:
             raise _fail(path, where, f"unknown category '{raw['category']}'")
         if raw["reward"] not in REWARDS:
             raise _fail(path, where, f"reward must be one of {REWARDS}")
-        refs = raw["sources"]
-        if not isinstance(refs, list) or not refs:
+        refs = raw.get("sources", [])
+        if fictitious:
+            # Invented for the over-claiming check: nothing in the literature may back it.
+            if refs or raw.get("prevalence_note") is not None:
+                raise _fail(path, where, "a fictitious practice has no sources or prevalence")
+        elif not isinstance(refs, list) or not refs:
             raise _fail(path, where, "empty source list: every practice needs a source")
         for ref in refs:
             if ref not in sources:
@@ -233,21 +291,24 @@ def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalo
                 prevalence_note=_text(
                     raw.get("prevalence_note"), path, where, "prevalence_note", required=False
                 ),
+                fictitious=fictitious,
             )
         )
+    real = [p for p in practices if not p.fictitious]
     for cat in categories:
-        if not any(p.category == cat.id for p in practices):
+        if not any(p.category == cat.id for p in real):
             raise _fail(path, f"category '{cat.id}'", "has no practices")
-    # Practices are kept in category order: that is the questionnaire's order.
+    # Practices are kept in category order: that is the questionnaire's catalogue order.
     order = {c.id: i for i, c in enumerate(categories)}
-    practices.sort(key=lambda p: order[p.category])
+    real.sort(key=lambda p: order[p.category])
     return Catalog(
         version=str(data["version"]),
         checksum=checksum,
         path=path,
         categories=tuple(categories),
-        practices=tuple(practices),
+        practices=tuple(real),
         sources=sources,
+        fictitious=tuple(p for p in practices if p.fictitious),
     )
 
 

@@ -59,14 +59,28 @@ def purge_drafts(days: int | None) -> None:
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (reproducible).")
 @click.option("--replace", is_flag=True, help="Delete earlier demo responses first.")
-def seed_demo_command(respondents: int, seed: int, replace: bool) -> None:
+@click.option(
+    "--correlation",
+    type=click.FloatRange(-1.0, 1.0),
+    default=0.6,  # survey.demo.DEFAULT_CORRELATION (not imported here: numpy loads lazily)
+    show_default=True,
+    help="Within-person correlation of the answers about both kinds of company "
+    "(respondents who worked in both): phi of yes/no, and of the ratings.",
+)
+def seed_demo_command(respondents: int, seed: int, replace: bool, correlation: float) -> None:
     """Create N SYNTHETIC demo respondents (marked is_demo; never mixed with real data)."""
     from survey import demo
 
     if replace:
         click.echo(f"Deleted {demo.delete_demo()} earlier demo response(s).")
     with click.progressbar(length=respondents, label="Seeding demo respondents") as bar:
-        demo.seed_demo(responses.catalog(), respondents, seed, progress=bar.update)
+        demo.seed_demo(
+            responses.catalog(),
+            respondents,
+            seed,
+            progress=bar.update,
+            correlation=correlation,
+        )
     click.echo(f"Created {respondents} synthetic demo respondents (seed {seed}).")
 
 
@@ -296,6 +310,16 @@ def _safe_url() -> str:
     )
 
 
+@click.command("recompute-quality")
+@with_appcontext
+def recompute_quality_command() -> None:
+    """Recompute every submitted response's quality indicators with today's page medians."""
+    from survey import paradata
+
+    count = paradata.recompute_all(responses.catalog())
+    click.echo(f"Recomputed the quality indicators of {count} submitted response(s).")
+
+
 def register(app: Flask) -> None:
     """Attach the commands to the app."""
     for command in (
@@ -310,5 +334,6 @@ def register(app: Flask) -> None:
         revoke_researcher_command,
         export_command,
         vacuum_deleted_command,
+        recompute_quality_command,
     ):
         app.cli.add_command(command)

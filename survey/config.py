@@ -80,6 +80,9 @@ def from_environment(instance_path: str) -> dict:
         "PREFERRED_URL_SCHEME": os.environ.get("PREFERRED_URL_SCHEME", "http"),
         "CATALOG_PATH": os.environ.get("CATALOG_PATH")
         or str(Path(__file__).with_name("practices.yaml")),
+        # The consent page's texts (researchers, contact, ethics, retention), versioned.
+        "CONSENT_PATH": os.environ.get("CONSENT_PATH")
+        or str(Path(__file__).with_name("consent.yaml")),
         "REDIS_URL": os.environ.get("REDIS_URL"),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")

@@ -121,13 +121,14 @@ def fieldwork():
 
 
 def dropoff_table(furthest: dict[int, int], lang: str) -> pd.DataFrame:
-    """How many responses reached each questionnaire step (furthest page or beyond)."""
-    cat = catalog()
+    """How many responses reached each questionnaire step (furthest page or beyond).
+
+    Practice pages are counted by their position in each respondent's own (random) order,
+    so the table shows where in the questionnaire people stop, not which topic they meet.
+    """
+    pages = len(catalog().pages)
     steps = [_("Consent"), _("Work background")]
-    steps += [
-        p.category.name.get(lang) + (f" ({p.number})" if len(cat.pages) > 7 else "")
-        for p in cat.pages
-    ]
+    steps += [_("Practice page %(n)d of %(total)d", n=n, total=pages) for n in range(1, pages + 1)]
     steps += [_("Review"), _("Submitted")]
     rows = []
     for index, label in enumerate(steps):

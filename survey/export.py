@@ -28,19 +28,27 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import extract, func, select
 
-from survey import anonymize, queries
+from survey import anonymize, paradata, queries
 from survey.anonymize import QUASI_IDENTIFIERS, SUPPRESSED
 from survey.catalog import Catalog
 from survey.extensions import db
 from survey.filters import BadQuery, check_names, parse_bool
-from survey.models import COMPANY_KINDS, Answer, Practice, PracticeExample, Response, Wave
+from survey.models import (
+    COMPANY_KINDS,
+    Answer,
+    Practice,
+    PracticeExample,
+    Response,
+    ResponsePage,
+    Wave,
+)
 from survey.questions import BACKGROUND, KIND_LABELS, MET, RATING
 from survey.responses import catalog
 
 BACKGROUND_FIELDS = tuple(q.field for q in BACKGROUND)
 MET_CODES = {"yes": "1", "no": "0", "dk": "dk", "na": ""}
 FORMATS = {"utf8": (",", "utf-8"), "excel": (";", "utf-8-sig")}
-FILES = ("responses", "answers_long", "codebook", "disclosure_report")
+FILES = ("responses", "answers_long", "paradata", "codebook", "disclosure_report")
 # Query parameters of the export endpoints (``lang``, the interface language, is global).
 PARAMETERS = ("file", "format", "k", "include_demo", "include_examples", "confirm_examples")
 DEFAULT_K = 5
@@ -359,6 +367,204 @@ class Export:
                     rating_cell = "" if rating is None else str(rating)
                     yield [response.export_id, pid, kind, MET_CODES[met], rating_cell, *demo]
 
+    # -- paradata ----------------------------------------------------------------------------
+    # One row per response, keyed by the same random respondent_id: the respondent's own
+    # question order, the seconds per page IN BANDS (paradata.PAGE_BANDS: exact durations
+    # are not quasi-identifiers anyone knows, but eight of them make a near-unique vector,
+    # and the bands keep what an analysis of timing needs; the speeding flags are computed
+    # on the exact seconds), and the quality indicators. A fully suppressed response has
+    # every cell suppressed, like its answers. The fictitious practice appears only as the
+    # indicator fictitious_claimed, never as a column of its own.
+    PARADATA_FLAGS = ("fictitious_claimed", "straightlined_pages", "speeding_pages", "low_quality")
+
+    def paradata_header(self) -> list[str]:
+        """Columns of paradata.csv."""
+        head = ["respondent_id", *(["is_demo"] if self.with_demo_column else [])]
+        head += ["first_kind", "total_seconds", *self.PARADATA_FLAGS, "background_seconds"]
+        for page in self.catalog.pages:
+            head += [f"page_{page.key}__{name}" for name in self._PAGE_COLUMNS]
+        for practice in self.catalog.practices:
+            head += [f"{practice.id}__page_position", f"{practice.id}__item_position"]
+        return head
+
+    _PAGE_COLUMNS = ("position", "seconds", "straightlining", "speeding")
+
+    def _paradata_of(self, ids: list[int]) -> tuple[dict, dict]:
+        """Order, totals and indicators by response id; page rows by (response id, page)."""
+        rows = db.session.connection().execute(
+            select(
+                Response.id,
+                Response.question_order,
+                Response.active_seconds,
+                *(getattr(Response, name) for name in self.PARADATA_FLAGS),
+            ).where(Response.id.in_(ids))
+        )
+        own = {row[0]: row[1:] for row in rows}
+        pages = db.session.connection().execute(
+            select(
+                ResponsePage.response_id,
+                ResponsePage.page,
+                ResponsePage.seconds,
+                ResponsePage.straightlining,
+                ResponsePage.speeding,
+            ).where(ResponsePage.response_id.in_(ids))
+        )
+        return own, {(rid, page): rest for rid, page, *rest in pages}
+
+    def paradata_rows(self) -> Iterator[list[str]]:
+        """paradata.csv rows, in the responses' random-id order."""
+        blank = self.plan.blank
+        width = len(self.paradata_header()) - 1 - (1 if self.with_demo_column else 0)
+        withheld = [SUPPRESSED] * width
+        for chunk in self._chunks():
+            own, pages = self._paradata_of([r.id for r in chunk])
+            for response in chunk:
+                demo = ["1" if response.is_demo else "0"] if self.with_demo_column else []
+                if self._released(response) == blank:
+                    yield [response.export_id, *demo, *withheld]
+                    continue
+                yield [response.export_id, *demo, *self._paradata_cells(response, own, pages)]
+
+    def _paradata_cells(self, response, own: dict, pages: dict) -> list[str]:
+        rid = response.id
+        stored, total, *flags = own[rid]
+        order = paradata.resolve(self.catalog, stored)
+        total = None if response.is_demo else total  # demo rows were never timed
+        cells = [order.first_kind, paradata.band(total, paradata.TOTAL_BANDS)]
+        cells += [_code(flag) for flag in flags]
+        background = pages.get((rid, paradata.BACKGROUND_PAGE), (None, None, None))
+        cells.append(paradata.band(background[0], paradata.PAGE_BANDS))
+        position = {page.key: i for i, page in enumerate(order.pages, 1)}
+        for page in self.catalog.pages:
+            seconds, flat, fast = pages.get((rid, page.key), (None, None, None))
+            cells += [
+                str(position[page.key]),
+                paradata.band(seconds, paradata.PAGE_BANDS),
+                _code(flat),
+                _code(fast),
+            ]
+        at = paradata.answer_positions(self.catalog, stored)
+        for practice in self.catalog.practices:
+            page_at, item_at = at[practice.id]
+            cells += [str(page_at), str(item_at)]
+        return cells
+
+    def paradata_codebook(self, row) -> Iterator[list[str]]:
+        """Codebook rows of paradata.csv (``row`` is :meth:`codebook_rows`' row builder)."""
+        file = "paradata.csv"
+        suppressed = (SUPPRESSED, "скрыто для анонимности", "suppressed for anonymity")
+        flag = [("1", "да", "yes"), ("0", "нет", "no"), ("", "не оценено", "not assessed")]
+        unknown = ("", "неизвестно", "unknown")
+
+        def bands(bounds):
+            return [(b, f"{b} с", f"{b} s") for b in paradata.band_labels(bounds)]
+
+        yield row(
+            file,
+            "first_kind",
+            "categorical",
+            [(k, KIND_LABELS[k].ru, KIND_LABELS[k].en) for k in COMPANY_KINDS] + [suppressed],
+            "Чей столбец (тип компании) показывался первым",
+            "Which kind of company's column was shown first",
+        )
+        yield row(
+            file,
+            "total_seconds",
+            "band of seconds",
+            [*bands(paradata.TOTAL_BANDS), unknown, suppressed],
+            "Время на страницах анкеты (секунды, интервал; каждая страница не более 30 минут)",
+            "Time on the questionnaire's pages (seconds, band; each page at most 30 minutes)",
+        )
+        texts = {
+            "fictitious_claimed": (
+                "Ответил(а), что встречал(а) вымышленную практику (завышение)",
+                "Claimed to have met the fictitious practice (over-claiming)",
+                flag,
+            ),
+            "straightlined_pages": (
+                "Число страниц с одинаковыми ответами на все практики (для какого-либо типа)",
+                "Pages with identical answers to every practice (for some kind)",
+                [("", "не оценено", "not assessed")],
+            ),
+            "speeding_pages": (
+                "Число страниц, пройденных быстрее 30% медианного времени страницы",
+                "Pages answered in under 30% of the page's median time",
+                [("", "не оценено", "not assessed")],
+            ),
+            "low_quality": (
+                "Низкое качество: завышение, или одинаковые ответы либо спешка на половине страниц",
+                "Low quality: over-claiming, or straightlining or speeding on half of the pages",
+                flag,
+            ),
+        }
+        for name, (ru, en, values) in texts.items():
+            kind = "0/1" if name in ("fictitious_claimed", "low_quality") else "integer"
+            yield row(file, name, kind, [*values, suppressed], ru, en)
+        yield row(
+            file,
+            "background_seconds",
+            "band of seconds",
+            [*bands(paradata.PAGE_BANDS), unknown, suppressed],
+            "Время на странице «Опыт работы» (секунды, интервал)",
+            "Time on the work-background page (seconds, band)",
+        )
+        for page in self.catalog.pages:
+            name = page.category.name
+            yield row(
+                file,
+                f"page_{page.key}__position",
+                "integer",
+                [suppressed],
+                f"Место страницы «{name.ru}» в порядке этого респондента (1 = первая)",
+                f"Position of the page “{name.en}” in this respondent's order (1 = first)",
+            )
+            yield row(
+                file,
+                f"page_{page.key}__seconds",
+                "band of seconds",
+                [*bands(paradata.PAGE_BANDS), unknown, suppressed],
+                f"Время на странице «{name.ru}» (секунды, интервал)",
+                f"Time on the page “{name.en}” (seconds, band)",
+            )
+            yield row(
+                file,
+                f"page_{page.key}__straightlining",
+                "0/1",
+                [*flag, suppressed],
+                f"Одинаковые ответы на все практики страницы «{name.ru}»",
+                f"Identical answers to every practice of the page “{name.en}”",
+            )
+            yield row(
+                file,
+                f"page_{page.key}__speeding",
+                "0/1",
+                [
+                    ("1", "да", "yes"),
+                    ("0", "нет", "no"),
+                    ("", "не оценено (мало данных или время неизвестно)", "not judged"),
+                    suppressed,
+                ],
+                f"Страница «{name.ru}» пройдена быстрее 30% её медианного времени",
+                f"Page “{name.en}” answered in under 30% of its median time",
+            )
+        for practice in self.catalog.practices:
+            yield row(
+                file,
+                f"{practice.id}__page_position",
+                "integer",
+                [suppressed],
+                f"{practice.name.ru}: место её страницы в порядке респондента",
+                f"{practice.name.en}: position of its page in the respondent's order",
+            )
+            yield row(
+                file,
+                f"{practice.id}__item_position",
+                "integer",
+                [suppressed],
+                f"{practice.name.ru}: место на своей странице (1 = первая)",
+                f"{practice.name.en}: position on its page (1 = first)",
+            )
+
     def example_rows(self) -> Iterator[list[str]]:
         """examples.csv rows: practice and scrubbed text only, no respondent id, in the
         responses' random-id order (the database's own order would follow the row ids,
@@ -522,6 +728,7 @@ class Export:
         )
         yield row("answers_long.csv", "met", "categorical", met_values, MET.ru, MET.en)
         yield row("answers_long.csv", "rating", "integer 1-5", rating_values, RATING.ru, RATING.en)
+        yield from self.paradata_codebook(row)
         if self.options.include_examples:
             yield row("examples.csv", "practice_id", "string", [], "Практика", "Practice")
             yield row(
@@ -576,6 +783,7 @@ class Export:
         rows = {
             "responses": lambda: _prepend(self.header(), self.wide_rows()),
             "answers_long": lambda: _prepend(self.long_header(), self.long_rows()),
+            "paradata": lambda: _prepend(self.paradata_header(), self.paradata_rows()),
             "codebook": self.codebook_rows,
             "examples": lambda: _prepend(["practice_id", "text"], self.example_rows()),
         }[name]()
@@ -610,6 +818,16 @@ class Export:
         self.zip_to(spool)
         spool.seek(0)
         return spool
+
+
+def _code(flag) -> str:
+    """A stored indicator as a CSV cell: 1/0 for booleans, the count for integers, empty
+    when not assessed."""
+    if flag is None:
+        return ""
+    if isinstance(flag, bool):
+        return "1" if flag else "0"
+    return str(int(flag))
 
 
 def _prepend(head, rows):

@@ -14,7 +14,14 @@ from flask_babel import lazy_gettext as _l
 from survey.queries import Segment
 from survey.questions import BACKGROUND_BY_FIELD
 
-FILTER_NAMES = (*BACKGROUND_BY_FIELD, "wave", "language", "include_demo", "include_flagged")
+FILTER_NAMES = (
+    *BACKGROUND_BY_FIELD,
+    "wave",
+    "language",
+    "include_demo",
+    "include_flagged",
+    "exclude_low_quality",
+)
 # Parameters every page accepts: the interface language switch (survey.i18n).
 GLOBAL_NAMES = ("lang",)
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -78,6 +85,7 @@ def segment_from_args(args, extra: Iterable[str] = (), wave_codes: Iterable[str]
         wave=wave,
         include_demo=parse_bool("include_demo", args.get("include_demo")),
         include_flagged=parse_bool("include_flagged", args.get("include_flagged")),
+        exclude_low_quality=parse_bool("exclude_low_quality", args.get("exclude_low_quality")),
     )
 
 

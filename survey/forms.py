@@ -31,6 +31,10 @@ class TamperedForm(Exception):
 class ConsentForm(FlaskForm):
     # Honeypot: invisible to people, tempting to bots. Filling it flags the response.
     website = StringField(_l("Leave this field empty"), validators=[Optional(), Length(max=200)])
+    adult = BooleanField(
+        _l("I am 18 years old or older"),
+        validators=[DataRequired(message=_l("The survey is only for people aged 18 or older."))],
+    )
     agree = BooleanField(
         _l("I have read the above and agree to take part"),
         validators=[DataRequired(message=_l("Please confirm that you agree to take part."))],

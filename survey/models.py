@@ -154,6 +154,17 @@ class Response(Base):
     # Seconds spent on the background and practice pages, each page capped: a duration,
     # never a time of day. The too-fast check reads it, whichever browser submits.
     active_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The respondent's own question order, drawn once at consent (survey/paradata.py):
+    # {"pages": [page keys in the order shown], "practices": {page key: [practice ids in
+    # the order shown]}, "first_kind": "ru" | "foreign"}. NULL (responses from before
+    # randomisation, demo rows): the catalogue's order, Russian companies first.
+    question_order: Mapped[dict | None] = mapped_column(JSON)
+    # Quality indicators, computed at submit (recomputable: flask recompute-quality).
+    # NULL: not assessed (earlier responses, demo rows). See survey/paradata.py.
+    fictitious_claimed: Mapped[bool | None] = mapped_column(Boolean)
+    straightlined_pages: Mapped[int | None] = mapped_column(SmallInteger)
+    speeding_pages: Mapped[int | None] = mapped_column(SmallInteger)
+    low_quality: Mapped[bool | None] = mapped_column(Boolean)
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="response", cascade="all, delete-orphan", passive_deletes=True
@@ -189,6 +200,50 @@ class Answer(Base):
     rating: Mapped[int | None] = mapped_column(SmallInteger)
 
     response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class ResponsePage(Base):
+    """One questionnaire page of one response: the seconds it was open, and its quality
+    indicators (set at submit). ``page`` is the catalogue page's key, or ``background``.
+
+    A row per page rather than a JSON column: two tabs saving pages at once both add their
+    seconds (an SQL increment of one row), and page medians are one query across responses.
+    """
+
+    __tablename__ = "response_page"
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), primary_key=True
+    )
+    page: Mapped[str] = mapped_column(String(80), primary_key=True)
+    # Whole seconds, each visit capped (a duration, never a time of day); NULL: unknown.
+    seconds: Mapped[int | None] = mapped_column()
+    straightlining: Mapped[bool | None] = mapped_column(Boolean)
+    speeding: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class FictitiousAnswer(Base):
+    """An answer about a fictitious practice (the over-claiming check).
+
+    Kept out of ``answer`` on purpose: no count, comparison, figure or export that reads
+    answers can ever meet it. Its only use is the ``fictitious_claimed`` indicator.
+    """
+
+    __tablename__ = "fictitious_answer"
+    __table_args__ = (
+        CheckConstraint(_in("company_kind", COMPANY_KINDS), name="company_kind"),
+        CheckConstraint(_in("met", MET_VALUES), name="met"),
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
+        CheckConstraint("rating IS NULL OR met = 'yes'", name="rating_only_when_met"),
+    )
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), primary_key=True
+    )
+    practice_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    met: Mapped[str] = mapped_column(String(3))
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class PracticeExample(Base):

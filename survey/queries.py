@@ -35,11 +35,14 @@ class Segment:
     language: str | None = None
     include_demo: bool = False
     include_flagged: bool = False
+    # Leave out responses whose quality indicators mark them low quality (survey/paradata.py);
+    # responses never assessed (NULL) stay in.
+    exclude_low_quality: bool = False
 
     def filters(self) -> dict[str, str]:
         """The active restrictions as a plain dict (for URLs, JSON and report headers)."""
         out = {k: v for k, v in asdict(self).items() if v not in (None, False)}
-        for name in ("include_demo", "include_flagged"):
+        for name in ("include_demo", "include_flagged", "exclude_low_quality"):
             if out.get(name):
                 out[name] = "1"
         return out
@@ -99,7 +102,13 @@ def response_conditions(segment: Segment, pop: Population | None = None) -> list
         conds.append(Response.language == segment.language)
     if segment.wave:
         conds.append(Response.wave_id.in_(select(Wave.id).where(Wave.code == segment.wave)))
+    if segment.exclude_low_quality:
+        conds.append(ACCEPTABLE_QUALITY)
     return conds
+
+
+# "Not low quality": assessed and acceptable, or never assessed (NULL).
+ACCEPTABLE_QUALITY = Response.low_quality.is_not(True)
 
 
 def protected(pop: Population) -> Population:
@@ -120,6 +129,8 @@ def segment_dimensions(segment: Segment) -> list[tuple[str, object]]:
     if segment.wave:
         wave_ids = select(Wave.id).where(Wave.code == segment.wave)
         dims.append(("wave", Response.wave_id.in_(wave_ids)))
+    if segment.exclude_low_quality:  # a filter like any other: differencing covers it
+        dims.append(("exclude_low_quality", ACCEPTABLE_QUALITY))
     return dims
 
 
@@ -387,6 +398,27 @@ def data_version() -> tuple:
     return (tuple(map(tuple, by_status)), *row)
 
 
+def quality_counts(demo_cond: list) -> dict[str, int]:
+    """Submitted responses each quality indicator flags (nothing is dropped silently):
+    ``assessed``, ``fictitious_claimed``, ``straightlining`` (on any page), ``speeding``
+    (on any page) and ``low_quality``; one query."""
+
+    def flagged(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    row = db.session.execute(
+        select(
+            flagged(Response.low_quality.is_not(None)),
+            flagged(Response.fictitious_claimed.is_(True)),
+            flagged(Response.straightlined_pages > 0),
+            flagged(Response.speeding_pages > 0),
+            flagged(Response.low_quality.is_(True)),
+        ).where(*demo_cond, Response.status == "submitted")
+    ).one()
+    names = ("assessed", "fictitious_claimed", "straightlining", "speeding", "low_quality")
+    return dict(zip(names, (int(v) for v in row), strict=True))
+
+
 def fieldwork(include_demo: bool = False) -> dict:
     """Fieldwork numbers: completed and started responses, completion, drop-off, daily counts
     (the sample's background comes through :func:`survey.results.fieldwork`).
@@ -410,6 +442,7 @@ def fieldwork(include_demo: bool = False) -> dict:
             *demo_cond, Response.status == "submitted", Response.quality_flag.is_not(None)
         )
     )
+    quality = quality_counts(demo_cond)
     completed = int(by_status.get("submitted", 0))
     drafts = int(by_status.get("draft", 0))
     furthest = db.session.execute(
@@ -428,6 +461,7 @@ def fieldwork(include_demo: bool = False) -> dict:
         "started": completed + drafts,
         "completion_rate": completed / (completed + drafts) if completed + drafts else None,
         "furthest_page": {int(page): int(n) for page, n in furthest},
+        "quality": quality,
         "daily": pd.DataFrame(daily, columns=["day", "completed"]),
         "demo": pop.demo,
         "includes_real": pop.use_real,

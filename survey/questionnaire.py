@@ -1,8 +1,14 @@
 """Blueprint: consent, work background, practice pages, review, submit, thanks.
 
 Every POST redirects (post/redirect/get); every answer is saved when its page is sent.
-Page numbers for progress and drop-off: 0 consent, 1 background, 2..P+1 practice pages,
-P+2 review, P+3 submitted.
+
+Each respondent sees the practice pages, the practices on a page and the two kinds of
+company in their own order (survey/paradata.py). ``/page/<n>`` names the catalogue's page
+n, so a URL always shows the same questions (a stale tab, the review's "Change" links);
+everything that speaks of sequence follows the respondent's order: back and next, the
+progress bar, the review page, where a returning respondent continues, and the steps
+stored for drop-off (``last_page``): 0 consent, 1 background, 2..P+1 the respondent's
+first..last practice page, P+2 review, P+3 submitted.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from survey import responses
+from survey import paradata, responses
+from survey.catalog import Page
 from survey.extensions import limiter
 from survey.forms import (
     ConfirmForm,
@@ -58,6 +65,13 @@ def _page_count() -> int:
     return len(responses.catalog().pages)
 
 
+def _order() -> paradata.Order:
+    """The question order of the request's draft (``g.response``), resolved once."""
+    if "order" not in g:
+        g.order = responses.order(g.response)
+    return g.order
+
+
 def progress(step: int) -> dict:
     """Progress of a step (1 = background ... P+2 = review) for the progress bar."""
     total = _page_count() + 2
@@ -80,14 +94,15 @@ def _mark_served(page: str) -> None:
     session[SERVED_KEY] = {**(served if isinstance(served, dict) else {}), page: int(_now())}
 
 
-def _seconds_on(page: str) -> int:
-    """Seconds the page was open before this save, capped; 0 if it was never served here."""
+def _seconds_on(page: str) -> int | None:
+    """Seconds the page was open before this save, capped; None (unknown) if it was never
+    served to this browser."""
     served = session.get(SERVED_KEY)
     served = dict(served) if isinstance(served, dict) else {}
     since = served.pop(page, None)
     session[SERVED_KEY] = served
     if not isinstance(since, int | float):
-        return 0
+        return None
     return int(min(max(_now() - since, 0), PAGE_SECONDS_CAP))
 
 
@@ -123,7 +138,8 @@ def draft_required(view):
 
 
 def next_step_url(response) -> str:
-    """Where a returning respondent continues: the first unanswered step, else review."""
+    """Where a returning respondent continues: the first unanswered step in their own
+    order, else review."""
     if not responses.profile_complete(response):
         return url_for(".profile")
     missing = responses.incomplete_pages(response)
@@ -152,8 +168,10 @@ def index():
         form=form,
         existing=existing,
         continue_url=next_step_url(existing) if existing and existing.status == "draft" else None,
-        minutes=max(10, _page_count() * 2),
+        # Measured once enough people have finished; a rough guess until then.
+        minutes=paradata.estimated_minutes(fallback=max(10, _page_count() * 2)),
         ttl=current_app.config["DRAFT_TTL_DAYS"],
+        consent=responses.consent(),
     )
 
 
@@ -177,7 +195,8 @@ def profile():
         check_untampered(form, request.form)
         if form.validate():
             responses.save_profile(response, form.data, lang, _seconds_on("profile"))
-            return redirect(_after_save(url_for(".practice_page", number=1)))
+            first = _order().pages[0].number
+            return redirect(_after_save(url_for(".practice_page", number=first)))
     else:
         _mark_served("profile")
     return render_template(
@@ -185,11 +204,22 @@ def profile():
     )
 
 
-def _page_or_404(number: int):
-    pages = responses.catalog().pages
-    if not 1 <= number <= len(pages):
+def _page_or_404(number: int) -> tuple[Page, int]:
+    """The catalogue page ``number`` in the respondent's order, and its position there."""
+    position = _order().position(number)
+    if position is None:
         abort(404)
-    return pages[number - 1]
+    return _order().pages[position - 1], position
+
+
+def _step_url(position: int) -> str:
+    """The page at a position of the respondent's order (0: background; P+1: review)."""
+    pages = _order().pages
+    if position < 1:
+        return url_for(".profile")
+    if position > len(pages):
+        return url_for(".review")
+    return url_for(".practice_page", number=pages[position - 1].number)
 
 
 def _initial_page_data(response, page) -> dict:
@@ -219,6 +249,16 @@ def _cells(form, page, kinds) -> list[responses.Cell]:
     return cells
 
 
+def _fields_in_order(form, page, kinds) -> list:
+    """The form's fields in the order the page shows them (for the error summary)."""
+    names = []
+    for practice in page.practices:
+        for kind in kinds:
+            names += [met_name(practice.id, kind), rating_name(practice.id, kind)]
+        names.append(example_name(practice.id))
+    return [form[name] for name in names]
+
+
 def _summary_labels(page, kinds, lang) -> dict[str, str]:
     """Labels for the error summary: practice and company kind, not just the question."""
     labels = {}
@@ -236,40 +276,42 @@ def _summary_labels(page, kinds, lang) -> dict[str, str]:
 @limiter.limit(_limit("LIMIT_SAVE"), methods=["POST"])
 @draft_required
 def practice_page(number: int):
-    """One page of practices of a category, asked for each kind of company worked in."""
+    """One page of practices of a category, asked for each kind of company worked in,
+    practices and kinds in the respondent's own order."""
     response = g.response
     if not responses.profile_complete(response):
         return redirect(url_for(".profile"))
-    page, lang, kinds = _page_or_404(number), current_language(), response.kinds()
+    (page, position), lang, kinds = _page_or_404(number), current_language(), response.kinds()
+    # The form is the catalogue page's (built once, cached); only the display is reordered.
+    canonical = responses.catalog().pages[number - 1]
     if request.method == "POST":
-        form = practice_page_form(page, kinds, lang)
+        form = practice_page_form(canonical, kinds, lang)
         check_untampered(form, request.form)
         if form.validate():
             examples = {p.id: form[example_name(p.id)].data for p in page.practices}
             cells = _cells(form, page, kinds)
             seconds = _seconds_on(f"page/{number}")
-            responses.save_page(response, page, cells, examples, lang, number + 1, seconds)
-            last = number == _page_count()
-            nxt = url_for(".review") if last else url_for(".practice_page", number=number + 1)
-            return redirect(_after_save(nxt))
+            responses.save_page(response, page, cells, examples, lang, position + 1, seconds)
+            return redirect(_after_save(_step_url(position + 1)))
     else:
-        form = practice_page_form(page, kinds, lang, data=_initial_page_data(response, page))
+        data = _initial_page_data(response, page)
+        form = practice_page_form(canonical, kinds, lang, data=data)
         _mark_served(f"page/{number}")
+    shown_kinds = _order().kinds(kinds)
     return render_template(
         "questionnaire/practice_page.html",
         form=form,
+        fields_in_order=_fields_in_order(form, page, shown_kinds),
         page=page,
-        kinds=kinds,
+        kinds=shown_kinds,
         kind_labels=KIND_LABELS,
         kind_questions=KIND_QUESTIONS,
         rating_question=RATING,
         met_question=MET,
-        progress=progress(number + 1),
+        progress=progress(position + 1),
         names={"met": met_name, "rating": rating_name, "example": example_name},
         summary_labels=_summary_labels(page, kinds, lang),
-        previous_url=url_for(".practice_page", number=number - 1)
-        if number > 1
-        else url_for(".profile"),
+        previous_url=_step_url(position - 1),
     )
 
 
@@ -286,7 +328,8 @@ def review():
         examples=responses.examples_by_practice(response),
         incomplete={p.number for p in responses.incomplete_pages(response, answers)},
         profile_ok=responses.profile_complete(response),
-        pages=responses.catalog().pages,
+        pages=_order().pages,
+        kinds=_order().kinds(response.kinds()),
         background=BACKGROUND,
         kind_labels=KIND_LABELS,
         met_question=MET,

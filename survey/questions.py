@@ -231,5 +231,5 @@ RATING = Question(
 EXAMPLE_MAX_CHARS = 1000
 
 WORKED_IN_KINDS = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": ("ru", "foreign")}
-
-CONSENT_VERSION = "2026-11"
+# The consent version stored with a response comes from the consent texts in force
+# (survey/consent.yaml, CONSENT_PATH); responses before 2026-12 carry "2026-11".

@@ -8,22 +8,26 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from survey import paradata
 from survey.catalog import Catalog, Page
+from survey.consent import Consent
 from survey.extensions import db
 from survey.models import (
     COMPANY_KINDS,
     Answer,
     CatalogVersion,
     Category,
+    FictitiousAnswer,
     Practice,
     PracticeExample,
     Response,
+    ResponsePage,
     Wave,
 )
-from survey.questions import BACKGROUND, CONSENT_VERSION, WORKED_IN_KINDS
+from survey.questions import BACKGROUND, WORKED_IN_KINDS
 from survey.storage import erase_deleted
 
 
@@ -42,12 +46,23 @@ def catalog() -> Catalog:
     return current_app.extensions["survey_catalog"]
 
 
+def consent() -> Consent:
+    """The consent texts this application instance shows (survey/consent.yaml)."""
+    return current_app.extensions["survey_consent"]
+
+
+def order(response: Response) -> paradata.Order:
+    """The response's own question order over the served catalogue."""
+    return paradata.resolve(catalog(), response.question_order)
+
+
 def sync_catalog(cat: Catalog) -> CatalogVersion:
     """Write the catalogue into the database (idempotent) and return its version row.
 
     Texts of existing practices are updated; practices no longer in the file are
     deactivated, never deleted, so stored answers keep their meaning through the
-    version snapshot each response points to.
+    version snapshot each response points to. Fictitious practices get no row: their
+    answers live apart (``fictitious_answer``), out of reach of every analysis.
     """
     version = db.session.scalar(select(CatalogVersion).filter_by(checksum=cat.checksum))
     if version is None:
@@ -115,23 +130,30 @@ def catalog_version_id() -> int:
 
 
 def start(language: str, quality_flag: str | None = None) -> tuple[Response, str]:
-    """Create a draft after consent; return it with its raw resume token."""
+    """Create a draft after consent, with its own question order; return it with its raw
+    resume token."""
     token = secrets.token_urlsafe(24)
     version_id = catalog_version_id()
+    cat = catalog()
     response = Response(
         resume_token_hash=hash_token(token),
         status="draft",
         wave_id=default_wave().id,
         catalog_version_id=version_id,
         language=language,
-        consent_version=CONSENT_VERSION,
+        consent_version=consent().version,
         consented_on=today(),
         started_on=today(),
         updated_on=today(),
         last_page=0,
         quality_flag=quality_flag,
+        question_order=paradata.draw_order(cat, paradata.order_seed()),
     )
     db.session.add(response)
+    db.session.flush()
+    # One row per page now, so that every later save is a plain increment of its row.
+    keys = [paradata.BACKGROUND_PAGE, *(page.key for page in cat.pages)]
+    db.session.add_all(ResponsePage(response_id=response.id, page=key) for key in keys)
     db.session.commit()
     return response, token
 
@@ -175,18 +197,33 @@ def is_expired(response: Response) -> bool:
     return response.status == "draft" and response.updated_on < today() - ttl
 
 
-def _touch(response: Response, language: str, page: int, seconds: int) -> None:
+def _add_seconds(response: Response, page_key: str, seconds: int) -> None:
+    """Add a page's seconds to its row (created if an older draft has none)."""
+    result = db.session.execute(
+        update(ResponsePage)
+        .where(ResponsePage.response_id == response.id, ResponsePage.page == page_key)
+        .values(seconds=func.coalesce(ResponsePage.seconds, 0) + seconds)
+    )
+    if result.rowcount == 0:
+        db.session.add(ResponsePage(response_id=response.id, page=page_key, seconds=seconds))
+
+
+def _touch(
+    response: Response, language: str, page: int, seconds: int | None, page_key: str
+) -> None:
     response.updated_on = today()
-    if seconds > 0:  # an SQL expression: two tabs saving at once both count
+    if seconds is not None:  # SQL increments: two tabs saving at once both count
         response.active_seconds = Response.active_seconds + seconds
+        _add_seconds(response, page_key, seconds)
     response.language = language
     response.last_page = max(response.last_page or 0, page)
 
 
-def save_profile(response: Response, data: dict, language: str, seconds: int = 0) -> None:
+def save_profile(response: Response, data: dict, language: str, seconds: int | None = None) -> None:
     """Store the work background; keep practice answers consistent with the kinds worked in.
 
-    ``seconds`` (the time the page was open) is added to the draft's ``active_seconds``.
+    ``seconds`` (the time the page was open; None when unknown) is added to the draft's
+    ``active_seconds`` and to the background page's row.
 
     A kind the respondent no longer reports is turned into not-applicable; a newly
     reported kind has no answers yet, so its practice pages must be answered again.
@@ -195,17 +232,18 @@ def save_profile(response: Response, data: dict, language: str, seconds: int = 0
     for question in BACKGROUND:
         setattr(response, question.field, data.get(question.field) or None)
     new = set(response.kinds())
-    for kind in old - new:
-        db.session.execute(
-            update(Answer)
-            .where(Answer.response_id == response.id, Answer.company_kind == kind)
-            .values(met="na", rating=None)
-        )
-    for kind in new - old:
-        db.session.execute(
-            delete(Answer).where(Answer.response_id == response.id, Answer.company_kind == kind)
-        )
-    _touch(response, language, 1, seconds)
+    for model in (Answer, FictitiousAnswer):
+        for kind in old - new:
+            db.session.execute(
+                update(model)
+                .where(model.response_id == response.id, model.company_kind == kind)
+                .values(met="na", rating=None)
+            )
+        for kind in new - old:
+            db.session.execute(
+                delete(model).where(model.response_id == response.id, model.company_kind == kind)
+            )
+    _touch(response, language, 1, seconds, paradata.BACKGROUND_PAGE)
     db.session.commit()
 
 
@@ -224,32 +262,39 @@ def save_page(
     examples: dict[str, str],
     language: str,
     page_index: int,
-    seconds: int = 0,
+    seconds: int | None = None,
 ) -> None:
     """Replace one page's answers in one transaction.
 
     Kinds the respondent never worked in are stored as not-applicable ('na'); a rating
-    given with anything but 'yes' is discarded. ``seconds`` (the time the page was open)
-    is added to the draft's ``active_seconds``.
+    given with anything but 'yes' is discarded. ``seconds`` (the time the page was open;
+    None when unknown) is added to the draft's ``active_seconds`` and to the page's row;
+    ``page_index`` is the furthest step reached (the page's position in the respondent's
+    order, plus one).
+
+    Answers about a fictitious practice go to ``fictitious_answer``, never to ``answer``;
+    an example typed for one is discarded.
     """
+    fictitious = catalog().fictitious_ids
     ids = [p.id for p in page.practices]
     kinds = response.kinds()
     given = {(c.practice_id, c.kind): c for c in cells}
-    db.session.execute(
-        delete(Answer).where(Answer.response_id == response.id, Answer.practice_id.in_(ids))
-    )
+    for model in (Answer, FictitiousAnswer):
+        db.session.execute(
+            delete(model).where(model.response_id == response.id, model.practice_id.in_(ids))
+        )
     db.session.execute(
         delete(PracticeExample).where(
             PracticeExample.response_id == response.id, PracticeExample.practice_id.in_(ids)
         )
     )
-    rows = []
+    rows: dict[bool, list[dict]] = {False: [], True: []}
     for pid in ids:
         for kind in COMPANY_KINDS:
             cell = given.get((pid, kind)) if kind in kinds else None
             met = cell.met if cell else "na"
             rating = cell.rating if cell and met == "yes" else None
-            rows.append(
+            rows[pid in fictitious].append(
                 {
                     "response_id": response.id,
                     "practice_id": pid,
@@ -258,19 +303,25 @@ def save_page(
                     "rating": rating,
                 }
             )
-        if examples.get(pid):
+        if examples.get(pid) and pid not in fictitious:
             db.session.add(
                 PracticeExample(response_id=response.id, practice_id=pid, text=examples[pid])
             )
-    db.session.execute(Answer.__table__.insert(), rows)
-    _touch(response, language, page_index, seconds)
+    for is_fictitious, model in ((False, Answer), (True, FictitiousAnswer)):
+        if rows[is_fictitious]:
+            db.session.execute(model.__table__.insert(), rows[is_fictitious])
+    _touch(response, language, page_index, seconds, page.key)
     db.session.commit()
 
 
-def answers_by_practice(response: Response) -> dict[tuple[str, str], Answer]:
-    """The response's answers keyed by (practice id, company kind)."""
-    rows = db.session.scalars(select(Answer).filter_by(response_id=response.id))
-    return {(a.practice_id, a.company_kind): a for a in rows}
+def answers_by_practice(response: Response) -> dict[tuple[str, str], Answer | FictitiousAnswer]:
+    """The response's answers keyed by (practice id, company kind), those about fictitious
+    practices included (the respondent sees and reviews them like any other)."""
+    out = {}
+    for model in (Answer, FictitiousAnswer):
+        for a in db.session.scalars(select(model).filter_by(response_id=response.id)):
+            out[(a.practice_id, a.company_kind)] = a
+    return out
 
 
 def examples_by_practice(response: Response) -> dict[str, str]:
@@ -285,11 +336,12 @@ def profile_complete(response: Response) -> bool:
 
 
 def incomplete_pages(response: Response, answers=None) -> list[Page]:
-    """Practice pages with a question still unanswered for a kind the respondent worked in."""
+    """Practice pages with a question still unanswered for a kind the respondent worked in,
+    in the respondent's order."""
     answers = answers_by_practice(response) if answers is None else answers
     kinds = response.kinds()
     missing = []
-    for page in catalog().pages:
+    for page in order(response).pages:
         for practice in page.practices:
             if any(
                 (a := answers.get((practice.id, kind))) is None
@@ -318,9 +370,11 @@ def submit(response: Response, language: str, quality_flag: str | None = None) -
     The status flips in one conditional UPDATE: of two concurrent submits (a double
     click, a replayed POST, two app instances) only one changes a row; the other
     returns False and stores nothing. A flag already set (the honeypot) is kept, else
-    the given one, else :func:`timing_flag`.
+    the given one, else :func:`timing_flag`. The quality indicators
+    (:func:`survey.paradata.assess`) are stored in the same transaction.
     """
     flag = response.quality_flag or quality_flag or timing_flag(response)
+    assessment = paradata.assess(catalog(), response)
     result = db.session.execute(
         update(Response)
         .where(Response.id == response.id, Response.status == "draft")
@@ -331,10 +385,15 @@ def submit(response: Response, language: str, quality_flag: str | None = None) -
             language=language,
             last_page=len(catalog().pages) + 3,
             quality_flag=flag,
+            **assessment.columns(),
         )
     )
+    if result.rowcount != 1:
+        db.session.rollback()
+        return False
+    paradata.store_page_flags(response.id, assessment)
     db.session.commit()
-    return result.rowcount == 1
+    return True
 
 
 def withdraw(response: Response) -> None:
@@ -350,8 +409,8 @@ def purge_drafts(ttl_days: int | None = None) -> int:
     ttl = current_app.config["DRAFT_TTL_DAYS"] if ttl_days is None else ttl_days
     cutoff = today() - dt.timedelta(days=ttl)
     ids = select(Response.id).where(Response.status == "draft", Response.updated_on < cutoff)
-    db.session.execute(delete(Answer).where(Answer.response_id.in_(ids)))
-    db.session.execute(delete(PracticeExample).where(PracticeExample.response_id.in_(ids)))
+    for model in (Answer, PracticeExample, FictitiousAnswer, ResponsePage):
+        db.session.execute(delete(model).where(model.response_id.in_(ids)))
     result = db.session.execute(
         delete(Response).where(Response.status == "draft", Response.updated_on < cutoff)
     )

@@ -79,9 +79,13 @@ def _compute(segment: queries.Segment) -> Comparison:
     protected = queries.protected(pop)
     # Demo rows are no cover: with demo rows mixed in, cells are judged on the real rows.
     guard_tables = _tables(segment, protected) if protected != pop else (None, None)
+    worked_in = queries.background_counts(segment, protected)["worked_in"]
+    structure = {code: int(n) for code, n in worked_in.itertuples(index=False) if code}
     return Comparison(
-        table=disclosure.mask_comparison(table, threshold, guard_tables[0]),
-        category_table=disclosure.mask_comparison(category_table, threshold, guard_tables[1]),
+        table=disclosure.mask_comparison(table, threshold, guard_tables[0], structure),
+        category_table=disclosure.mask_comparison(
+            category_table, threshold, guard_tables[1], structure
+        ),
         n_respondents=queries.count_respondents(segment, pop),
         demo=pop.demo,
         includes_real=pop.use_real,

@@ -27,7 +27,13 @@ PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
 SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 # The tables that hold what respondents wrote; rewritten by vacuum_deleted on PostgreSQL.
-RESPONDENT_TABLES = ("practice_example", "answer", "response")
+RESPONDENT_TABLES = (
+    "practice_example",
+    "answer",
+    "fictitious_answer",
+    "response_page",
+    "response",
+)
 
 log = logging.getLogger(__name__)
 

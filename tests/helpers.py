@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from survey import responses
 from survey.forms import example_name, met_name, rating_name
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -17,6 +18,10 @@ PROFILE = {
     "experience_band": "11_20",
     "region": "moscow",
 }
+
+
+# The consent form's two required boxes: 18 or older, and agreement.
+CONSENT = {"adult": "y", "agree": "y"}
 
 
 def csrf_token(html: str) -> str:
@@ -49,7 +54,7 @@ class Respondent:
         return self.client.post(path, data=payload, follow_redirects=follow)
 
     def consent(self):
-        r = self.post_form("/", {"agree": "y"})
+        r = self.post_form("/", CONSENT)
         assert r.status_code == 302 and r.location.endswith("/profile"), r.status_code
         return r
 
@@ -97,10 +102,13 @@ def practice_index(page, practice) -> int:
 
 
 def expected_answers(catalog, kinds):
-    """(practice, kind) -> (met, rating) as the scripted respondent gives them."""
+    """(practice, kind) -> (met, rating) as the scripted respondent gives them (real
+    practices only: answers about the fictitious one are kept apart)."""
     out = {}
     for page in catalog.pages:
         for practice in page.practices:
+            if practice.fictitious:
+                continue
             index = practice_index(page, practice)
             for kind in ("ru", "foreign"):
                 out[(practice.id, kind)] = (
@@ -115,3 +123,21 @@ def open_resume_link(client, path: str, follow: bool = False):
     assert page.status_code == 200, (path, page.status_code, page.location)
     assert 'class="resume-form"' in page.text
     return client.post(path, data={"csrf_token": csrf_token(page.text)}, follow_redirects=follow)
+
+
+def order_of(client):
+    """The question order of the draft this test client's session holds
+    (:class:`survey.paradata.Order`: pages and practices as the respondent sees them)."""
+    with client.session_transaction() as session:
+        token = session.get("resume_token")
+    with client.application.app_context():
+        return responses.order(responses.find(token))
+
+
+def page_after(order, page) -> str:
+    """The path a respondent goes to after saving ``page``: the next page in their own
+    order, or the review after their last page."""
+    position = order.position(page.number)
+    if position == len(order.pages):
+        return "/review"
+    return f"/page/{order.pages[position].number}"

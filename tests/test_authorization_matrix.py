@@ -15,7 +15,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from survey import results
 from survey.auth import create_api_token, create_researcher
-from tests.helpers import Respondent, csrf_token
+from tests.helpers import Respondent, csrf_token, order_of
 
 PASSWORD = "a long researcher password"
 VISITORS = ("anonymous", "draft", "other", "researcher", "token")
@@ -37,7 +37,7 @@ WRONG_TOKEN = "x" * 32  # the shape of a resume token, but nobody's
 MATRIX: dict[tuple[str, str], tuple] = {
     # ---- the questionnaire: open to everyone; a draft only in the browser that holds it
     ("GET", "/"): ("/", None, OK, OK, OK, OK, OK),
-    ("POST", "/"): ("/", {"agree": "y"}, PROFILE, PROFILE, PROFILE, PROFILE, PROFILE),
+    ("POST", "/"): ("/", {"adult": "y", "agree": "y"}, PROFILE, PROFILE, PROFILE, PROFILE, PROFILE),
     ("GET", "/lang/<code>"): (
         "/lang/en?next=/review",
         None,
@@ -424,7 +424,9 @@ def test_resume_with_a_wrong_short_or_long_token_is_refused(app):
     # the right link does open the draft on another device, once confirmed
     device = Visitor(app.test_client())
     assert outcome(device.get(f"/resume/{token}")) == OK
-    assert outcome(device.post(f"/resume/{token}", {})) == "-> /page/2"
+    # it continues at the first page, in the owner's own order, not yet answered
+    unanswered = next(p.number for p in order_of(owner.client).pages if p.number != 1)
+    assert outcome(device.post(f"/resume/{token}", {})) == f"-> /page/{unanswered}"
     assert "owner example" in device.get("/page/1").text
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from survey import questionnaire
 from survey.extensions import db
 from survey.models import Response
-from tests.helpers import PROFILE, Respondent, csrf_token, open_resume_link
+from tests.helpers import CONSENT, PROFILE, Respondent, csrf_token, open_resume_link
 
 BOTH = ("ru", "foreign")
 LINK_RE = re.compile(r'<input class="resume-link"[^>]*value="([^"]+)"')
@@ -99,7 +99,7 @@ def test_pages_posted_without_being_served_count_nothing(timed, monkeypatch):
     client = timed.test_client()
     respondent = Respondent(client)
     token = csrf_token(client.get("/").text)
-    assert client.post("/", data={"csrf_token": token, "agree": "y"}).status_code == 302
+    assert client.post("/", data={"csrf_token": token, **CONSENT}).status_code == 302
     assert client.post("/profile", data={"csrf_token": token, **PROFILE}).status_code == 302
     for page in catalog.pages:
         form = {"csrf_token": token, **respondent.page_data(page, BOTH)}

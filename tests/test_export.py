@@ -33,8 +33,22 @@ PASSWORD = "correct horse battery staple"
 PAGE = "/researcher/export"
 DOWNLOAD = "/researcher/export/download"
 API = "/api/v1/export"
-API_NAMES = ("zip", "responses", "answers_long", "codebook", "disclosure_report", "examples")
-ZIP_MEMBERS = {"responses.csv", "answers_long.csv", "codebook.csv", "disclosure_report.json"}
+API_NAMES = (
+    "zip",
+    "responses",
+    "answers_long",
+    "paradata",
+    "codebook",
+    "disclosure_report",
+    "examples",
+)
+ZIP_MEMBERS = {
+    "responses.csv",
+    "answers_long.csv",
+    "paradata.csv",
+    "codebook.csv",
+    "disclosure_report.json",
+}
 MET_CODE = {"yes": "1", "no": "0", "dk": "dk", "na": ""}
 SUPPRESSED_CODE = "suppressed"
 # What someone who knows a respondent may know about them, written out here rather than

@@ -125,7 +125,10 @@ def snapshot(app) -> dict[str, list]:
     with app.app_context():
         return {
             name: sorted(
-                (tuple(row) for row in db.session.execute(select(db.metadata.tables[name]))),
+                (
+                    tuple(repr(v) if isinstance(v, dict) else v for v in row)  # JSON columns
+                    for row in db.session.execute(select(db.metadata.tables[name]))
+                ),
                 key=repr,
             )
             for name in TABLES
@@ -234,14 +237,14 @@ def started(app) -> Browser:
 # ---------------------------------------------------------------- consent
 
 
-CONSENT_NAMES = st.one_of(st.sampled_from(["agree", "website", "action"]), TEXT)
+CONSENT_NAMES = st.one_of(st.sampled_from(["adult", "agree", "website", "action"]), TEXT)
 
 
 @FUZZ
 @given(pairs=fields(CONSENT_NAMES), mode=CSRF)
-@example(pairs=[("agree", "y")], mode="valid")
-@example(pairs=[("agree", "y"), ("website", "http://spam.example")], mode="valid")
-@example(pairs=[("agree", "y"), ("website", "a"), ("website", "")], mode="valid")
+@example(pairs=[("adult", "y"), ("agree", "y")], mode="valid")
+@example(pairs=[("adult", "y"), ("agree", "y"), ("website", "http://spam.example")], mode="valid")
+@example(pairs=[("adult", "y"), ("agree", "y"), ("website", "a"), ("website", "")], mode="valid")
 def test_fuzz_consent(app, pairs, mode):
     browser = Browser(app)
     before = snapshot(app)
@@ -528,7 +531,9 @@ def test_fuzz_login(app, account, emails, passwords, extra, mode):
 def complete_response(app, **consent) -> None:
     client = app.test_client()
     page = client.get("/")
-    r = client.post("/", data={"csrf_token": csrf_token(page.text), "agree": "y", **consent})
+    r = client.post(
+        "/", data={"csrf_token": csrf_token(page.text), "adult": "y", "agree": "y", **consent}
+    )
     assert r.status_code == 302
     respondent = Respondent(client)
     assert respondent.profile().status_code == 302

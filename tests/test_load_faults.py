@@ -70,7 +70,7 @@ def test_database_outage_is_a_retryable_503(tmp_path):
         }
     )
     try:
-        reply = app.test_client().post("/", data={"agree": "y"})
+        reply = app.test_client().post("/", data={"adult": "y", "agree": "y"})
         assert reply.status_code == 503
         assert reply.headers["Retry-After"] == "5"
         assert "503" in reply.text

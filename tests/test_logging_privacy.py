@@ -332,7 +332,9 @@ def test_gunicorn_as_make_run_starts_it_logs_no_token_address_or_agent(tmp_path)
         )
         opener.addheaders = [("User-Agent", AGENT), ("Referer", REFERRER)]
         landing = wait_until_serving(opener, url, server, log)
-        form = urllib.parse.urlencode({"csrf_token": csrf_token(landing), "agree": "y"})
+        form = urllib.parse.urlencode(
+            {"csrf_token": csrf_token(landing), "adult": "y", "agree": "y"}
+        )
         profile = opener.open(url + "/", data=form.encode(), timeout=10).read().decode()
         match = re.search(r"/resume/([A-Za-z0-9_-]{20,})", profile)
         assert match, "the profile page shows no resume link"

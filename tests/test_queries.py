@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+from statsmodels.stats.proportion import proportion_confint
 
 from survey import create_app, queries, results
 from survey.demo import delete_demo, seed_demo
@@ -96,7 +96,8 @@ def take_part(
     """
     app.config["MIN_COMPLETION_SECONDS"] = 3600 if bot else 0
     catalog = app.extensions["survey_catalog"]
-    index = {p.id: i for i, p in enumerate(catalog.practices)}
+    # the fictitious practice is asked too (its answers are kept apart, out of every count)
+    index = {p.id: i for i, p in enumerate((*catalog.practices, *catalog.fictitious))}
     kinds = KINDS[profile["worked_in"]]
     person = Person(app.test_client(), lang=lang)
     person.consent()
@@ -322,16 +323,15 @@ def _statistics(practice: str, answered: dict, rated: dict, pairs: pd.DataFrame)
         out[f"ci_{kind}_low"], out[f"ci_{kind}_high"] = low, high
     k1, n1, k2, n2 = out["k_ru"], out["n_ru"], out["k_foreign"], out["n_foreign"]
     out["diff"] = k1 / n1 - k2 / n2
-    low, high = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff")
-    out["diff_ci_low"], out["diff_ci_high"] = low, high
-    table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    if expected.min() < 5:
-        out["test"], out["statistic"] = "fisher", np.nan
-        out["p_val"] = stats.fisher_exact(table).pvalue
-    else:
-        chi2 = stats.chi2_contingency(table, correction=False)
-        out["test"], out["statistic"], out["p_val"] = "chi2", chi2.statistic, chi2.pvalue
+    # Primary: Derrick et al.'s (2015) partially overlapping samples z on the raw answers
+    # (pooled share, phi correlation of the pairs); its interval is pinned in test_overlap.
+    x = (pairs["met_ru"] == "yes").to_numpy(float)
+    y = (pairs["met_foreign"] == "yes").to_numpy(float)
+    r = float(np.corrcoef(x, y)[0, 1]) if len(x) > 1 and x.std() and y.std() else 0.0
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2 - 2 * r * len(x) / (n1 * n2)))
+    z = out["diff"] / se if se > 0 else 0.0
+    out["test"], out["statistic"], out["p_val"] = "overlap_z", z, 2 * stats.norm.sf(abs(z))
 
     # McNemar on the respondents who know both kinds and answered yes/no in both.
     cell = pd.crosstab(pairs["met_ru"], pairs["met_foreign"]).reindex(
@@ -345,7 +345,7 @@ def _statistics(practice: str, answered: dict, rated: dict, pairs: pd.DataFrame)
     # Mann-Whitney U on the raw ratings (x = Russian companies).
     x, y = rated[(practice, "ru")], rated[(practice, "foreign")]
     mwu = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
-    out["rating_u"], out["rating_p_val"] = mwu.statistic, mwu.pvalue
+    out["mwu_u"], out["mwu_p_val"] = mwu.statistic, mwu.pvalue
     out["rank_biserial"] = 2 * mwu.statistic / (len(x) * len(y)) - 1
     for kind, values in (("ru", x), ("foreign", y)):
         out[f"rating_n_{kind}"] = len(values)
@@ -431,11 +431,11 @@ def test_comparison_equals_scipy_statsmodels_on_raw_answers(filled):
     for practice in practices:
         assert_row(table.loc[practice], expected[practice], practice)
     # Benjamini-Hochberg q-values across all practices, within each family of tests.
-    for family in ("", "paired_", "rating_"):
+    for family in ("", "paired_", "mwu_"):
         pvals = [expected[p][f"{family}p_val"] for p in practices]
         qvals = multipletests(pvals, method="fdr_bh")[1]
         np.testing.assert_allclose(table[f"{family}q_val"].to_numpy(float), qvals, rtol=1e-9)
-    assert (table["test"] == "chi2").sum() >= len(practices) // 2  # the large-sample branch
+    assert (table["test"] == "overlap_z").all()
 
     # Wilcoxon signed-rank on the raw pairs of ratings.
     pairs = raw_pairs(rows)
@@ -450,7 +450,8 @@ def test_comparison_equals_scipy_statsmodels_on_raw_answers(filled):
         checked += 1
     assert checked >= 5
 
-    # The real respondents alone are few: Fisher's exact test, flagged low-n.
+    # The real respondents alone are few: flagged low-n; the secondary independent test of
+    # those who know one kind only falls back to Fisher's exact test.
     real = in_segment(raw, Segment(), Population(use_real=True, use_demo=False))
     assert small["low_n"].all()
     fisher = 0
@@ -466,8 +467,10 @@ def test_comparison_equals_scipy_statsmodels_on_raw_answers(filled):
         p = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue
         assert (small.loc[practice, "k_ru"], small.loc[practice, "n_ru"]) == (k1, n1)
         assert (small.loc[practice, "k_foreign"], small.loc[practice, "n_foreign"]) == (k2, n2)
-        assert small.loc[practice, "test"] == "fisher", practice
-        assert np.isclose(small.loc[practice, "p_val"], p, rtol=1e-9), practice
+        assert small.loc[practice, "test"] == "overlap_z", practice
+        if small.loc[practice, "paired_n"] == 0:  # then one-kind-only is everyone
+            assert small.loc[practice, "indep_test"] == "fisher", practice
+            assert np.isclose(small.loc[practice, "indep_p_val"], p, rtol=1e-9), practice
         fisher += 1
     assert fisher >= len(practices) // 2
 
@@ -562,6 +565,37 @@ def test_category_prevalence_is_met_any_per_respondent(filled):
                 for r in range(1, 6):
                     want = int(hist.get((category, kind, r), 0))
                     assert table.loc[category, f"r{r}_{kind}"] == want, (kind, r)
+
+
+def test_category_prevalence_bounds_count_undetermined_respondents_as_no_then_yes(filled):
+    """The bounds recounted per respondent from the raw answers: a respondent is yes with
+    any "yes" in the category, no with only "no", else undetermined (some "don't know")."""
+    app, raw = filled
+    categories = [c.id for c in app.extensions["survey_catalog"].categories]
+    with app.app_context():
+        for segment in (Segment(include_demo=True), Segment(), Segment(industry="it")):
+            pop = queries.population(segment.include_demo)
+            rows = in_segment(raw, segment, pop)
+            rows = rows[rows["met"] != "na"]
+            table = results.ungated_comparison(segment).category_table.set_index("category_id")
+            undetermined_seen = 0
+            for (category, kind), group in rows.groupby(["category_id", "company_kind"]):
+                answers = group.groupby("response_id")["met"].agg(set)
+                yes = int(answers.map(lambda a: "yes" in a).sum())
+                no = int(answers.map(lambda a: a == {"no"}).sum())
+                undetermined = int(answers.map(lambda a: "yes" not in a and "dk" in a).sum())
+                assert yes + no + undetermined == len(answers)
+                undetermined_seen += undetermined
+                row = table.loc[category]
+                assert row[f"dk_{kind}"] == undetermined, (category, kind)
+                assert np.isclose(row[f"p_{kind}"], yes / (yes + no), rtol=1e-12)
+                low, high = yes / len(answers), (yes + undetermined) / len(answers)
+                assert np.isclose(row[f"p_{kind}_bound_low"], low, rtol=1e-12), (category, kind)
+                assert np.isclose(row[f"p_{kind}_bound_high"], high, rtol=1e-12), (category, kind)
+                assert low <= row[f"p_{kind}"] <= high
+            assert set(table.index) == set(categories)
+            if segment.include_demo:
+                assert undetermined_seen > 0  # the bounds were tested where they differ
 
 
 def test_demo_rule(app):

@@ -19,7 +19,15 @@ from survey.extensions import db
 from survey.forms import met_name, rating_name
 from survey.models import Answer, CatalogVersion, PracticeExample, Response, Wave
 from survey.questions import KIND_LABELS
-from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers, open_resume_link
+from tests.helpers import (
+    PROFILE,
+    Respondent,
+    csrf_token,
+    expected_answers,
+    open_resume_link,
+    order_of,
+    page_after,
+)
 
 BOTH = ("ru", "foreign")
 RESUME_LINK_RE = re.compile(r'<input class="resume-link"[^>]*value="([^"]+)"')
@@ -158,16 +166,20 @@ def test_whole_questionnaire_in_each_language_stores_the_answers_exactly_as_give
 
     html = step_page(client, "/profile", lang, 1, total)
     assert TEXTS[lang]["profile"] in html and TEXTS[other]["profile"] not in html
-    assert respondent.profile(**profile).location.endswith("/page/1")
+    order = order_of(client)  # the respondent's own order of pages and practices
+    assert respondent.profile(**profile).location == f"/page/{order.pages[0].number}"
 
-    for page in catalog.pages:
-        html = step_page(client, f"/page/{page.number}", lang, page.number + 1, total)
+    for position, page in enumerate(order.pages, 1):
+        html = step_page(client, f"/page/{page.number}", lang, position + 1, total)
         assert escape(page.category.name.get(lang)) in html
         assert escape(page.category.name.get(other)) not in html
         for practice in page.practices:
             assert escape(practice.name.get(lang)) in html
             assert escape(practice.description.get(lang)) in html
-        assert respondent.answer_page(page, BOTH, examples=examples).status_code == 302
+        shown = re.findall(r'<section class="practice" id="practice-([^"]+)"', html)
+        assert shown == [p.id for p in page.practices]  # in the respondent's order
+        r = respondent.answer_page(page, BOTH, examples=examples)
+        assert r.status_code == 302 and r.location == page_after(order, page)
 
     assert TEXTS[lang]["review"] in step_page(client, "/review", lang, total, total)
     assert respondent.post_submit().location.endswith("/thanks")
@@ -231,30 +243,35 @@ def test_returning_in_the_same_browser_continues_at_the_first_unanswered_page(ap
     assert continue_link(client) == "/profile"
 
     respondent.profile()
-    assert continue_link(client) == "/page/1"
+    order = order_of(client)
+    first, second, third = order.pages[:3]  # the first three pages in the respondent's order
+    assert continue_link(client) == f"/page/{first.number}"
 
-    first, second, third = catalog.pages[:3]
     respondent.answer_pages(catalog, pages=[first, third])
-    assert continue_link(client) == "/page/2"
-    assert client.get("/page/2").status_code == 200
+    assert continue_link(client) == f"/page/{second.number}"
+    assert client.get(f"/page/{second.number}").status_code == 200
 
-    respondent.answer_pages(catalog, pages=[second, *catalog.pages[3:]])
+    respondent.answer_pages(catalog, pages=[second, *order.pages[3:]])
     assert continue_link(client) == "/review"
     assert stored_answers(app) == expected_answers(catalog, BOTH)
 
 
 def test_resume_link_continues_in_a_fresh_client_and_stores_one_response(app, client):
     catalog = app.extensions["survey_catalog"]
-    Browser(client).start().answer_pages(catalog, pages=catalog.pages[:1])
-    link = resume_path(client.get("/page/2").text)
+    browser = Browser(client).start()
+    order = order_of(client)
+    browser.answer_pages(catalog, pages=order.pages[:1])
+    second = f"/page/{order.pages[1].number}"
+    link = resume_path(client.get(second).text)
 
     elsewhere = app.test_client()
     r = open_resume_link(elsewhere, link)
-    assert r.status_code == 302 and r.location == "/page/2"
-    new_link = resume_path(elsewhere.get("/page/2").text)
+    assert r.status_code == 302 and r.location == second  # the same order on this device
+    assert order_of(elsewhere) == order
+    new_link = resume_path(elsewhere.get(second).text)
     assert new_link != link  # taking a draft over issues a new link
     other_device = Browser(elsewhere)
-    other_device.answer_pages(catalog, pages=catalog.pages[1:])
+    other_device.answer_pages(catalog, pages=order.pages[1:])
     assert other_device.post_submit().location.endswith("/thanks")
 
     response = the_response(app)
@@ -381,7 +398,7 @@ def test_a_rating_given_with_no_or_dont_know_is_discarded(app, client):
         (third.id, "foreign"): ("yes", 3),
     }
     r = Browser(client).start().answer_page(page, BOTH, answers=answers)
-    assert r.status_code == 302 and r.location == "/page/2"
+    assert r.status_code == 302 and r.location == page_after(order_of(client), page)
     stored = stored_answers(app)
     assert stored[(first.id, "ru")] == ("no", None)
     assert stored[(second.id, "ru")] == ("dk", None)
@@ -447,7 +464,8 @@ def test_changing_the_kinds_of_company_keeps_answers_consistent(app, client):
     assert respondent.post_submit().location == "/review"
     assert the_response(app).status == "draft"
 
-    assert continue_link(client) == "/page/1"  # the foreign questions are asked again
+    # the foreign questions are asked again, from the respondent's first page
+    assert continue_link(client) == f"/page/{order_of(client).pages[0].number}"
     respondent.answer_pages(catalog)
     assert respondent.post_submit().location.endswith("/thanks")
     assert stored_answers(app) == everything

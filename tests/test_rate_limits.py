@@ -106,7 +106,9 @@ def consent(client, **headers):
     page = client.get("/", headers=headers).text
     if 'name="csrf_token"' not in page:  # a draft in this browser: no consent form shown
         page = client.get("/researcher/login", headers=headers).text  # same session token
-    return client.post("/", data={"csrf_token": csrf_token(page), "agree": "y"}, headers=headers)
+    return client.post(
+        "/", data={"csrf_token": csrf_token(page), "adult": "y", "agree": "y"}, headers=headers
+    )
 
 
 def new_researcher(app) -> str:
@@ -280,7 +282,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_key(make_app):
     def start(address: str):
         return client.post(
             "/",
-            data={"csrf_token": token, "agree": "y"},
+            data={"csrf_token": token, "adult": "y", "agree": "y"},
             environ_base=proxy,
             headers={"X-Forwarded-For": address},
         )

@@ -296,7 +296,7 @@ def test_hsts_only_when_configured(app, make_app):
 def test_session_cookies_are_http_only_and_same_site_lax(app, client):
     first = client.get("/")  # the form's CSRF token starts the session
     assert any(c.startswith("survey_session=") for c in assert_cookie_flags(first, secure=False))
-    r = client.post("/", data={"csrf_token": csrf_token(first.text), "agree": "y"})
+    r = client.post("/", data={"csrf_token": csrf_token(first.text), "adult": "y", "agree": "y"})
     assert r.status_code == 302
     assert_cookie_flags(r, secure=False)
     email, _ = researcher(app)
@@ -320,7 +320,7 @@ def test_session_cookie_is_secure_when_configured(make_app):
     assert any(c.startswith("survey_session=") for c in cookies)
     r = client.post(
         "/",
-        data={"csrf_token": csrf_token(first.text), "agree": "y"},
+        data={"csrf_token": csrf_token(first.text), "adult": "y", "agree": "y"},
         base_url="https://survey.test",
         headers={"Referer": "https://survey.test/"},  # checked by CSRF protection over HTTPS
     )
@@ -369,7 +369,7 @@ def test_a_body_over_the_size_limit_is_a_413_page_on_every_post_route(app):
             client.get(f"/lang/{lang}?next=/")
         token = session_token(client)
         for body in (
-            {"csrf_token": token, "agree": "y", "website": "w" * (limit + 1)},
+            {"csrf_token": token, "adult": "y", "agree": "y", "website": "w" * (limit + 1)},
             {"csrf_token": token, **{f"f{i}": "x" * 1024 for i in range(limit // 1024 + 2)}},
         ):
             with client.post(path, data=body) as r:
@@ -383,7 +383,10 @@ def garbage_bodies(token: str) -> list[tuple[str, bytes]]:
     """(content type, body) pairs no page of ours sends; each carries a valid CSRF token."""
     form = f"csrf_token={token}&agree=y".encode()
     return [
-        ("application/json", json.dumps({"csrf_token": token, "agree": "y"}).encode()),
+        (
+            "application/json",
+            json.dumps({"csrf_token": token, "adult": "y", "agree": "y"}).encode(),
+        ),
         ("application/json", b'{"csrf_token": '),
         ("text/plain", form),
         ("application/xml", b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"),

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from survey.catalog import load_catalog
+
 try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # the dev extra is not installed
@@ -68,6 +70,9 @@ RUN_AXE = """async (tags) => {
 SCRIPT_TAG = re.compile(r"<script\b[^>]*>.*?</script>", re.IGNORECASE | re.DOTALL)
 
 RESEARCHER_EMAIL = "r@example.org"
+# The fictitious practice (over-claiming check) is answered like any other but stored apart:
+# never in the answer table, and an example typed for it is discarded.
+FICTITIOUS = frozenset(p.id for p in load_catalog(ROOT / "survey" / "practices.yaml").fictitious)
 DEMO_RESPONDENTS = 300
 MET_CHOICES = ("yes", "no", "dk")
 SERVER_START_SECONDS = 180
@@ -442,6 +447,7 @@ class Journey:
 
     def consent(self) -> None:
         page = self.page
+        page.check("#adult")
         page.check("#agree")
         self.submit_and_wait(page.locator("form.consent-form button[type=submit]"), "**/profile")
 
@@ -486,17 +492,20 @@ class Journey:
                 page.check(f'input[name="{practice_id}__{kind}__rating"][value="{rating}"]')
             self.answers[(practice_id, kind)] = (met, rating)
         if example:
-            first = cells[0][0]
+            first = next(pid for pid, _ in cells if pid not in FICTITIOUS)
             page.fill(f'textarea[name="{first}__example"]', example)
             self.examples[first] = example
 
     def practice_pages(self, until: int | None = None) -> None:
-        """Answer practice pages (checking each) until review, or until page ``until``."""
+        """Answer practice pages (checking each) until review, or ``until`` of them (the
+        pages come in the respondent's own random order)."""
         page = self.page
+        answered = 0
         while match := re.search(r"/page/(\d+)$", page.url):
             number = int(match.group(1))
-            if until is not None and number > until:
+            if until is not None and answered >= until:
                 return
+            answered += 1
             self.check(f"page-{number}")
             self.answer_page()
             self.submit_and_wait(self.next_button(), re.compile(r"/(page/\d+|review)$"))
