@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 LANGS = ("ru", "en")
 REWARDS = ("direct_financial", "indirect_financial", "non_financial")
 EVIDENCE = ("confirmed", "secondary", "memory")
-PAGE_MAX = 8
+PAGE_MAX = 9
 
 TOP_KEYS = {"version", "categories", "practices", "sources"}
 CATEGORY_KEYS = {"id", "name", "description"}
@@ -330,3 +331,80 @@ def load_catalog(path: str | Path) -> Catalog:
     checksum_input = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     checksum = hashlib.sha256(checksum_input.encode("utf-8")).hexdigest()
     return parse_catalog(data, path, checksum)
+
+
+# -- one wording per practice id -------------------------------------------------------------
+# A practice id keeps one wording (name and description, both languages) forever, so that the
+# analysis, which counts answers by practice id over every response, pools catalogue versions
+# exactly when the question did not change. Stored version snapshots are the record.
+
+
+def snapshot_wordings(content: dict) -> dict[str, dict]:
+    """The wording of every practice, real or fictitious, in a version snapshot, by id.
+
+    A wording is ``{"name": {"ru", "en"}, "description": {"ru", "en"}, "fictitious": bool}``.
+    """
+    return {
+        entry["id"]: {
+            "name": dict(entry["name"]),
+            "description": dict(entry["description"]),
+            "fictitious": key == "fictitious_practices",
+        }
+        for key in ("practices", "fictitious_practices")
+        for entry in content.get(key, [])
+    }
+
+
+def check_wordings(cat: Catalog, stored: Iterable[tuple[str, dict]]) -> None:
+    """Refuse a catalogue that keeps a practice id but changes what it asks.
+
+    ``stored`` holds ``(version, snapshot)`` of every catalogue version already stored.
+    Raises :class:`CatalogError` naming the id, the stored version and what changed, and
+    telling the author to give the new wording a new id.
+    """
+    current = snapshot_wordings(cat.snapshot())
+    for version, content in stored:
+        for pid, before in snapshot_wordings(content).items():
+            now = current.get(pid)
+            if now is None or now == before:
+                continue
+            if now["fictitious"] != before["fictitious"]:
+                what = "is fictitious" if now["fictitious"] else "is no longer fictitious"
+                raise _fail(
+                    cat.path,
+                    f"practice '{pid}'",
+                    f"{what} but catalogue version {version} stored it the other way; "
+                    "give it a new id",
+                )
+            changed = [
+                f"{key} ({lang})"
+                for key in ("name", "description")
+                for lang in LANGS
+                if now[key].get(lang) != before[key].get(lang)
+            ]
+            raise _fail(
+                cat.path,
+                f"practice '{pid}'",
+                f"its wording changed since catalogue version {version} "
+                f"({', '.join(changed)}): a practice id keeps one wording, so give the new "
+                "wording a new id (the old id leaves the file; its answers are kept)",
+            )
+
+
+def versions_by_wording(stored: Iterable[tuple[str, dict]]) -> dict[str, tuple[str, ...]]:
+    """For every practice id, the catalogue versions that asked it with its latest wording.
+
+    ``stored`` is ``(version, snapshot)`` in load order, oldest first. Under the one-wording
+    rule this is every version in which the id appears; a version that asked the id with
+    another wording (only possible in data stored before the rule) is left out.
+    """
+    stored = list(stored)
+    latest: dict[str, dict] = {}
+    for _version, content in stored:
+        latest.update(snapshot_wordings(content))
+    found: dict[str, list[str]] = {pid: [] for pid in latest}
+    for version, content in stored:
+        for pid, wording in snapshot_wordings(content).items():
+            if wording == latest[pid] and version not in found[pid]:
+                found[pid].append(version)
+    return {pid: tuple(versions) for pid, versions in found.items()}

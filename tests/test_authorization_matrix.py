@@ -93,7 +93,7 @@ MATRIX: dict[tuple[str, str], tuple] = {
         OK,
     ),
     ("GET", "/researcher/practice/<practice_id>"): (
-        "/researcher/practice/performance_bonus",
+        "/researcher/practice/target_bonus",
         None,
         LOGIN,
         LOGIN,

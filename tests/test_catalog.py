@@ -7,13 +7,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 import survey
 from survey import create_app
-from survey.catalog import LANGS, PAGE_MAX, REWARDS, CatalogError, load_catalog
+from survey.catalog import (
+    LANGS,
+    PAGE_MAX,
+    REWARDS,
+    CatalogError,
+    check_wordings,
+    load_catalog,
+)
 from survey.extensions import db
-from survey.models import CatalogVersion
+from survey.models import Answer, CatalogVersion, Practice, Response
 
 SHIPPED = Path(survey.__file__).with_name("practices.yaml")
 
@@ -92,17 +99,18 @@ def test_the_small_catalogue_used_below_is_valid(raw, tmp_path):
 # ---------------------------------------------------------------- the shipped catalogue
 
 
-def test_the_shipped_catalogue_has_40_practices_in_7_categories(shipped):
-    assert len(shipped.practices) == 40
+def test_the_shipped_catalogue_has_47_practices_in_7_categories(shipped):
+    assert len(shipped.practices) == 47
     assert len(shipped.categories) == 7
     assert shipped.version and len(shipped.checksum) == 64
 
 
-def test_every_page_has_five_to_eight_practices_of_one_category(shipped):
+def test_every_category_is_one_page_of_five_to_nine_practices(shipped):
     assert [page.number for page in shipped.pages] == list(range(1, len(shipped.pages) + 1))
     for page in shipped.pages:
         assert 5 <= len(page.practices) <= PAGE_MAX, page.category.id
         assert {p.category for p in page.practices} == {page.category.id}
+    assert [page.key for page in shipped.pages] == [c.id for c in shipped.categories]
     on_pages = [p.id for page in shipped.pages for p in page.practices]
     asked = [*shipped.practices, *shipped.fictitious]  # the fictitious one is asked too
     assert sorted(on_pages) == sorted(p.id for p in asked)
@@ -354,3 +362,112 @@ def test_the_snapshot_keeps_every_text_a_response_depends_on(shipped):
         assert stored["name"] == {"ru": practice.name.ru, "en": practice.name.en}
         assert stored["description"]["en"] == practice.description.en
         assert stored["category"] == practice.category and stored["reward"] == practice.reward
+
+
+# ---------------------------------------------------------------- one wording per id
+
+
+def test_load_catalog_refuses_a_changed_wording_under_a_stored_id_and_takes_a_new_id(
+    app, runner, raw, tmp_path
+):
+    changed = copy.deepcopy(raw)
+    changed["version"] = "test.2"
+    changed["practices"][0]["description"]["ru"] = "Другой вопрос под тем же идентификатором."
+    renamed = copy.deepcopy(changed)
+    renamed["practices"][0]["id"] = "okr_reworded"
+    with app.app_context():
+        first = runner.invoke(args=["load-catalog", str(write(tmp_path, raw, "v1.yaml"))])
+        assert first.exit_code == 0, first.output
+        versions = db.session.scalar(select(func.count()).select_from(CatalogVersion))
+
+        refused = runner.invoke(args=["load-catalog", str(write(tmp_path, changed, "v2.yaml"))])
+        assert refused.exit_code != 0
+        assert "practice 'okr'" in refused.output and "description (ru)" in refused.output
+        assert "test.1" in refused.output and "new id" in refused.output
+        assert "Traceback" not in refused.output
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(CatalogVersion)) == versions
+
+        accepted = runner.invoke(args=["load-catalog", str(write(tmp_path, renamed, "v3.yaml"))])
+        assert accepted.exit_code == 0, accepted.output
+        active = dict(db.session.execute(select(Practice.id, Practice.active)).all())
+    assert active == {"okr": False, "okr_reworded": True, "one_to_one": True, "wellness": True}
+
+
+def test_an_unchanged_wording_keeps_its_id_across_versions_and_flipping_fictitious_is_refused(
+    raw, tmp_path
+):
+    old = load_catalog(write(tmp_path, raw, "v1.yaml"))
+    same = copy.deepcopy(raw)
+    same["version"] = "test.2"
+    same["sources"][0]["note"] = "A new note changes the checksum, not a question."
+    check_wordings(load_catalog(write(tmp_path, same, "v2.yaml")), [("test.1", old.snapshot())])
+    flipped = copy.deepcopy(same)
+    flipped["practices"][1]["fictitious"] = True
+    del flipped["practices"][1]["sources"]
+    with pytest.raises(CatalogError, match="practice 'one_to_one': is fictitious"):
+        check_wordings(load_catalog(write(tmp_path, flipped, "v3.yaml")), [("t1", old.snapshot())])
+
+
+def test_an_old_version_keeps_its_answers_and_column_while_dashboards_show_the_new_set(
+    app, client, runner, tmp_path
+):
+    """A response given under an older catalogue, whose first practice was reworded under a
+    new id since: its answers stay under the old column, the codebook says which versions
+    each column pools, and the comparison lists only the practices asked now."""
+    from tests.test_export import (
+        allow_full_suppression,
+        api_get,
+        bearer,
+        frame,
+        seed,
+        withheld_ids,
+    )
+
+    catalog = app.extensions["survey_catalog"]
+    older = yaml.load(SHIPPED.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    older["version"] = "2000.1"
+    reworded = catalog.practices[0].id
+    entry = next(p for p in older["practices"] if p["id"] == reworded)
+    entry["id"] = "old_wording"
+    entry["name"] = {"ru": "Премия и разовые премии", "en": "Bonus and spot awards"}
+    with app.app_context():
+        loaded = runner.invoke(args=["load-catalog", str(write(tmp_path, older, "old.yaml"))])
+        assert loaded.exit_code == 0, loaded.output
+        old_version = db.session.scalar(select(CatalogVersion.id))
+    seed(app, 60, seed_value=4)  # under the served catalogue: the new version
+    allow_full_suppression(app)
+    headers = bearer(app)
+    before = frame(api_get(client, headers, "responses").data)
+    shown = sorted(set(before["respondent_id"]) - withheld_ids(before))[0]
+    with app.app_context():
+        response = db.session.scalar(select(Response).where(Response.export_id == shown))
+        response.catalog_version_id = old_version  # given under the older catalogue
+        db.session.execute(
+            delete(Answer).where(Answer.response_id == response.id, Answer.practice_id == reworded)
+        )
+        db.session.add(
+            Answer(response_id=response.id, practice_id="old_wording", company_kind="ru", met="yes")
+        )
+        db.session.add(
+            Answer(
+                response_id=response.id, practice_id="old_wording", company_kind="foreign", met="no"
+            )
+        )
+        db.session.commit()
+        assert db.session.get(Practice, "old_wording").active is False
+    wide = frame(api_get(client, headers, "responses").data).set_index("respondent_id")
+    assert (wide.loc[shown, "old_wording__ru"], wide.loc[shown, "old_wording__foreign"]) == (
+        "1",
+        "0",
+    )
+    codebook = frame(api_get(client, headers, "codebook").data).set_index("column")
+    pools = codebook["asked_in_versions"].fillna("")
+    assert pools["old_wording__ru"] == "2000.1"
+    assert pools[f"{reworded}__ru_rating"] == catalog.version
+    assert pools[f"{catalog.practices[1].id}__foreign"] == f"2000.1; {catalog.version}"
+    assert pools["respondent_id"] == ""
+    comparison = client.get("/api/v1/comparison", headers=headers)
+    assert comparison.status_code == 200
+    listed = [p["practice_id"] for p in comparison.get_json()["practices"]]
+    assert sorted(listed) == sorted(p.id for p in catalog.practices)

@@ -124,6 +124,8 @@ def test_a_changed_catalogue_gets_a_new_version_and_old_answers_keep_their_meani
     data = yaml.load(SHIPPED.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     for entry in data["practices"]:
         if entry["id"] == renamed.id:
+            # A new wording takes a new id: an id keeps one wording (survey.catalog).
+            entry["id"] = "renamed_practice"
             entry["name"] = {"ru": "Новое название", "en": "A new name"}
     data["practices"] = [entry for entry in data["practices"] if entry["id"] != dropped.id]
     changed = tmp_path / "changed.yaml"
@@ -150,13 +152,16 @@ def test_a_changed_catalogue_gets_a_new_version_and_old_answers_keep_their_meani
             assert response.catalog_version_id == first.id
             kept = db.session.scalars(select(Answer).filter_by(practice_id=dropped.id)).all()
             assert len(kept) == 2  # answers about a dropped practice are kept
-            practice = db.session.get(Practice, renamed.id)
+            practice = db.session.get(Practice, "renamed_practice")
             assert (practice.name_ru, practice.name_en) == ("Новое название", "A new name")
+            assert db.session.get(Practice, renamed.id).active is False
+            assert db.session.get(Practice, renamed.id).name_en == renamed.name.en
             assert db.session.get(Practice, dropped.id).active is False
         old_names = {p["id"]: p["name"] for p in first.content["practices"]}
         new_names = {p["id"]: p["name"] for p in second.content["practices"]}
         assert old_names[renamed.id] == {"ru": renamed.name.ru, "en": renamed.name.en}
-        assert new_names[renamed.id] == {"ru": "Новое название", "en": "A new name"}
+        assert new_names["renamed_practice"] == {"ru": "Новое название", "en": "A new name"}
+        assert renamed.id not in new_names
         assert dropped.id in old_names and dropped.id not in new_names
 
         Respondent(new_app.test_client()).consent()  # a new respondent gets the new version
@@ -169,7 +174,8 @@ def test_a_changed_catalogue_gets_a_new_version_and_old_answers_keep_their_meani
         assert [v.id for v in versions(app)] == [first.id, second.id]
         with app.app_context():
             assert db.session.get(Practice, dropped.id).active is True
-            assert db.session.get(Practice, renamed.id).name_en == renamed.name.en
+            assert db.session.get(Practice, renamed.id).active is True
+            assert db.session.get(Practice, "renamed_practice").active is False
     finally:
         with new_app.app_context():
             db.session.remove()
