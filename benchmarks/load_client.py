@@ -236,7 +236,7 @@ class Plan:
     kinds: tuple[str, ...]
     pages: list[dict[str, str]]  # form data per practice page
     answers: dict[tuple[str, str], tuple[str, int | None]]  # (practice, kind) -> (met, rating)
-    examples: dict[str, str]
+    examples: dict[tuple[str, str], str]
 
 
 def make_plan(catalog: Catalog, seed: int, index: int) -> Plan:
@@ -256,7 +256,7 @@ def make_plan(catalog: Catalog, seed: int, index: int) -> Plan:
     kinds = WORKED_IN_KINDS[stored["worked_in"]]
     pages: list[dict[str, str]] = []
     answers: dict[tuple[str, str], tuple[str, int | None]] = {}
-    examples: dict[str, str] = {}
+    examples: dict[tuple[str, str], str] = {}
     for page in catalog.pages:
         data: dict[str, str] = {}
         for practice in page.practices:
@@ -270,19 +270,19 @@ def make_plan(catalog: Catalog, seed: int, index: int) -> Plan:
                 data[met_name(practice.id, kind)] = met
                 if rating is not None:
                     data[rating_name(practice.id, kind)] = str(rating)
-            if rng.random() < 0.08:
-                text = (
-                    f"Пример {index}/{practice.id}: премия <b>&</b> «бонус» {rng.randint(1, 9999)}"
-                )
-                examples[practice.id] = text
-                data[example_name(practice.id)] = text
-            else:
-                data[example_name(practice.id)] = ""
+            for kind in kinds:  # one example box per kind worked in
+                if rng.random() < 0.08:
+                    number = rng.randint(1, 9999)
+                    text = f"Пример {index}/{practice.id}: премия <b>&</b> «бонус» {number}"
+                    examples[(practice.id, kind)] = text
+                    data[example_name(practice.id, kind)] = text
+                else:
+                    data[example_name(practice.id, kind)] = ""
         pages.append(data)
     # The fictitious practice is answered like the others but stored apart (never in answer).
     fictitious = {p.id for p in catalog.fictitious}
     answers = {cell: value for cell, value in answers.items() if cell[0] not in fictitious}
-    examples = {pid: text for pid, text in examples.items() if pid not in fictitious}
+    examples = {cell: text for cell, text in examples.items() if cell[0] not in fictitious}
     return Plan(profile, stored, kinds, pages, answers, examples)
 
 

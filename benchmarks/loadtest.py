@@ -453,7 +453,10 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
             ).all()
             examples = conn.execute(
                 select(
-                    PracticeExample.response_id, PracticeExample.practice_id, PracticeExample.text
+                    PracticeExample.response_id,
+                    PracticeExample.practice_id,
+                    PracticeExample.company_kind,
+                    PracticeExample.text,
                 )
                 .join(Response, Response.id == PracticeExample.response_id)
                 .where(Response.status == "submitted")
@@ -503,7 +506,7 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
         )
     examples_of: dict[int, dict] = {}
     for e in examples:
-        examples_of.setdefault(e.response_id, {})[e.practice_id] = e.text
+        examples_of.setdefault(e.response_id, {})[(e.practice_id, e.company_kind)] = e.text
     if len(submitted) != expected:
         problems.append(
             f"{len(submitted)} submitted responses in the database, expected {expected}"

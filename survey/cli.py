@@ -32,7 +32,10 @@ def load_catalog_command(path: str | None) -> None:
         cat = load_catalog(path)
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from exc
-    version = responses.sync_catalog(cat)
+    try:
+        version = responses.sync_catalog(cat)
+    except CatalogError as exc:  # a changed wording under a stored id: nothing was written
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"Catalogue {cat.version} ({len(cat.practices)} practices, {len(cat.categories)} "
         f"categories, {len(cat.pages)} pages) loaded from {path}; version row {version.id}."

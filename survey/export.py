@@ -30,12 +30,13 @@ from sqlalchemy import extract, func, select
 
 from survey import anonymize, paradata, queries
 from survey.anonymize import QUASI_IDENTIFIERS, SUPPRESSED
-from survey.catalog import Catalog
+from survey.catalog import Catalog, versions_by_wording
 from survey.extensions import db
 from survey.filters import BadQuery, check_names, parse_bool
 from survey.models import (
     COMPANY_KINDS,
     Answer,
+    CatalogVersion,
     Practice,
     PracticeExample,
     Response,
@@ -55,6 +56,7 @@ DEFAULT_K = 5
 MAX_K = 50
 CHUNK = 1000  # responses per keyset page: 80,000 answer tuples at most in memory
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+EXAMPLE_COLUMNS = ["practice_id", "company_kind", "text"]
 
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 URL_RE = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
@@ -374,13 +376,17 @@ class Export:
     # and the bands keep what an analysis of timing needs; the speeding flags are computed
     # on the exact seconds), and the quality indicators. A fully suppressed response has
     # every cell suppressed, like its answers. The fictitious practice appears only as the
-    # indicator fictitious_claimed, never as a column of its own.
+    # indicator fictitious_claimed, never as a column of its own. The language of each
+    # answer page is released only as language_mixed (yes/no): the release's language
+    # column is already a quasi-identifier planned for k, and which pages were answered in
+    # which language would be a near-unique pattern among the few who switch.
     PARADATA_FLAGS = ("fictitious_claimed", "straightlined_pages", "speeding_pages", "low_quality")
 
     def paradata_header(self) -> list[str]:
         """Columns of paradata.csv."""
         head = ["respondent_id", *(["is_demo"] if self.with_demo_column else [])]
-        head += ["first_kind", "total_seconds", *self.PARADATA_FLAGS, "background_seconds"]
+        head += ["first_kind", "total_seconds", *self.PARADATA_FLAGS, "language_mixed"]
+        head.append("background_seconds")
         for page in self.catalog.pages:
             head += [f"page_{page.key}__{name}" for name in self._PAGE_COLUMNS]
         for practice in self.catalog.practices:
@@ -390,7 +396,8 @@ class Export:
     _PAGE_COLUMNS = ("position", "seconds", "straightlining", "speeding")
 
     def _paradata_of(self, ids: list[int]) -> tuple[dict, dict]:
-        """Order, totals and indicators by response id; page rows by (response id, page)."""
+        """Order, totals and indicators by response id, with the set of languages its answer
+        pages were saved in last; page rows by (response id, page)."""
         rows = db.session.connection().execute(
             select(
                 Response.id,
@@ -399,17 +406,23 @@ class Export:
                 *(getattr(Response, name) for name in self.PARADATA_FLAGS),
             ).where(Response.id.in_(ids))
         )
-        own = {row[0]: row[1:] for row in rows}
-        pages = db.session.connection().execute(
+        languages: dict[int, set[str]] = {i: set() for i in ids}
+        by_page = {}
+        for rid, page, seconds, flat, fast, language in db.session.connection().execute(
             select(
                 ResponsePage.response_id,
                 ResponsePage.page,
                 ResponsePage.seconds,
                 ResponsePage.straightlining,
                 ResponsePage.speeding,
+                ResponsePage.language,
             ).where(ResponsePage.response_id.in_(ids))
-        )
-        return own, {(rid, page): rest for rid, page, *rest in pages}
+        ):
+            by_page[(rid, page)] = (seconds, flat, fast)
+            if language:
+                languages[rid].add(language)
+        own = {row[0]: (*row[1:], languages[row[0]]) for row in rows}
+        return own, by_page
 
     def paradata_rows(self) -> Iterator[list[str]]:
         """paradata.csv rows, in the responses' random-id order."""
@@ -427,11 +440,12 @@ class Export:
 
     def _paradata_cells(self, response, own: dict, pages: dict) -> list[str]:
         rid = response.id
-        stored, total, *flags = own[rid]
+        stored, total, *flags, languages = own[rid]
         order = paradata.resolve(self.catalog, stored)
         total = None if response.is_demo else total  # demo rows were never timed
         cells = [order.first_kind, paradata.band(total, paradata.TOTAL_BANDS)]
         cells += [_code(flag) for flag in flags]
+        cells.append(_code(len(languages) > 1) if languages else "")
         background = pages.get((rid, paradata.BACKGROUND_PAGE), (None, None, None))
         cells.append(paradata.band(background[0], paradata.PAGE_BANDS))
         position = {page.key: i for i, page in enumerate(order.pages, 1)}
@@ -502,6 +516,25 @@ class Export:
             yield row(file, name, kind, [*values, suppressed], ru, en)
         yield row(
             file,
+            "language_mixed",
+            "0/1",
+            [
+                ("1", "да: страницы сохранены на разных языках", "yes: pages saved in both"),
+                ("0", "нет: все страницы на одном языке", "no: every page in one language"),
+                (
+                    "",
+                    "неизвестно (сохранено до записи языка страниц, или демо)",
+                    "unknown (saved before page languages were recorded, or demo)",
+                ),
+                suppressed,
+            ],
+            "Ответные страницы (опыт работы и практики) сохранены на разных языках "
+            "интерфейса; язык каждой страницы не публикуется",
+            "The answer pages (background and practices) were saved in different interface "
+            "languages; the language of each page is not released",
+        )
+        yield row(
+            file,
             "background_seconds",
             "band of seconds",
             [*bands(paradata.PAGE_BANDS), unknown, suppressed],
@@ -566,23 +599,37 @@ class Export:
             )
 
     def example_rows(self) -> Iterator[list[str]]:
-        """examples.csv rows: practice and scrubbed text only, no respondent id, in the
-        responses' random-id order (the database's own order would follow the row ids,
-        which grow with time)."""
+        """examples.csv rows: practice, company kind (empty: not stated) and scrubbed text
+        only, no respondent id, in the responses' random-id order (the database's own
+        order would follow the row ids, which grow with time)."""
         for chunk in self._chunks():
             order = {r.id: i for i, r in enumerate(chunk)}
             rows = db.session.execute(
                 select(
-                    PracticeExample.response_id, PracticeExample.practice_id, PracticeExample.text
+                    PracticeExample.response_id,
+                    PracticeExample.practice_id,
+                    PracticeExample.company_kind,
+                    PracticeExample.text,
                 ).where(PracticeExample.response_id.in_(list(order)))
             ).all()
-            for _rid, pid, text in sorted(rows, key=lambda row: (order[row[0]], row[1])):
-                yield [pid, scrub(text)]
+            rank = {kind: i for i, kind in enumerate(COMPANY_KINDS)}  # not stated: last
+            keyed = sorted(
+                (order[rid], pid, rank.get(kind, len(rank)), kind or "", text)
+                for rid, pid, kind, text in rows
+            )
+            for _at, pid, _rank, kind, text in keyed:
+                yield [pid, kind, scrub(text)]
 
     # -- codebook and report ---------------------------------------------------------------
     def codebook_rows(self) -> Iterator[list[str]]:
-        """One row per column of both files: type, values with labels, question text."""
+        """One row per column of both files: type, values with labels, question text.
+
+        ``catalog_version`` is the version served now; ``asked_in_versions`` says, for a
+        practice column, every catalogue version that asked it with this very wording (a
+        practice id keeps one wording), i.e. the versions the column pools.
+        """
         version = self.catalog.version
+        asked_in = self._asked_in_versions()
         yield [
             "file",
             "column",
@@ -593,13 +640,14 @@ class Export:
             "question_ru",
             "question_en",
             "catalog_version",
+            "asked_in_versions",
         ]
 
-        def row(file, column, kind, values, question_ru, question_en):
+        def row(file, column, kind, values, question_ru, question_en, versions=""):
             codes = "|".join(value[0] for value in values)
             ru = "; ".join(f"{v or '(empty)'} = {r}" for v, r, _en in values)
             en = "; ".join(f"{v or '(empty)'} = {e}" for v, _ru, e in values)
-            return [file, column, kind, codes, ru, en, question_ru, question_en, version]
+            return [file, column, kind, codes, ru, en, question_ru, question_en, version, versions]
 
         both = ("responses.csv", "answers_long.csv")
         yield row(
@@ -689,6 +737,7 @@ class Export:
         ]
         names = self._practice_names()
         for pid, name_ru, name_en in names:
+            versions = "; ".join(asked_in.get(pid, ()))
             for kind in ("ru", "foreign"):
                 where = KIND_LABELS[kind]
                 yield row(
@@ -698,6 +747,7 @@ class Export:
                     met_values,
                     f"{name_ru}: {MET.ru} ({where.ru})",
                     f"{name_en}: {MET.en} ({where.en})",
+                    versions,
                 )
                 yield row(
                     "responses.csv",
@@ -706,6 +756,7 @@ class Export:
                     rating_values,
                     f"{name_ru}: {RATING.ru} ({where.ru})",
                     f"{name_en}: {RATING.en} ({where.en})",
+                    versions,
                 )
         yield row(
             "answers_long.csv",
@@ -733,12 +784,41 @@ class Export:
             yield row("examples.csv", "practice_id", "string", [], "Практика", "Practice")
             yield row(
                 "examples.csv",
+                "company_kind",
+                "categorical",
+                [
+                    ("ru", KIND_LABELS["ru"].ru, KIND_LABELS["ru"].en),
+                    ("foreign", KIND_LABELS["foreign"].ru, KIND_LABELS["foreign"].en),
+                    (
+                        "",
+                        "не указан (пример написан до появления поля для каждого типа)",
+                        "not stated (written before there was a box per kind)",
+                    ),
+                ],
+                "Тип компании, о котором пример",
+                "Kind of company the example is about",
+            )
+            yield row(
+                "examples.csv",
                 "text",
                 "free text",
                 [],
                 "Пример (e-mail, телефоны и ссылки удалены)",
                 "Example (e-mail addresses, phone numbers and URLs removed)",
             )
+
+    def _asked_in_versions(self) -> dict[str, tuple[str, ...]]:
+        """Per practice id, the catalogue versions that asked it with its latest wording,
+        from the stored version snapshots (and the served catalogue, if not yet stored)."""
+        rows = db.session.execute(
+            select(
+                CatalogVersion.version, CatalogVersion.checksum, CatalogVersion.content
+            ).order_by(CatalogVersion.id)
+        ).all()
+        snapshots = [(v, content) for v, _checksum, content in rows]
+        if self.catalog.checksum not in {checksum for _v, checksum, _c in rows}:
+            snapshots.append((self.catalog.version, self.catalog.snapshot()))
+        return versions_by_wording(snapshots)
 
     def _plans(self) -> list[anonymize.DisclosurePlan]:
         return [self.plan, *([self.demo_plan] if self.demo_plan else [])]
@@ -785,7 +865,7 @@ class Export:
             "answers_long": lambda: _prepend(self.long_header(), self.long_rows()),
             "paradata": lambda: _prepend(self.paradata_header(), self.paradata_rows()),
             "codebook": self.codebook_rows,
-            "examples": lambda: _prepend(["practice_id", "text"], self.example_rows()),
+            "examples": lambda: _prepend(EXAMPLE_COLUMNS, self.example_rows()),
         }[name]()
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")

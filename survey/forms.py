@@ -45,6 +45,13 @@ class ConfirmForm(FlaskForm):
     """A form with nothing but its CSRF token: submit, withdraw, start over."""
 
 
+# The example box of each kind says which kind of company it is about.
+EXAMPLE_LABELS = {
+    "ru": _l("An example from a Russian company (optional)"),
+    "foreign": _l("An example from a foreign company (optional)"),
+}
+
+
 def _required():
     return InputRequired(message=_l("Please answer this question."))
 
@@ -86,9 +93,9 @@ def rating_name(practice_id: str, kind: str) -> str:
     return f"{practice_id}__{kind}__rating"
 
 
-def example_name(practice_id: str) -> str:
-    """Form field name of the free-text example for one practice."""
-    return f"{practice_id}__example"
+def example_name(practice_id: str, kind: str) -> str:
+    """Form field name of the free-text example for one practice and company kind."""
+    return f"{practice_id}__{kind}__example"
 
 
 def _rating_required_when_met(met_field: str):
@@ -151,23 +158,24 @@ def _practice_page_form_class(page: Page, kinds: tuple[str, ...], lang: str) -> 
                     validators=[_rating_required_when_met(met)],
                 ),
             )
-        setattr(
-            PracticePageForm,
-            example_name(practice.id),
-            TextAreaField(
-                _l("An example from your experience (optional)"),
-                filters=[_clean_text],
-                validators=[
-                    Optional(),
-                    Length(
-                        max=EXAMPLE_MAX_CHARS,
-                        message=_l(
-                            "Please keep the example under %(n)d characters.", n=EXAMPLE_MAX_CHARS
+            setattr(
+                PracticePageForm,
+                example_name(practice.id, kind),
+                TextAreaField(
+                    EXAMPLE_LABELS[kind],
+                    filters=[_clean_text],
+                    validators=[
+                        Optional(),
+                        Length(
+                            max=EXAMPLE_MAX_CHARS,
+                            message=_l(
+                                "Please keep the example under %(n)d characters.",
+                                n=EXAMPLE_MAX_CHARS,
+                            ),
                         ),
-                    ),
-                ],
-            ),
-        )
+                    ],
+                ),
+            )
     return PracticePageForm
 
 

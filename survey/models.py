@@ -211,6 +211,9 @@ class ResponsePage(Base):
     """
 
     __tablename__ = "response_page"
+    __table_args__ = (
+        CheckConstraint("language IS NULL OR language IN ('ru', 'en')", name="language"),
+    )
 
     response_id: Mapped[int] = mapped_column(
         ForeignKey("response.id", ondelete="CASCADE"), primary_key=True
@@ -218,6 +221,9 @@ class ResponsePage(Base):
     page: Mapped[str] = mapped_column(String(80), primary_key=True)
     # Whole seconds, each visit capped (a duration, never a time of day); NULL: unknown.
     seconds: Mapped[int | None] = mapped_column()
+    # The interface language of the page's latest save ('ru' or 'en'); NULL: not saved yet,
+    # or saved before page languages were stored (migration 0008).
+    language: Mapped[str | None] = mapped_column(String(2))
     straightlining: Mapped[bool | None] = mapped_column(Boolean)
     speeding: Mapped[bool | None] = mapped_column(Boolean)
 
@@ -247,16 +253,28 @@ class FictitiousAnswer(Base):
 
 
 class PracticeExample(Base):
-    """The optional free-text example a respondent gave for a practice."""
+    """An optional free-text example a respondent gave for a practice in one kind of company.
+
+    ``company_kind`` NULL means "not stated": examples written before there was a box per
+    kind (migration 0008). The unique constraint treats NULLs as distinct, but such rows
+    come only from the migration, which carries over the one example per practice that
+    the former constraint allowed.
+    """
 
     __tablename__ = "practice_example"
     __table_args__ = (
-        UniqueConstraint("response_id", "practice_id", name="uq_practice_example_cell"),
+        UniqueConstraint(
+            "response_id", "practice_id", "company_kind", name="uq_practice_example_cell"
+        ),
+        CheckConstraint(
+            f"company_kind IS NULL OR {_in('company_kind', COMPANY_KINDS)}", name="company_kind"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
     practice_id: Mapped[str] = mapped_column(ForeignKey("practice.id"))
+    company_kind: Mapped[str | None] = mapped_column(String(8))
     text: Mapped[str] = mapped_column(Text)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Numeric, and_, case, cast, func, literal, select
 
 from survey.extensions import db
 from survey.lazy import LazyModule
-from survey.models import Answer, Practice, PracticeExample, Response, Wave
+from survey.models import Answer, Practice, PracticeExample, Response, ResponsePage, Wave
 from survey.questions import BACKGROUND_BY_FIELD, WORKED_IN_KINDS
 
 KINDS = ("ru", "foreign")
@@ -164,16 +164,23 @@ def wave_codes() -> list[str]:
     return list(db.session.scalars(select(Wave.code)))
 
 
-def examples(practice_id: str, segment: Segment, limit: int) -> list[str]:
-    """Respondents' free-text examples of a practice in a segment.
+def examples(practice_id: str, segment: Segment, kind: str | None, limit: int) -> list[str]:
+    """Respondents' free-text examples of a practice in one kind of company, in a segment
+    (``kind`` None: examples whose kind was not stated, written before there was a box
+    per kind).
 
     Ordered by the responses' random export ids, so the order says nothing about when
     or in which order people answered.
     """
+    same_kind = (
+        PracticeExample.company_kind.is_(None)
+        if kind is None
+        else PracticeExample.company_kind == kind
+    )
     stmt = (
         select(PracticeExample.text)
         .join(Response, Response.id == PracticeExample.response_id)
-        .where(PracticeExample.practice_id == practice_id, *response_conditions(segment))
+        .where(PracticeExample.practice_id == practice_id, same_kind, *response_conditions(segment))
         .order_by(Response.export_id)
         .limit(limit)
     )
@@ -419,6 +426,19 @@ def quality_counts(demo_cond: list) -> dict[str, int]:
     return dict(zip(names, (int(v) for v in row), strict=True))
 
 
+def language_switches(demo_cond: list) -> int:
+    """Submitted responses whose answer pages (background and practices) were saved in more
+    than one interface language, each page counted in the language of its latest save."""
+    switched = (
+        select(ResponsePage.response_id)
+        .join(Response, Response.id == ResponsePage.response_id)
+        .where(*demo_cond, Response.status == "submitted", ResponsePage.language.is_not(None))
+        .group_by(ResponsePage.response_id)
+        .having(func.count(func.distinct(ResponsePage.language)) > 1)
+    )
+    return int(db.session.scalar(select(func.count()).select_from(switched.subquery())))
+
+
 def fieldwork(include_demo: bool = False) -> dict:
     """Fieldwork numbers: completed and started responses, completion, drop-off, daily counts
     (the sample's background comes through :func:`survey.results.fieldwork`).
@@ -462,6 +482,7 @@ def fieldwork(include_demo: bool = False) -> dict:
         "completion_rate": completed / (completed + drafts) if completed + drafts else None,
         "furthest_page": {int(page): int(n) for page, n in furthest},
         "quality": quality,
+        "language_switched": language_switches(demo_cond),
         "daily": pd.DataFrame(daily, columns=["day", "completed"]),
         "demo": pop.demo,
         "includes_real": pop.use_real,

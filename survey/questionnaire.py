@@ -34,6 +34,7 @@ from survey import paradata, responses
 from survey.catalog import Page
 from survey.extensions import limiter
 from survey.forms import (
+    EXAMPLE_LABELS,
     ConfirmForm,
     ConsentForm,
     TamperedForm,
@@ -224,7 +225,11 @@ def _step_url(position: int) -> str:
 
 def _initial_page_data(response, page) -> dict:
     answers = responses.answers_by_practice(response)
-    examples = responses.examples_by_practice(response)
+    examples = responses.examples_for_page(
+        responses.examples_by_practice(response),
+        [p.id for p in page.practices],
+        _order().kinds(response.kinds()),
+    )
     data = {}
     for practice in page.practices:
         for kind in response.kinds():
@@ -233,7 +238,7 @@ def _initial_page_data(response, page) -> dict:
                 data[met_name(practice.id, kind)] = answer.met
                 if answer.rating:
                     data[rating_name(practice.id, kind)] = str(answer.rating)
-        data[example_name(practice.id)] = examples.get(practice.id, "")
+            data[example_name(practice.id, kind)] = examples.get((practice.id, kind), "")
     return data
 
 
@@ -255,7 +260,7 @@ def _fields_in_order(form, page, kinds) -> list:
     for practice in page.practices:
         for kind in kinds:
             names += [met_name(practice.id, kind), rating_name(practice.id, kind)]
-        names.append(example_name(practice.id))
+        names += [example_name(practice.id, kind) for kind in kinds]
     return [form[name] for name in names]
 
 
@@ -264,11 +269,11 @@ def _summary_labels(page, kinds, lang) -> dict[str, str]:
     labels = {}
     for practice in page.practices:
         name = practice.name.get(lang)
-        labels[example_name(practice.id)] = name
         for kind in kinds:
             where = f"{name} — {KIND_LABELS[kind].label(lang)}"
             labels[met_name(practice.id, kind)] = where
             labels[rating_name(practice.id, kind)] = f"{where} — {RATING.text(lang)}"
+            labels[example_name(practice.id, kind)] = f"{name} — {EXAMPLE_LABELS[kind]}"
     return labels
 
 
@@ -288,7 +293,11 @@ def practice_page(number: int):
         form = practice_page_form(canonical, kinds, lang)
         check_untampered(form, request.form)
         if form.validate():
-            examples = {p.id: form[example_name(p.id)].data for p in page.practices}
+            examples = {
+                (p.id, kind): form[example_name(p.id, kind)].data
+                for p in page.practices
+                for kind in kinds
+            }
             cells = _cells(form, page, kinds)
             seconds = _seconds_on(f"page/{number}")
             responses.save_page(response, page, cells, examples, lang, position + 1, seconds)

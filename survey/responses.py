@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from survey import paradata
-from survey.catalog import Catalog, Page
+from survey.catalog import Catalog, Page, check_wordings
 from survey.consent import Consent
 from survey.extensions import db
 from survey.models import (
@@ -59,11 +59,15 @@ def order(response: Response) -> paradata.Order:
 def sync_catalog(cat: Catalog) -> CatalogVersion:
     """Write the catalogue into the database (idempotent) and return its version row.
 
-    Texts of existing practices are updated; practices no longer in the file are
-    deactivated, never deleted, so stored answers keep their meaning through the
-    version snapshot each response points to. Fictitious practices get no row: their
-    answers live apart (``fictitious_answer``), out of reach of every analysis.
+    A practice id keeps one wording: a catalogue that changes the name or description of
+    an id some stored version asked is refused (:class:`CatalogError`, nothing written),
+    so counting answers by id pools versions exactly when the question did not change.
+    Practices no longer in the file are deactivated, never deleted, so stored answers
+    keep their meaning through the version snapshot each response points to. Fictitious
+    practices get no row: their answers live apart (``fictitious_answer``), out of reach
+    of every analysis.
     """
+    check_wordings(cat, stored_snapshots())
     version = db.session.scalar(select(CatalogVersion).filter_by(checksum=cat.checksum))
     if version is None:
         version = CatalogVersion(
@@ -97,6 +101,14 @@ def sync_catalog(cat: Catalog) -> CatalogVersion:
     default_wave()
     db.session.commit()
     return version
+
+
+def stored_snapshots() -> list[tuple[str, dict]]:
+    """``(version, snapshot)`` of every stored catalogue version, oldest first."""
+    rows = db.session.execute(
+        select(CatalogVersion.version, CatalogVersion.content).order_by(CatalogVersion.id)
+    )
+    return [(version, content) for version, content in rows]
 
 
 def default_wave() -> Wave:
@@ -197,25 +209,31 @@ def is_expired(response: Response) -> bool:
     return response.status == "draft" and response.updated_on < today() - ttl
 
 
-def _add_seconds(response: Response, page_key: str, seconds: int) -> None:
-    """Add a page's seconds to its row (created if an older draft has none)."""
+def _record_page(response: Response, page_key: str, language: str, seconds: int | None) -> None:
+    """Set a page's language (the latest save wins) and add its seconds, if known, to its
+    row (created if an older draft has none)."""
+    values: dict = {"language": language}
+    if seconds is not None:  # an SQL increment: two tabs saving at once both count
+        values["seconds"] = func.coalesce(ResponsePage.seconds, 0) + seconds
     result = db.session.execute(
         update(ResponsePage)
         .where(ResponsePage.response_id == response.id, ResponsePage.page == page_key)
-        .values(seconds=func.coalesce(ResponsePage.seconds, 0) + seconds)
+        .values(**values)
     )
     if result.rowcount == 0:
-        db.session.add(ResponsePage(response_id=response.id, page=page_key, seconds=seconds))
+        db.session.add(
+            ResponsePage(response_id=response.id, page=page_key, seconds=seconds, language=language)
+        )
 
 
 def _touch(
     response: Response, language: str, page: int, seconds: int | None, page_key: str
 ) -> None:
     response.updated_on = today()
-    if seconds is not None:  # SQL increments: two tabs saving at once both count
+    if seconds is not None:
         response.active_seconds = Response.active_seconds + seconds
-        _add_seconds(response, page_key, seconds)
-    response.language = language
+    _record_page(response, page_key, language, seconds)
+    response.language = language  # the language of the last page saved (or the submit)
     response.last_page = max(response.last_page or 0, page)
 
 
@@ -223,10 +241,11 @@ def save_profile(response: Response, data: dict, language: str, seconds: int | N
     """Store the work background; keep practice answers consistent with the kinds worked in.
 
     ``seconds`` (the time the page was open; None when unknown) is added to the draft's
-    ``active_seconds`` and to the background page's row.
+    ``active_seconds`` and to the background page's row, which also records ``language``.
 
-    A kind the respondent no longer reports is turned into not-applicable; a newly
-    reported kind has no answers yet, so its practice pages must be answered again.
+    A kind the respondent no longer reports is turned into not-applicable and its examples
+    are deleted; a newly reported kind has no answers yet, so its practice pages must be
+    answered again.
     """
     old = set(response.kinds())
     for question in BACKGROUND:
@@ -243,6 +262,13 @@ def save_profile(response: Response, data: dict, language: str, seconds: int | N
             db.session.execute(
                 delete(model).where(model.response_id == response.id, model.company_kind == kind)
             )
+    if old - new:  # examples about a kind the respondent no longer reports go with it
+        db.session.execute(
+            delete(PracticeExample).where(
+                PracticeExample.response_id == response.id,
+                PracticeExample.company_kind.in_(sorted(old - new)),
+            )
+        )
     _touch(response, language, 1, seconds, paradata.BACKGROUND_PAGE)
     db.session.commit()
 
@@ -259,7 +285,7 @@ def save_page(
     response: Response,
     page: Page,
     cells: list[Cell],
-    examples: dict[str, str],
+    examples: dict[tuple[str, str], str],
     language: str,
     page_index: int,
     seconds: int | None = None,
@@ -267,10 +293,17 @@ def save_page(
     """Replace one page's answers in one transaction.
 
     Kinds the respondent never worked in are stored as not-applicable ('na'); a rating
-    given with anything but 'yes' is discarded. ``seconds`` (the time the page was open;
-    None when unknown) is added to the draft's ``active_seconds`` and to the page's row;
+    given with anything but 'yes' is discarded. ``examples`` maps (practice id, kind) to
+    the text typed in that kind's box; an example for a kind the respondent never worked
+    in is not stored (the form cannot carry one: such a post is refused before this).
+    ``seconds`` (the time the page was open; None when unknown) is added to the draft's
+    ``active_seconds`` and to the page's row, which also records ``language``;
     ``page_index`` is the furthest step reached (the page's position in the respondent's
     order, plus one).
+
+    The page's examples are replaced as a whole, those without a kind (written before
+    there was a box per kind) included: the page showed such a text in a kind's box
+    (:func:`examples_for_page`), and what the respondent sent back replaces it.
 
     Answers about a fictitious practice go to ``fictitious_answer``, never to ``answer``;
     an example typed for one is discarded.
@@ -303,10 +336,13 @@ def save_page(
                     "rating": rating,
                 }
             )
-        if examples.get(pid) and pid not in fictitious:
-            db.session.add(
-                PracticeExample(response_id=response.id, practice_id=pid, text=examples[pid])
-            )
+            text = examples.get((pid, kind)) if kind in kinds else None
+            if text and pid not in fictitious:
+                db.session.add(
+                    PracticeExample(
+                        response_id=response.id, practice_id=pid, company_kind=kind, text=text
+                    )
+                )
     for is_fictitious, model in ((False, Answer), (True, FictitiousAnswer)):
         if rows[is_fictitious]:
             db.session.execute(model.__table__.insert(), rows[is_fictitious])
@@ -324,10 +360,33 @@ def answers_by_practice(response: Response) -> dict[tuple[str, str], Answer | Fi
     return out
 
 
-def examples_by_practice(response: Response) -> dict[str, str]:
-    """The response's free-text examples keyed by practice id."""
+def examples_by_practice(response: Response) -> dict[tuple[str, str | None], str]:
+    """The response's free-text examples keyed by (practice id, company kind); the kind is
+    None for an example written before there was a box per kind ("not stated")."""
     rows = db.session.scalars(select(PracticeExample).filter_by(response_id=response.id))
-    return {e.practice_id: e.text for e in rows}
+    return {(e.practice_id, e.company_kind): e.text for e in rows}
+
+
+def examples_for_page(
+    examples: dict[tuple[str, str | None], str], practice_ids, kinds: tuple[str, ...]
+) -> dict[tuple[str, str], str]:
+    """The text each example box of a page starts with, keyed by (practice id, kind).
+
+    ``kinds`` are the respondent's kinds in the order the page shows them. An example
+    without a kind (from before there was a box per kind) goes into the first shown box
+    that has no example of its own, where the respondent sees which kind it is now filed
+    under and may move or delete it; saving the page then stores it with that kind.
+    """
+    boxes = {}
+    for pid in practice_ids:
+        for kind in kinds:
+            if (pid, kind) in examples:
+                boxes[(pid, kind)] = examples[(pid, kind)]
+        legacy = examples.get((pid, None))
+        free = [kind for kind in kinds if (pid, kind) not in boxes]
+        if legacy and free:
+            boxes[(pid, free[0])] = legacy
+    return boxes
 
 
 def profile_complete(response: Response) -> bool:

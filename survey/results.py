@@ -147,11 +147,33 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def examples(practice_id: str, result: Comparison) -> list[str]:
-    """Free-text examples of a practice, only for a segment the gate shows in full."""
+def examples(practice_id: str, result: Comparison) -> dict[str | None, list[str]]:
+    """Free-text examples of a practice by company kind ("ru", "foreign", then None for
+    examples whose kind was not stated), only for a segment the gate shows.
+
+    A kind's examples are shown only when the gate shows that kind's cell of the practice
+    (how many examples there are would otherwise tell a withheld count's lower bound);
+    examples of no stated kind only when both kinds' cells are shown. Kinds with nothing
+    to show are left out.
+    """
     if result.suppressed:
-        return []
-    return queries.examples(practice_id, result.segment, EXAMPLES_SHOWN)
+        return {}
+    row = result.table[result.table["practice_id"] == practice_id]
+    if row.empty:
+        return {}
+    hidden = {
+        kind: f"suppressed_{kind}" in row and bool(row[f"suppressed_{kind}"].iloc[0])
+        for kind in queries.KINDS
+    }
+    out: dict[str | None, list[str]] = {}
+    for kind in (*queries.KINDS, None):
+        withheld = any(hidden.values()) if kind is None else hidden[kind]
+        if withheld:
+            continue
+        texts = queries.examples(practice_id, result.segment, kind, EXAMPLES_SHOWN)
+        if texts:
+            out[kind] = texts
+    return out
 
 
 def practice_labels(lang: str) -> dict[str, str]:

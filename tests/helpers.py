@@ -64,7 +64,10 @@ class Respondent:
         return self.post_form("/profile", data)
 
     def page_data(self, page, kinds, answers=None, examples=None) -> dict:
-        """Form data answering every practice on a page for the given kinds."""
+        """Form data answering every practice on a page for the given kinds.
+
+        ``examples`` maps (practice id, kind) to the text of that kind's example box; a
+        bare practice id means the box of the first of ``kinds``."""
         data = {}
         for practice in page.practices:
             index = practice_index(page, practice)
@@ -73,8 +76,10 @@ class Respondent:
                 data[met_name(practice.id, kind)] = met
                 if rating is not None:
                     data[rating_name(practice.id, kind)] = str(rating)
-            if examples and practice.id in examples:
-                data[example_name(practice.id)] = examples[practice.id]
+        for key, text in (examples or {}).items():
+            pid, kind = key if isinstance(key, tuple) else (key, kinds[0])
+            if pid in {p.id for p in page.practices}:
+                data[example_name(pid, kind)] = text
         return data
 
     def answer_page(self, page, kinds, **kwargs):

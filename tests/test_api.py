@@ -169,7 +169,7 @@ def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, clien
     assert body["n_respondents"] == count(app) == 150
     assert body["filters"] == {}
     assert body["demo"] is True
-    assert len(body["practices"]) == 40
+    assert len(body["practices"]) == len(app.extensions["survey_catalog"].practices)
     for item in body["practices"]:
         assert PRACTICE_FIELDS <= set(item), PRACTICE_FIELDS - set(item)
         assert item["test"] == "overlap_z"
@@ -187,7 +187,9 @@ def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, clien
             rating = item[kind]
             assert {"n", "mean", "median", "counts"} <= set(rating)
             assert len(rating["counts"]) == 5
-            assert sum(rating["counts"]) == rating["n"]
+            # A small count may be masked by the disclosure gate (None); unmasked, they add up.
+            if rating["n"] is not None and None not in rating["counts"]:
+                assert sum(rating["counts"]) == rating["n"]
         assert isinstance(item["low_n"], bool)
 
     # The numbers are the analysis module's on count tables built from the same data.
@@ -257,7 +259,9 @@ def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, clien
         assert item["test"] == (row["test"] if isinstance(row["test"], str) else None)
         assert item["low_n"] == bool(row["low_n"])
         for kind in ("ru", "foreign"):
-            assert item[f"rating_{kind}"]["counts"] == [row[f"r{r}_{kind}"] for r in range(1, 6)]
+            want = [row[f"r{r}_{kind}"] for r in range(1, 6)]
+            want = [None if isinstance(w, float) and math.isnan(w) else w for w in want]
+            assert item[f"rating_{kind}"]["counts"] == want
     # q-values are Benjamini-Hochberg over the practices' p-values.
     p_values = [item["p_value"] for item in body["practices"]]
     q_values = multipletests(p_values, method="fdr_bh")[1]
@@ -469,7 +473,7 @@ def test_practices_lists_the_catalogue_in_both_languages(app, client):
     _email, token = researcher(app)
     body = get_json(client, "/api/v1/practices", token)
     cat = app.extensions["survey_catalog"]
-    assert len(body["practices"]) == 40
+    assert len(body["practices"]) == len(cat.practices)
     assert [p["practice_id"] for p in body["practices"]] == [p.id for p in cat.practices]
     category_ids = {c["category_id"] for c in body["categories"]}
     for item, practice in zip(body["practices"], cat.practices, strict=True):

@@ -211,15 +211,16 @@ def practice_page_cases() -> list[Case]:
         Case("duplicated met field", [*valid.items(), (met_name(first, "ru"), "yes")]),
         Case(
             "duplicated example field",
-            [*valid.items(), (example_name(first), "a"), (example_name(first), "b")],
+            [*valid.items(), (example_name(first, "ru"), "a"), (example_name(first, "ru"), "b")],
         ),
         Case(
             "example over 1000 characters",
-            {**valid, example_name(first): "é" * 1001},
+            {**valid, example_name(first, "foreign"): "é" * 1001},
             status=200,
             page="too_long",
         ),
-        *common_cases(valid, example_name(first)),
+        Case("example for an unknown company kind", {**valid, example_name(first, "eu"): "x"}),
+        *common_cases(valid, example_name(first, "ru")),
     ]
 
 
@@ -261,7 +262,7 @@ def test_percent_encoded_invalid_utf8_is_refused_and_stores_nothing(app, client,
         path, form, bad = "/profile", {**PROFILE, "worked_in": "ru_only"}, b"action"
     else:  # would store the example with the undecodable byte
         path, form = f"/page/{PAGE.number}", page_data(PAGE, BOTH)
-        bad = example_name(PAGE.practices[0].id).encode()
+        bad = example_name(PAGE.practices[0].id, "ru").encode()
     body = form_body(form, b"&" + bad + b"=caf%E9")
     before = snapshot(app)
     r = respondent.client.post(
@@ -328,7 +329,7 @@ def test_the_size_limit_follows_max_content_length(app, database_url, tmp_path):
     try:
         respondent = started(small.test_client())
         path = f"/page/{PAGE.number}"
-        examples = {example_name(p.id): "ж" * 200 for p in PAGE.practices[:2]}
+        examples = {example_name(p.id, "ru"): "ж" * 200 for p in PAGE.practices[:2]}
         before = snapshot(small)
         r = respondent.post_form(path, {**page_data(PAGE, BOTH), **examples})
         assert_error_page(r, 413, "ru", 413)
@@ -348,12 +349,13 @@ FIELD_NAMES = [
     for name in (
         *(met_name(practice.id, kind) for kind in BOTH),
         *(rating_name(practice.id, kind) for kind in BOTH),
-        example_name(practice.id),
+        *(example_name(practice.id, kind) for kind in BOTH),
     )
 ]
 STRANGE_NAMES = [
     met_name(CATALOG.pages[0].practices[0].id, "ru"),
     met_name(PAGE.practices[0].id, "eu"),
+    example_name(PAGE.practices[0].id, "eu"),
     met_name("no_such_practice", "ru"),
     "action",
     "website",
@@ -392,7 +394,7 @@ def page_rows(app) -> tuple[dict, dict]:
         ).mappings()
         return (
             {(a["practice_id"], a["company_kind"]): (a["met"], a["rating"]) for a in answers},
-            {e["practice_id"]: e["text"] for e in examples},
+            {(e["practice_id"], e["company_kind"]): e["text"] for e in examples},
         )
 
 
@@ -429,5 +431,9 @@ def test_any_post_to_a_practice_page_saves_the_whole_page_or_nothing(app, respon
         assert met == data[met_name(pid, kind)]
         sent = data.get(rating_name(pid, kind))
         assert rating == (int(sent) if met == "yes" else None)
-    given_examples = {p.id: _clean_text(data.get(example_name(p.id))) for p in PAGE.practices}
-    assert examples == {pid: text for pid, text in given_examples.items() if text}
+    given_examples = {
+        (p.id, kind): _clean_text(data.get(example_name(p.id, kind)))
+        for p in PAGE.practices
+        for kind in BOTH
+    }
+    assert examples == {cell: text for cell, text in given_examples.items() if text}

@@ -538,7 +538,8 @@ def test_free_text_examples_only_on_confirmation_then_scrubbed_and_spreadsheet_s
     assert set(members) == ZIP_MEMBERS | {"examples.csv"}
     assert members["examples.csv"] == single.data
     examples = frame(single.data)
-    assert list(examples.columns) == ["practice_id", "text"]  # no respondent id
+    assert list(examples.columns) == ["practice_id", "company_kind", "text"]  # no respondent id
+    assert set(examples["company_kind"]) == {"ru"}  # each typed in the Russian box
     got = dict(zip(examples["practice_id"], examples["text"], strict=True))
     p = [practice.id for practice in catalog.practices[:5]]
     assert got[p[0]].startswith("'=") and "http" not in got[p[0]]
@@ -550,7 +551,9 @@ def test_free_text_examples_only_on_confirmation_then_scrubbed_and_spreadsheet_s
     raw = single.get_data(as_text=True)
     assert "&lt;" not in raw and "a@b.org" not in raw and "555" not in raw
     codebook = frame(members["codebook.csv"])
-    assert {"practice_id", "text"} <= set(codebook[codebook["file"] == "examples.csv"]["column"])
+    assert {"practice_id", "company_kind", "text"} <= set(
+        codebook[codebook["file"] == "examples.csv"]["column"]
+    )
     assert json.loads(members["disclosure_report.json"])["free_text_included"] is True
 
 

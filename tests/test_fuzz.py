@@ -32,7 +32,7 @@ from survey.extensions import db
 from survey.forms import EXTRA_KEYS, example_name, met_name, rating_name
 from survey.models import COMPANY_KINDS, Response
 from survey.questions import BACKGROUND
-from tests.helpers import PROFILE, Respondent, csrf_token
+from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers
 
 CATALOG = load_catalog(Path(survey.__file__).with_name("practices.yaml"))
 PAGES = CATALOG.pages
@@ -314,7 +314,7 @@ FIELD_NAMES = [
     for name in (
         *(met_name(practice.id, kind) for kind in (*BOTH, "eu")),
         *(rating_name(practice.id, kind) for kind in (*BOTH, "eu")),
-        example_name(practice.id),
+        *(example_name(practice.id, kind) for kind in (*BOTH, "eu")),
     )
 ]
 PAGE_NAMES = st.one_of(
@@ -332,7 +332,7 @@ def valid_page(page) -> list[tuple[str, str]]:
             pairs.append((met_name(practice.id, kind), met))
             if met == "yes":
                 pairs.append((rating_name(practice.id, kind), str(1 + i % 5)))
-        pairs.append((example_name(practice.id), f"пример {i}"))
+        pairs.append((example_name(practice.id, "ru"), f"пример {i}"))
     return pairs
 
 
@@ -583,7 +583,8 @@ def test_flagged_responses_are_kept_but_left_out_of_the_results(app, client):
         everyone = results.ungated_comparison(queries.Segment(include_flagged=True))
         assert plain.n_respondents == 1 and not plain.demo
         assert everyone.n_respondents == 3
-        practice = CATALOG.practices[0].id
+        scripted = expected_answers(CATALOG, BOTH)  # a practice answered other than "don't know"
+        practice = next(p.id for p in CATALOG.practices if scripted[(p.id, "ru")][0] != "dk")
         n = plain.table.set_index("practice_id").loc[practice, "n_ru"]
         n_all = everyone.table.set_index("practice_id").loc[practice, "n_ru"]
         assert (n, n_all) == (1, 3)
@@ -617,7 +618,7 @@ def test_markup_in_free_text_is_escaped_on_every_page_that_shows_it(app, client,
     first = PAGES[0]
     examples = dict(zip((p.id for p in first.practices), HOSTILE, strict=False))
     pairs = [(k, v) for k, v in valid_page(first) if not k.endswith("__example")]
-    pairs += [(example_name(pid), text) for pid, text in examples.items()]
+    pairs += [(example_name(pid, "ru"), text) for pid, text in examples.items()]
     assert started.post("/page/1", pairs).status_code == 302
     shown = {
         "review": started.client.get("/review").text,
@@ -702,8 +703,9 @@ class ExampleTexts(HTMLParser):
 @example(text="</p><b>bold</b>")
 def test_any_example_text_is_shown_escaped_on_the_review_page(app, started, text):
     practice = PAGES[0].practices[0]
-    pairs = [(k, v) for k, v in valid_page(PAGES[0]) if k != example_name(practice.id)]
-    r = started.post("/page/1", [*pairs, (example_name(practice.id), text)])
+    box = example_name(practice.id, "ru")
+    pairs = [(k, v) for k, v in valid_page(PAGES[0]) if k != box]
+    r = started.post("/page/1", [*pairs, (box, text)])
     assert r.status_code == 302
     html = started.client.get("/review").text
     parsed = ExampleTexts()

@@ -83,7 +83,8 @@ def test_the_database_enforces_the_rules_of_an_answer(app, subtests):
         ]
         db.session.execute(insert(Answer), [{"response_id": rid, **row} for row in valid])
         db.session.execute(
-            insert(PracticeExample), {"response_id": rid, "practice_id": first, "text": "ok"}
+            insert(PracticeExample),
+            {"response_id": rid, "practice_id": first, "company_kind": "ru", "text": "ok"},
         )
         db.session.commit()
         db.session.refresh(response)
@@ -103,9 +104,13 @@ def test_the_database_enforces_the_rules_of_an_answer(app, subtests):
         "no met value": (Answer, {**answer, "met": None, "rating": None}),
         "unknown practice": (Answer, {**answer, "practice_id": "no_such", "rating": 4}),
         "unknown response": (Answer, {**answer, "response_id": rid + 1000, "rating": 4}),
-        "second example": (
+        "second example for one kind": (
             PracticeExample,
-            {"response_id": rid, "practice_id": first, "text": "x"},
+            {"response_id": rid, "practice_id": first, "company_kind": "ru", "text": "x"},
+        ),
+        "example of an unknown kind": (
+            PracticeExample,
+            {"response_id": rid, "practice_id": first, "company_kind": "eu", "text": "x"},
         ),
         "unknown status": (Response, _response_row(response, status="final")),
         "unknown language": (Response, _response_row(response, language="de")),

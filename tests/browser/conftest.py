@@ -309,7 +309,7 @@ class Journey:
         self.folder.mkdir(parents=True)
         self._mirror_page = None
         self.answers: dict[tuple[str, str], tuple[str, int | None]] = {}
-        self.examples: dict[str, str] = {}
+        self.examples: dict[tuple[str, str], str] = {}
         self._practice_index: dict[str, int] = {}
         self.page = self.open()
 
@@ -491,10 +491,10 @@ class Journey:
             if rating is not None:
                 page.check(f'input[name="{practice_id}__{kind}__rating"][value="{rating}"]')
             self.answers[(practice_id, kind)] = (met, rating)
-        if example:
-            first = next(pid for pid, _ in cells if pid not in FICTITIOUS)
-            page.fill(f'textarea[name="{first}__example"]', example)
-            self.examples[first] = example
+        if example:  # in the box of the first kind shown for the first real practice
+            first, kind = next((pid, kind) for pid, kind in cells if pid not in FICTITIOUS)
+            page.fill(f'textarea[name="{first}__{kind}__example"]', example)
+            self.examples[(first, kind)] = example
 
     def practice_pages(self, until: int | None = None) -> None:
         """Answer practice pages (checking each) until review, or ``until`` of them (the

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.browser.conftest import DESKTOP, FICTITIOUS, MET_CHOICES, PHONE
+from survey.catalog import load_catalog
+from tests.browser.conftest import DESKTOP, FICTITIOUS, MET_CHOICES, PHONE, ROOT
 
 NEXT_STEP = re.compile(r"/(page/\d+|review)$")  # each respondent has their own page order
 
@@ -69,10 +70,10 @@ def answer_page_by_keyboard(journey, example: str) -> None:
         elif (
             element["tag"] == "TEXTAREA"
             and not journey.examples
-            and name.rsplit("__", 1)[0] not in FICTITIOUS  # its example is not kept
+            and name.rsplit("__", 2)[0] not in FICTITIOUS  # its example is not kept
         ):
-            page.keyboard.type(example)
-            journey.examples[name.rsplit("__", 1)[0]] = example
+            page.keyboard.type(example)  # the example box of one kind: "<id>__<kind>__example"
+            journey.examples[tuple(name.rsplit("__", 2)[:2])] = example
         elif element["tag"] == "BUTTON" and element["value"] == "next":
             break
     else:
@@ -82,11 +83,12 @@ def answer_page_by_keyboard(journey, example: str) -> None:
     page.wait_for_url(NEXT_STEP)
 
 
-def stored_examples(server, response_id: int) -> dict[str, str]:
+def stored_examples(server, response_id: int) -> dict[tuple[str, str], str]:
     rows = server.query(
-        "SELECT practice_id, text FROM practice_example WHERE response_id = ?", (response_id,)
+        "SELECT practice_id, company_kind, text FROM practice_example WHERE response_id = ?",
+        (response_id,),
     )
-    return dict(rows)
+    return {(pid, kind): text for pid, kind, text in rows}
 
 
 def assert_stored(journey, before: int, language: str, worked_in: str) -> int:
@@ -96,7 +98,8 @@ def assert_stored(journey, before: int, language: str, worked_in: str) -> int:
     response_id, status, stored_language, stored_worked_in = rows[0]
     assert (status, stored_language, stored_worked_in) == ("submitted", language, worked_in)
     stored = journey.stored_answers(response_id)
-    assert len(stored) == 80
+    real = len(load_catalog(ROOT / "survey" / "practices.yaml").practices)
+    assert len(stored) == 2 * real
     given = {cell: answer for cell, answer in stored.items() if answer[0] != "na"}
     # the fictitious practice was answered too, but is kept out of the answer table
     assert given == {c: a for c, a in journey.answers.items() if c[0] not in FICTITIOUS}
@@ -106,7 +109,7 @@ def assert_stored(journey, before: int, language: str, worked_in: str) -> int:
         assert not not_applicable
     else:
         skipped_kind = "foreign" if worked_in == "ru_only" else "ru"
-        assert len(given) == 40 and len(not_applicable) == 40
+        assert len(given) == real and len(not_applicable) == real
         assert {kind for _, kind in not_applicable} == {skipped_kind}
     return response_id
 
@@ -221,7 +224,9 @@ def test_without_javascript(journey, live_server):
         assert page.is_visible(f"fieldset#{practice_id}__{kind}__met")
         assert page.is_visible(f"fieldset#{practice_id}__{kind}__rating")
     four.answer_page()
-    practice_id, kind = next(cell for cell in cells if four.answers[cell][0] == "no")
+    practice_id, kind = next(  # a real practice: the fictitious one's answers are kept apart
+        cell for cell in cells if four.answers[cell][0] == "no" and cell[0] not in FICTITIOUS
+    )
     page.check(f'input[name="{practice_id}__{kind}__rating"][value="4"]')
     four.submit_and_wait(four.next_button(), NEXT_STEP)
     while re.search(r"/page/\d+$", page.url):
