@@ -80,6 +80,9 @@ def scrub(text: str) -> str:
     return PHONE_RE.sub("[phone]", text)
 
 
+KIND_QUESTION = ("Тип компании", "Kind of company")
+
+
 class ExportRequestError(ValueError):
     """The export request itself is wrong (unknown or repeated parameter, a value out of
     range, unknown file, examples without confirmation)."""
@@ -766,17 +769,8 @@ class Export:
             "Практика (идентификатор каталога)",
             "Practice (catalogue id)",
         )
-        yield row(
-            "answers_long.csv",
-            "company_kind",
-            "categorical",
-            [
-                ("ru", KIND_LABELS["ru"].ru, KIND_LABELS["ru"].en),
-                ("foreign", KIND_LABELS["foreign"].ru, KIND_LABELS["foreign"].en),
-            ],
-            "Тип компании",
-            "Kind of company",
-        )
+        kinds = [(kind, KIND_LABELS[kind].ru, KIND_LABELS[kind].en) for kind in ("ru", "foreign")]
+        yield row("answers_long.csv", "company_kind", "categorical", kinds, *KIND_QUESTION)
         yield row("answers_long.csv", "met", "categorical", met_values, MET.ru, MET.en)
         yield row("answers_long.csv", "rating", "integer 1-5", rating_values, RATING.ru, RATING.en)
         yield from self.paradata_codebook(row)
@@ -787,8 +781,7 @@ class Export:
                 "company_kind",
                 "categorical",
                 [
-                    ("ru", KIND_LABELS["ru"].ru, KIND_LABELS["ru"].en),
-                    ("foreign", KIND_LABELS["foreign"].ru, KIND_LABELS["foreign"].en),
+                    *kinds,
                     (
                         "",
                         "не указан (пример написан до появления поля для каждого типа)",
