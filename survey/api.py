@@ -40,7 +40,7 @@ def bad_query(exc: filters.BadQuery):
 
 
 def _segment(*extra: str):
-    return filters.segment_from_args(request.args, extra, queries.wave_codes())
+    return filters.segment_from_args(request.args, extra, queries.wave_codes)
 
 
 def whole(value):

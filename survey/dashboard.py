@@ -59,7 +59,7 @@ def _segment() -> queries.Segment:
     if request.endpoint == "dashboard.fieldwork" or view_args.get("name") in FIELDWORK_TABLES:
         filters.check_names(request.args, ("include_demo",))
     extra = PAGE_PARAMS.get(request.endpoint or "", ())
-    return filters.segment_from_args(request.args, extra, queries.wave_codes())
+    return filters.segment_from_args(request.args, extra, queries.wave_codes)
 
 
 def _filter_args(segment: queries.Segment) -> dict[str, str]:

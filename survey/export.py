@@ -81,6 +81,7 @@ def scrub(text: str) -> str:
 
 
 KIND_QUESTION = ("Тип компании", "Kind of company")
+KIND_VALUES = [(kind, KIND_LABELS[kind].ru, KIND_LABELS[kind].en) for kind in COMPANY_KINDS]
 
 
 class ExportRequestError(ValueError):
@@ -480,7 +481,7 @@ class Export:
             file,
             "first_kind",
             "categorical",
-            [(k, KIND_LABELS[k].ru, KIND_LABELS[k].en) for k in COMPANY_KINDS] + [suppressed],
+            [*KIND_VALUES, suppressed],
             "Чей столбец (тип компании) показывался первым",
             "Which kind of company's column was shown first",
         )
@@ -769,8 +770,7 @@ class Export:
             "Практика (идентификатор каталога)",
             "Practice (catalogue id)",
         )
-        kinds = [(kind, KIND_LABELS[kind].ru, KIND_LABELS[kind].en) for kind in ("ru", "foreign")]
-        yield row("answers_long.csv", "company_kind", "categorical", kinds, *KIND_QUESTION)
+        yield row("answers_long.csv", "company_kind", "categorical", KIND_VALUES, *KIND_QUESTION)
         yield row("answers_long.csv", "met", "categorical", met_values, MET.ru, MET.en)
         yield row("answers_long.csv", "rating", "integer 1-5", rating_values, RATING.ru, RATING.en)
         yield from self.paradata_codebook(row)
@@ -781,7 +781,7 @@ class Export:
                 "company_kind",
                 "categorical",
                 [
-                    *kinds,
+                    *KIND_VALUES,
                     (
                         "",
                         "не указан (пример написан до появления поля для каждого типа)",

@@ -7,7 +7,7 @@ with a 400 that names the parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from flask_babel import lazy_gettext as _l
 
@@ -57,11 +57,14 @@ def check_names(args, allowed: Iterable[str]) -> None:
             raise BadQuery(name, _l("given more than once"))
 
 
-def segment_from_args(args, extra: Iterable[str] = (), wave_codes: Iterable[str] = ()) -> Segment:
+def segment_from_args(
+    args, extra: Iterable[str] = (), wave_codes: Callable[[], Iterable[str]] = tuple
+) -> Segment:
     """The segment a request asks for; empty values mean "no restriction".
 
     ``extra`` names the page's own parameters (``view``, ``level``...), checked by the page.
-    ``wave_codes`` are the waves that exist: an unknown wave is a bad value, not an empty study.
+    ``wave_codes`` returns the waves that exist (asked only when a wave is named): an unknown
+    wave is a bad value, not an empty study.
     """
     check_names(args, (*FILTER_NAMES, *extra))
     values: dict = {}
@@ -77,7 +80,7 @@ def segment_from_args(args, extra: Iterable[str] = (), wave_codes: Iterable[str]
     if language not in (None, "ru", "en"):
         raise BadQuery("language", _l("expected one of %(codes)s", codes="ru, en"))
     wave = args.get("wave") or None
-    if wave is not None and wave not in set(wave_codes):
+    if wave is not None and wave not in set(wave_codes()):
         raise BadQuery("wave", _l("no wave has this code"))
     return Segment(
         **values,
