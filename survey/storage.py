@@ -122,6 +122,18 @@ def vacuum_deleted(engine: Engine) -> list[str]:
             statements = ["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
         elif engine.dialect.name == "postgresql":
             statements = [f"VACUUM (FULL) {', '.join(RESPONDENT_TABLES)}", "CHECKPOINT"]
+            # A row deleted after another session's snapshot began is still visible to that
+            # session, so VACUUM (FULL) must copy it: say so rather than claim it is gone.
+            holding = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL"
+            ).scalar_one()
+            if holding:
+                done.append(
+                    f"WARNING: {holding} other session(s) hold an open snapshot; rows deleted "
+                    "after it began stay in the files until they end. Run again when the "
+                    "survey is quiet."
+                )
         else:
             raise RuntimeError(f"vacuum-deleted does not know {engine.dialect.name}")
         for statement in statements:
