@@ -4,6 +4,7 @@ Count tables come from SQL aggregation; nothing here reads microdata or imports 
 application.
 """
 
+from analysis.adjusted import adjusted_estimates
 from analysis.compare import (
     ASSUMPTIONS,
     ASSUMPTIONS_RU,
@@ -30,6 +31,7 @@ from analysis.ratings import (
 __all__ = [
     "ASSUMPTIONS",
     "ASSUMPTIONS_RU",
+    "adjusted_estimates",
     "assumptions_text",
     "cohens_h",
     "compare",

@@ -77,8 +77,9 @@ _UI: dict[str, dict[str, str]] = {
         "fisher": "Фишер",
         "overlap_z": "z (пересек. выборки)",
         "note_share": (
-            "n — ответившие «встречал(а)» или «не встречал(а)» о компаниях этого типа; "
-            "доля — встречавшие практику, с 95% доверительным интервалом Уилсона. "
+            "n — ответившие «была» (касалась их или нет; до декабря 2026 г. «встречал(а)») "
+            "или «не было» о компаниях этого типа; доля — ответившие, что практика была, "
+            "с 95% доверительным интервалом Уилсона. "
             "Разница — российские минус иностранные, в процентных пунктах."
         ),
         "note_tests": (
@@ -90,7 +91,7 @@ _UI: dict[str, dict[str, str]] = {
         ),
         "note_paired": (
             "Парное сравнение — только респонденты, знающие оба типа компаний: "
-            "b — встречали практику только в российских, c — только в иностранных; "
+            "b — практика была только в российских, c — только в иностранных; "
             "p — критерий Мак-Немара."
         ),
         "note_ratings": (
@@ -144,8 +145,9 @@ _UI: dict[str, dict[str, str]] = {
         "fisher": "Fisher",
         "overlap_z": "overlap z",
         "note_share": (
-            "n — respondents who answered “met” or “not met” for companies of that kind; "
-            "share — those who met the practice, with a 95% Wilson confidence interval. "
+            "n — respondents who answered that the practice existed (whether or not it applied "
+            "to them; before December 2026 “met”) or did not exist in companies of that kind; "
+            "share — those who said it existed, with a 95% Wilson confidence interval. "
             "Difference — Russian minus foreign, in percentage points."
         ),
         "note_tests": (

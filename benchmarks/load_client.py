@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 
 from survey.catalog import Catalog
 from survey.forms import example_name, met_name, rating_name
-from survey.questions import BACKGROUND, WORKED_IN_KINDS
+from survey.questions import BACKGROUND, KIND_BACKGROUND, WORKED_IN_KINDS
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 SESSION_COOKIE = "survey_session"
@@ -235,7 +235,8 @@ class Plan:
     stored_profile: dict[str, str | None]  # what the database must hold
     kinds: tuple[str, ...]
     pages: list[dict[str, str]]  # form data per practice page
-    answers: dict[tuple[str, str], tuple[str, int | None]]  # (practice, kind) -> (met, rating)
+    # (practice, kind) -> (met, rating, rating_mixed) as the database must hold them
+    answers: dict[tuple[str, str], tuple[str, int | None, bool]]
     examples: dict[tuple[str, str], str]
 
 
@@ -254,22 +255,38 @@ def make_plan(catalog: Catalog, seed: int, index: int) -> Plan:
         profile[question.field] = code
         stored[question.field] = code
     kinds = WORKED_IN_KINDS[stored["worked_in"]]
+    # Each kind's block: both sent, as a browser without JavaScript does; only the kinds
+    # worked in are stored.
+    for kind, questions in KIND_BACKGROUND.items():
+        for question in questions:
+            code = rng.choice(question.codes())
+            profile[question.field] = code
+            stored[question.field] = code if kind in kinds else None
     pages: list[dict[str, str]] = []
-    answers: dict[tuple[str, str], tuple[str, int | None]] = {}
+    answers: dict[tuple[str, str], tuple[str, int | None, bool]] = {}
     examples: dict[tuple[str, str], str] = {}
     for page in catalog.pages:
         data: dict[str, str] = {}
         for practice in page.practices:
             for kind in KINDS:
                 if kind not in kinds:
-                    answers[(practice.id, kind)] = ("na", None)
+                    answers[(practice.id, kind)] = ("na", None, False)
                     continue
-                met = rng.choices(("yes", "no", "dk"), weights=(5, 3, 1))[0]
-                rating = rng.randint(1, 5) if met == "yes" else None
-                answers[(practice.id, kind)] = (met, rating)
+                scale = ("applied", "existed", "no", "dk", "not_my_role")
+                weights = (4, 2, 3, 1, 1 if practice.functions else 0)
+                met = rng.choices(scale, weights=weights)[0]
+                rating = (
+                    rng.choice(("1", "2", "3", "4", "5", "mixed")) if met == "applied" else None
+                )
+                mixed = rating == "mixed"
+                answers[(practice.id, kind)] = (
+                    met,
+                    int(rating) if rating and not mixed else None,
+                    mixed,
+                )
                 data[met_name(practice.id, kind)] = met
                 if rating is not None:
-                    data[rating_name(practice.id, kind)] = str(rating)
+                    data[rating_name(practice.id, kind)] = rating
             for kind in kinds:  # one example box per kind worked in
                 if rng.random() < 0.08:
                     number = rng.randint(1, 9999)

@@ -427,7 +427,7 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
     from sqlalchemy import create_engine, func, inspect, select
 
     from survey.models import Answer, PracticeExample, Response
-    from survey.questions import BACKGROUND
+    from survey.questions import BACKGROUND, KIND_BACKGROUND_BY_FIELD
 
     catalog = load_catalog(str(CATALOG_PATH))
     cells = len(catalog.practices) * 2
@@ -436,7 +436,8 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            fields = [getattr(Response, q.field) for q in BACKGROUND]
+            questions = [*BACKGROUND, *KIND_BACKGROUND_BY_FIELD.values()]
+            fields = [getattr(Response, q.field) for q in questions]
             rows = conn.execute(
                 select(Response.id, Response.resume_token_hash, Response.status, *fields)
             ).all()
@@ -447,6 +448,7 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
                     Answer.company_kind,
                     Answer.met,
                     Answer.rating,
+                    Answer.rating_mixed,
                 )
                 .join(Response, Response.id == Answer.response_id)
                 .where(Response.status == "submitted")
@@ -503,6 +505,7 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
         answers_of.setdefault(a.response_id, {})[(a.practice_id, a.company_kind)] = (
             a.met,
             a.rating,
+            bool(a.rating_mixed),
         )
     examples_of: dict[int, dict] = {}
     for e in examples:
@@ -528,7 +531,7 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
         seen.add(row.resume_token_hash)
         plan = respondent.plan
         wrong = [k for k, v in plan.answers.items() if got.get(k) != v]
-        profile = {q.field: getattr(row, q.field) for q in BACKGROUND}
+        profile = {q.field: getattr(row, q.field) for q in questions}
         if wrong or profile != plan.stored_profile or examples_of.get(row.id, {}) != plan.examples:
             mismatched += 1
             problems.append(

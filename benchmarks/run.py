@@ -126,9 +126,9 @@ def _page_one_form(catalog, kinds=("ru", "foreign")) -> dict:
     data = {}
     for i, practice in enumerate(page.practices):
         for kind in kinds:
-            yes = (i + len(kind)) % 2 == 0
-            data[met_name(practice.id, kind)] = "yes" if yes else "no"
-            if yes:
+            applied = (i + len(kind)) % 2 == 0
+            data[met_name(practice.id, kind)] = "applied" if applied else "no"
+            if applied:
                 data[rating_name(practice.id, kind)] = "4"
     return data
 
@@ -146,7 +146,19 @@ def _respondent(port: int, form: dict):
         "industry": "it",
         "company_size": "50_249",
         "role_level": "specialist",
+        "job_function": "it",
         "experience_band": "3_5",
+        **{
+            f"{kind}_{name}": value
+            for kind in ("ru", "foreign")
+            for name, value in (
+                ("years", "3_5"),
+                ("last_year", "2022_on"),
+                ("employers", "1"),
+                ("role_level", "specialist"),
+                ("function", "it"),
+            )
+        },
     }
     client.request("POST", "/profile", {"csrf_token": CSRF_RE.search(html).group(1), **profile})
     _, html = client.request("GET", "/page/1")

@@ -194,6 +194,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rows = run(args.reps, args.seed)
     print(markdown(rows, args.reps))
+    # The adjusted (GEE) kind effect under confounding: benchmarks/validate_adjusted.py.
+    from benchmarks import validate_adjusted
+
+    print()
+    print(validate_adjusted.markdown(validate_adjusted.run(args.reps, args.seed), args.reps))
     return 0
 
 

@@ -12,7 +12,7 @@ from survey.auth import researcher_required
 from survey.catalog import Catalog
 from survey.lazy import LazyModule
 from survey.links import public_url
-from survey.questions import BACKGROUND
+from survey.questions import BACKGROUND, PERIODS
 from survey.responses import catalog
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -217,7 +217,27 @@ def comparison():
     """
     segment = _segment("level")
     level = filters.choice(request.args, "level", ("practice", "category"), "practice")
-    result = results.comparison(segment)
+    return comparison_json(results.comparison(segment), level)
+
+
+@bp.get("/comparison/by-period")
+def comparison_by_period():
+    """The comparison split by the period of each kind's experience: under ``periods``,
+    each band's comparison exactly as ``/comparison?period=<band>`` gives it (each band
+    passes the disclosure gate on its own; a withheld band is its refusal block)."""
+    segment = _segment("level")
+    level = filters.choice(request.args, "level", ("practice", "category"), "practice")
+    bands = results.by_period(segment)
+    return {
+        "filters": segment.filters(),
+        "demo": any(result.demo for result in bands.values()),
+        "level": level,
+        "periods": {band: comparison_json(result, level) for band, result in bands.items()},
+    }
+
+
+def comparison_json(result: results.Comparison, level: str) -> dict:
+    """A comparison as the API's JSON: the gate's refusal, or the rows of ``level``."""
     head = {"filters": result.filters, "demo": result.demo, "level": level}
     if result.suppressed:
         with force_locale("en"):
@@ -237,6 +257,78 @@ def comparison():
             comparison_row(row, key) for row in table.to_dict("records")
         ],
     }
+
+
+def adjusted_row(row: dict) -> dict:
+    """One practice of the adjusted table as the API's JSON object (nulls where withheld
+    or not estimable; ``note`` says why)."""
+
+    def odds_ratio(suffix: str) -> dict:
+        return {
+            "odds_ratio": clean(row[f"or_{suffix}"]),
+            "ci": [clean(row[f"or_{suffix}_ci_low"]), clean(row[f"or_{suffix}_ci_high"])],
+            "p_value": clean(row[f"p_val_{suffix}"]),
+        }
+
+    return {
+        "practice_id": row["practice_id"],
+        **{name: whole(row[name]) for name in results.ADJUSTED_COUNTS},
+        "unadjusted": odds_ratio("unadj"),
+        "adjusted": {
+            **odds_ratio("adj"),
+            "adjusted_for": row["adjusted_for"].split(",") if row["adjusted_for"] else [],
+        },
+        "adjusted_diff": clean(row["diff_adj"]),
+        "adjusted_diff_ci": [clean(row["diff_adj_ci_low"]), clean(row["diff_adj_ci_high"])],
+        "note": row["note"],
+        "suppressed": bool(row["suppressed"]),
+    }
+
+
+@bp.get("/adjusted")
+def adjusted():
+    """Foreign vs Russian odds ratios per practice, unadjusted and adjusted for the period,
+    role level and job function of each answer's kind of company (logistic GEE), and the
+    adjusted difference in the share (foreign minus Russian, by standardisation).
+
+    A segment the disclosure gate withholds answers ``suppressed: true`` with the reason;
+    a withheld practice has nulls, ``suppressed: true`` and its ``note``.
+    """
+    result = results.adjusted(_segment())
+    head = {"filters": result.filters, "demo": result.demo}
+    if result.suppressed:
+        with force_locale("en"):
+            return {**head, **result.verdict.as_json()}
+    return {
+        "n_respondents": result.n_respondents,
+        **head,
+        "suppressed": False,
+        "min_cell": result.verdict.min_cell,
+        "method": ADJUSTED_METHOD,
+        "notes": ADJUSTED_NOTES,
+        "practices": [adjusted_row(row) for row in result.table.to_dict("records")],
+    }
+
+
+ADJUSTED_METHOD = (
+    "Logistic GEE on the answers 'existed' (either existing code) vs 'no', one cluster per "
+    "respondent (exchangeable working correlation, robust sandwich errors), Wald 95% "
+    "intervals. Adjusted: covariates period, role level and job function of the kind of "
+    "company each answer is about (a covariate with one level is left out; 'adjusted_for' "
+    "lists those used); unadjusted: the kind only, on the same answers. adjusted_diff: mean "
+    "predicted share with every answer set to foreign minus set to Russian (a proportion), "
+    "delta-method interval. Responses from before 2026-12 have no covariates and are not "
+    "used; the counts are those used. Only the kind effect is reported."
+)
+ADJUSTED_NOTES = {
+    "too_few_answers": "withheld: fewer than min_cell answers for a kind of company",
+    "small_excluded": "withheld: 1 to min_cell - 1 answers of a kind are left out for a "
+    "missing covariate, which a comparison with /comparison would reveal",
+    "separation": "not estimable: the answers are all 'existed' or all 'no' in a kind, a "
+    "covariate level or a combination of them",
+    "collinear": "not estimable: the kind cannot be told apart from the covariates",
+    "not_converged": "not estimable: the model did not converge",
+}
 
 
 @bp.get("/fieldwork")
@@ -302,6 +394,16 @@ FILTER_PARAMS = [
         for q in BACKGROUND
     ),
     {
+        "name": "period",
+        "in": "query",
+        "required": False,
+        "description": "The period of each kind's experience (the last year worked in that "
+        "kind): each kind's answers come only from respondents whose last year there falls "
+        "in it, so a respondent may count for one kind only; responses from before "
+        "2026-12 have no period and drop out.",
+        "schema": {"type": "string", "enum": list(PERIODS)},
+    },
+    {
         "name": "wave",
         "in": "query",
         "required": False,
@@ -334,6 +436,16 @@ FILTER_PARAMS = [
         "schema": {"type": "string", "enum": ["0", "1"]},
     },
 ]
+
+
+# The one filter of the fieldwork numbers and the export.
+INCLUDE_DEMO = next(p for p in FILTER_PARAMS if p["name"] == "include_demo")
+LEVEL_PARAM = {
+    "name": "level",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["practice", "category"]},
+}
 
 
 def openapi_document(server: str) -> dict:
@@ -395,7 +507,7 @@ def openapi_document(server: str) -> dict:
                             "required": ["suppressed", "reason", "min_cell", "message"],
                             "properties": {
                                 "suppressed": {"const": True},
-                                "reason": {"enum": ["too_small", "differencing"]},
+                                "reason": {"enum": ["too_small", "differencing", "complement"]},
                                 "min_cell": {"type": "integer"},
                                 "message": {"type": "string"},
                             },
@@ -410,6 +522,71 @@ def openapi_document(server: str) -> dict:
                             },
                         },
                     ],
+                },
+                "ByPeriod": {
+                    "description": "One comparison per period band, each exactly as "
+                    "/comparison?period=<band> gives it: each band passes the disclosure gate "
+                    "on its own, and a withheld band is its refusal block.",
+                    "type": "object",
+                    "required": ["filters", "level", "periods"],
+                    "properties": {
+                        "periods": {
+                            "type": "object",
+                            "required": list(PERIODS),
+                            "properties": {
+                                band: {"$ref": "#/components/schemas/Comparison"}
+                                for band in PERIODS
+                            },
+                        },
+                    },
+                },
+                "Adjusted": {
+                    "description": "A segment the disclosure gate withholds gives only "
+                    "'suppressed': true, the reason and a message; in a shown one, a practice "
+                    "with fewer than 'min_cell' answers for a kind has null counts and "
+                    "estimates, 'suppressed': true and a 'note' (see 'notes').",
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["suppressed", "reason", "min_cell", "message"],
+                            "properties": {
+                                "suppressed": {"const": True},
+                                "reason": {"type": "string"},
+                                "min_cell": {"type": "integer"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["suppressed", "min_cell", "n_respondents", "practices"],
+                            "properties": {
+                                "suppressed": {"const": False},
+                                "min_cell": {"type": "integer"},
+                                "n_respondents": {"type": "integer"},
+                                "practices": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/AdjustedPractice"},
+                                },
+                            },
+                        },
+                    ],
+                },
+                "AdjustedPractice": {
+                    "type": "object",
+                    "required": ["practice_id", "unadjusted", "adjusted", "note", "suppressed"],
+                    "properties": {
+                        "practice_id": {"type": "string"},
+                        "n_respondents": {"type": ["integer", "null"]},
+                        "n_answers": {"type": ["integer", "null"]},
+                        "n_answers_ru": {"type": ["integer", "null"]},
+                        "n_answers_foreign": {"type": ["integer", "null"]},
+                        "adjusted_diff": {"type": ["number", "null"]},
+                        "note": {
+                            "type": ["string", "null"],
+                            "enum": [None, *ADJUSTED_NOTES],
+                        },
+                        "suppressed": {"type": "boolean"},
+                    },
                 },
                 "Fieldwork": {
                     "description": "Background cells resting on fewer than 'min_cell' "
@@ -440,19 +617,24 @@ def openapi_document(server: str) -> dict:
                 "rating_p_value) are for partially overlapping samples (overlap_z, "
                 "overlap_t); 'secondary', 'paired' and 'rating_paired' are labelled "
                 "secondary tests",
-                [
-                    *FILTER_PARAMS,
-                    {
-                        "name": "level",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["practice", "category"]},
-                    },
-                ],
+                [*FILTER_PARAMS, LEVEL_PARAM],
                 {"$ref": "#/components/schemas/Comparison"},
             ),
+            "/comparison/by-period": get(
+                "The comparison split by the period of each kind's experience (the filters "
+                "of /comparison except 'period' itself, which is a 400 here)",
+                [*(p for p in FILTER_PARAMS if p["name"] != "period"), LEVEL_PARAM],
+                {"$ref": "#/components/schemas/ByPeriod"},
+            ),
+            "/adjusted": get(
+                "Foreign vs Russian odds ratios per practice, unadjusted and adjusted for "
+                "period, role level and job function (logistic GEE), with the adjusted "
+                "difference in the share; responses from before 2026-12 are not used",
+                FILTER_PARAMS,
+                {"$ref": "#/components/schemas/Adjusted"},
+            ),
             "/fieldwork": get(
-                "Fieldwork numbers", FILTER_PARAMS[-1:], {"$ref": "#/components/schemas/Fieldwork"}
+                "Fieldwork numbers", [INCLUDE_DEMO], {"$ref": "#/components/schemas/Fieldwork"}
             ),
             "/export/{name}": {
                 "get": {
@@ -502,7 +684,7 @@ def openapi_document(server: str) -> dict:
                             "required": False,
                             "schema": {"type": "string", "enum": ["0", "1"]},
                         },
-                        FILTER_PARAMS[-1],
+                        INCLUDE_DEMO,
                     ],
                     "responses": {
                         "200": {

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from survey.questions import FUNCTION_OPTIONS
+
 LANGS = ("ru", "en")
 REWARDS = ("direct_financial", "indirect_financial", "non_financial")
 EVIDENCE = ("confirmed", "secondary", "memory")
@@ -27,6 +29,7 @@ PRACTICE_KEYS = {
     "sources",
     "prevalence_note",
     "fictitious",
+    "functions",
 }
 SOURCE_KEYS = {"id", "authors", "year", "title", "venue", "evidence", "note"}
 
@@ -81,6 +84,9 @@ class Practice:
     prevalence_note: Text | None = None
     # A practice invented for the over-claiming check: asked like any other, never analysed.
     fictitious: bool = False
+    # Job functions the practice exists for (e.g. sales commission: sales); empty: every
+    # function. A marked practice offers "not applicable to my role" besides the scale.
+    functions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,7 @@ class Catalog:
                     "name": vars(p.name),
                     "description": vars(p.description),
                     "sources": list(p.sources),
+                    **({"functions": list(p.functions)} if p.functions else {}),
                 }
                 for p in self.practices
             ],
@@ -265,7 +272,12 @@ def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalo
         fictitious = isinstance(raw, dict) and raw.get("fictitious", False)
         if fictitious is not True and fictitious is not False:
             raise _fail(path, where, "'fictitious' must be true or false")
-        optional = {"prevalence_note", "fictitious", *(["sources"] if fictitious else [])}
+        optional = {
+            "prevalence_note",
+            "fictitious",
+            "functions",
+            *(["sources"] if fictitious else []),
+        }
         _keys(raw, PRACTICE_KEYS, PRACTICE_KEYS - optional, path, where)
         if raw["category"] not in category_ids:
             raise _fail(path, where, f"unknown category '{raw['category']}'")
@@ -281,6 +293,14 @@ def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalo
         for ref in refs:
             if ref not in sources:
                 raise _fail(path, where, f"unknown source '{ref}'")
+        functions = raw.get("functions", [])
+        codes = {o.code for o in FUNCTION_OPTIONS}
+        if (
+            not isinstance(functions, list)
+            or not set(functions) <= codes
+            or ("functions" in raw and not functions)
+        ):
+            raise _fail(path, where, f"'functions' must be a non-empty list of {sorted(codes)}")
         practices.append(
             Practice(
                 id=raw["id"],
@@ -293,6 +313,7 @@ def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalo
                     raw.get("prevalence_note"), path, where, "prevalence_note", required=False
                 ),
                 fictitious=fictitious,
+                functions=tuple(functions),
             )
         )
     real = [p for p in practices if not p.fictitious]

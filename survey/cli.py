@@ -68,7 +68,7 @@ def purge_drafts(days: int | None) -> None:
     default=0.6,  # survey.demo.DEFAULT_CORRELATION (not imported here: numpy loads lazily)
     show_default=True,
     help="Within-person correlation of the answers about both kinds of company "
-    "(respondents who worked in both): phi of yes/no, and of the ratings.",
+    "(respondents who worked in both): phi of existed / did not exist, and of the ratings.",
 )
 def seed_demo_command(respondents: int, seed: int, replace: bool, correlation: float) -> None:
     """Create N SYNTHETIC demo respondents (marked is_demo; never mixed with real data)."""
@@ -88,8 +88,9 @@ def seed_demo_command(respondents: int, seed: int, replace: bool, correlation: f
 
 
 def segment_options(command):
-    """Add one --<field> option per background question, plus --wave, --language, --include-demo."""
-    from survey.questions import BACKGROUND
+    """Add one --<field> option per background question, plus --period, --wave, --language,
+    --include-demo."""
+    from survey.questions import BACKGROUND, PERIODS
 
     for question in reversed(BACKGROUND):
         command = click.option(
@@ -98,6 +99,12 @@ def segment_options(command):
             type=click.Choice(question.codes()),
             help=f"Only respondents with this {question.field}.",
         )(command)
+    command = click.option(
+        "--period",
+        type=click.Choice(PERIODS),
+        help="Each kind's answers only from respondents whose last year in it falls in this "
+        "period (responses from before 2026-12 drop out).",
+    )(command)
     command = click.option("--wave", help="Only this survey wave (code).")(command)
     command = click.option("--language", type=click.Choice(["ru", "en"]))(command)
     command = click.option(

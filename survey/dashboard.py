@@ -12,7 +12,7 @@ from survey import filters
 from survey.auth import current_researcher, researcher_required
 from survey.i18n import current_language
 from survey.lazy import LazyModule
-from survey.questions import BACKGROUND, KIND_LABELS, RATING
+from survey.questions import BACKGROUND, KIND_BACKGROUND_BY_FIELD, KIND_LABELS, RATING
 from survey.responses import catalog
 
 bp = Blueprint("dashboard", __name__, url_prefix="/researcher")
@@ -156,6 +156,7 @@ def comparison():
         figure=figure_json(builder(result.table, labels, lang)),
         rows=report.format_comparison(result.table, labels, lang).to_dict("records"),
         raw=result.table.to_dict("records"),
+        periods=results.period_lines(result, lang),
     )
 
 
@@ -194,6 +195,20 @@ def categories():
     )
 
 
+@bp.route("/adjusted")
+def adjusted():
+    """Foreign vs Russian per practice adjusted for period, role level and job function
+    (GEE), beside the unadjusted odds ratio."""
+    result = results.adjusted(_segment())
+    if result.suppressed:
+        return _withheld(result)
+    labels = results.practice_labels(current_language())
+    rows = [
+        {**row, "label": labels.get(row["practice_id"])} for row in result.table.to_dict("records")
+    ]
+    return render_template("dashboard/adjusted.html", **_common(result), rows=rows)
+
+
 @bp.route("/practice/<practice_id>")
 def practice(practice_id: str):
     """Every number for one practice, its sources, and respondents' examples (escaped)."""
@@ -220,7 +235,49 @@ def practice(practice_id: str):
         figure=figure_json(figures.rating_diverging(row_frame, labels, lang)),
         kind_labels=KIND_LABELS,
         rating_question=RATING,
+        adjusted=results.adjusted(result.segment).row(practice_id),
     )
+
+
+@bp.route("/period")
+def by_period():
+    """The comparison split by the period of each kind's experience: one gated comparison
+    per period band, side by side (the filters as elsewhere, except the period itself)."""
+    lang = current_language()
+    bands = results.by_period(_segment())
+    return render_template(
+        "dashboard/period.html",
+        **_common(),
+        bands=bands,
+        rows=period_rows(bands, lang),
+        periods=period_options(),
+        demo=any(result.demo for result in bands.values()),
+        min_cell=disclosure.min_cell(),
+    )
+
+
+def period_rows(bands: dict[str, results.Comparison], lang: str) -> list[dict]:
+    """One row per practice (catalogue order): ``practice_id``, ``label`` and ``bands``,
+    band -> the formatted comparison row, or None where the gate withholds the band."""
+    labels = results.practice_labels(lang)
+    shown = {}
+    for band, result in bands.items():
+        if not result.suppressed:
+            frame = report.format_comparison(result.table, labels, lang).to_dict("records")
+            shown[band] = dict(zip(result.table["practice_id"], frame, strict=True))
+    return [
+        {
+            "practice_id": p.id,
+            "label": labels[p.id],
+            "bands": {band: shown[band].get(p.id) if band in shown else None for band in bands},
+        }
+        for p in catalog().practices
+    ]
+
+
+def period_options() -> tuple:
+    """The period bands with their labels (the options of "when did you last work there")."""
+    return KIND_BACKGROUND_BY_FIELD["ru_last_year"].options
 
 
 def _k_bounds() -> dict:
@@ -329,3 +386,5 @@ def page_url(endpoint: str, **overrides) -> str:
 
 
 bp.add_app_template_global(page_url, "page_url")
+bp.add_app_template_global(period_options, "period_options")
+bp.add_app_template_global(current_language, "current_language")

@@ -30,6 +30,7 @@ from flask_babel import gettext as _
 
 from analysis.compare import COLUMN_GROUPS, Q_FAMILIES, TEXT_COLUMNS, multiple_testing
 from survey import queries
+from survey.questions import PERIODS
 
 MIN_CELL_FLOOR = 5
 VIEWS = {
@@ -84,10 +85,18 @@ class Verdict:
 
     allowed: bool
     min_cell: int
-    reason: str | None = None  # "too_small" or "differencing"
+    reason: str | None = None  # "too_small", "differencing" or "complement"
 
     def message(self) -> str:
         """The reader's explanation, in the interface language."""
+        if self.reason == "complement":
+            return _(
+                "Another period of experience has fewer than %(n)d respondents for one kind "
+                "of company in this selection. This period is withheld too, so that the small "
+                "one cannot be worked out by subtracting the periods shown from the total. "
+                "Choose another period or remove a filter.",
+                n=self.min_cell,
+            )
         if self.reason == "differencing":
             return _(
                 "This selection differs from a broader one by fewer than %(n)d respondents, "
@@ -126,18 +135,36 @@ def _superset_sums(counts: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def judge(lattice, k: int, include_flagged: bool, threshold: int) -> Verdict:
+def judge(
+    lattice, k: int, include_flagged: bool, threshold: int, period_bit: int | None = None
+) -> Verdict:
     """Apply the segment and differencing rules to a lattice from
-    :func:`survey.queries.segment_lattice` of a segment with ``k`` filters."""
+    :func:`survey.queries.segment_lattice` of a segment with ``k`` filters.
+
+    ``period_bit`` is the filter bit of a period restriction, if any: for a segment with it,
+    "the respondents of a kind" are those of that kind in the period (the rows' effective
+    code); for a broader segment without it, those who worked in the kind at all.
+    """
     full = (1 << k) - 1
     sizes: dict[tuple[bool, str], np.ndarray] = {}
     for flagged_too in (False, True):
         for view, codes in VIEWS.items():
-            counts = np.zeros(1 << k, dtype=np.int64)
-            for bits, unflagged, worked_in, n in lattice:
-                if (flagged_too or unflagged) and (codes is None or worked_in in codes):
-                    counts[bits] += n
-            sizes[(flagged_too, view)] = _superset_sums(counts, k)
+            real = np.zeros(1 << k, dtype=np.int64)
+            effective = np.zeros(1 << k, dtype=np.int64)
+            for bits, unflagged, worked_in, n, *rest in lattice:
+                if not (flagged_too or unflagged):
+                    continue
+                if codes is None or worked_in in codes:
+                    real[bits] += n
+                if codes is None or (rest[0] if rest else worked_in) in codes:
+                    effective[bits] += n
+            table = _superset_sums(real, k)
+            if period_bit is not None:
+                with_period = _superset_sums(effective, k)
+                for mask in range(1 << k):
+                    if mask >> period_bit & 1:
+                        table[mask] = with_period[mask]
+            sizes[(flagged_too, view)] = table
     own = sizes[(include_flagged, "all")][full]
     if own < threshold:
         return Verdict(False, threshold, "too_small")
@@ -161,7 +188,39 @@ def check_segment(segment: queries.Segment, pop: queries.Population) -> Verdict:
     """May this segment be shown?"""
     dims = queries.segment_dimensions(segment)
     lattice = queries.segment_lattice(segment, pop)
-    return judge(lattice, len(dims), segment.include_flagged, min_cell())
+    period_bit = len(dims) - 1 if segment.period else None  # the period filter is last
+    verdict = judge(lattice, len(dims), segment.include_flagged, min_cell(), period_bit)
+    if verdict.allowed and segment.period:
+        counts = queries.period_counts(segment, pop)
+        if segment.period in withheld_periods(counts, verdict.min_cell):
+            return Verdict(False, verdict.min_cell, "complement")
+    return verdict
+
+
+def withheld_periods(counts: dict[str, dict[str, int]], threshold: int) -> set[str]:
+    """Periods withheld as secondary suppression, from each kind's respondents per period
+    (:func:`survey.queries.period_counts`) in the segment without its period.
+
+    The periods of one kind partition that kind's anchored respondents, so the total less
+    the periods shown gives the rest. When a period has 1 to threshold-1 respondents of a
+    kind (its cells are withheld by the cell rule), the smallest other non-empty periods are
+    withheld too until the withheld ones hold at least ``threshold`` together: the total
+    less the shown periods then gives only that union. Respondents with no period (before
+    2026-12) are no cover: their group is itself a difference of allowed segments.
+    """
+    out: set[str] = set()
+    for per_period in counts.values():
+        small = {p for p, n in per_period.items() if 0 < n < threshold}
+        if not small:
+            continue
+        held = set(small)
+        rest = sorted(
+            (n, PERIODS.index(p), p) for p, n in per_period.items() if n and p not in held
+        )
+        while sum(per_period[p] for p in held) < threshold and rest:
+            held.add(rest.pop(0)[2])
+        out |= held - small  # a small period itself stays: its kind's cells are withheld
+    return out
 
 
 def mask_comparison(

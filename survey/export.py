@@ -4,6 +4,13 @@ Rows are read with a server-side cursor in ``export_id`` order (a random id, so 
 order says nothing about when or in which order people answered) and written as they
 are read: memory stays flat however many responses there are.
 
+Answers since 2026-12 are on the applied / existed / no / don't know scale (plus "not
+applicable to my role" for practices the catalogue marks with ``functions``); earlier ones
+were "met it" yes / no / don't know. The ``met`` columns keep one meaning across both:
+the practice existed (1), did not (0), don't know, with "not my role" a code of its own;
+the ``applied`` columns say whether it applied to the respondent, "unknown" for a former
+"met it". "Mixed / can't say" is a code of the rating columns, never a rating.
+
 Disclosure control (:mod:`survey.anonymize`) is planned on quasi-identifier counts before
 the first row is written. It is planned over the real responses alone: demo responses
 never count toward k, and a real row comes out of a mixed export exactly as it comes out
@@ -26,10 +33,10 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import extract, func, select
+from sqlalchemy import exists, extract, func, or_, select
 
 from survey import anonymize, paradata, queries
-from survey.anonymize import QUASI_IDENTIFIERS, SUPPRESSED
+from survey.anonymize import KIND_QUASI_IDENTIFIERS, QUASI_IDENTIFIERS, SUPPRESSED
 from survey.catalog import Catalog, versions_by_wording
 from survey.extensions import db
 from survey.filters import BadQuery, check_names, parse_bool
@@ -43,11 +50,41 @@ from survey.models import (
     ResponsePage,
     Wave,
 )
-from survey.questions import BACKGROUND, KIND_LABELS, MET, RATING
+from survey.questions import (
+    BACKGROUND,
+    KIND_BACKGROUND_BY_FIELD,
+    KIND_LABELS,
+    LEGACY_YES,
+    MET,
+    NOT_MY_ROLE,
+    RATING,
+    RATING_MIXED,
+)
 from survey.responses import catalog
 
 BACKGROUND_FIELDS = tuple(q.field for q in BACKGROUND)
-MET_CODES = {"yes": "1", "no": "0", "dk": "dk", "na": ""}
+# Quasi-identifiers stored as columns of the response row, in QUASI_IDENTIFIERS order.
+STORED_FIELDS = (*BACKGROUND_FIELDS, *KIND_QUASI_IDENTIFIERS)
+# Columns asked since 2026-12 only: empty in earlier responses ("not asked").
+ASKED_SINCE_2026_12 = ("job_function", *KIND_BACKGROUND_BY_FIELD)
+# The met column: the practice existed (1: applied, existed but not for me, or the former
+# "met it"), did not (0), don't know; "not my role" is a code of its own, never a "no".
+MET_CODES = {
+    "applied": "1",
+    "existed": "1",
+    "yes": "1",
+    "no": "0",
+    "dk": "dk",
+    NOT_MY_ROLE.code: NOT_MY_ROLE.code,
+    "na": "",
+}
+# The applied column: applied to the respondent (1), existed but not for them (0), unknown
+# (the former "met it", before 2026-12); empty for every other answer.
+UNKNOWN = "unknown"
+APPLIED_CODES = {"applied": "1", "existed": "0", LEGACY_YES.code: UNKNOWN}
+# The scale a response's answers were given on, as its answer codes show it (a structural
+# quasi-identifier: see survey.anonymize). None: only codes both scales share.
+SCALE_CODES = {(True, False): "met", (False, True): "existed_applied", (True, True): "both"}
 FORMATS = {"utf8": (",", "utf-8"), "excel": (";", "utf-8-sig")}
 FILES = ("responses", "answers_long", "paradata", "codebook", "disclosure_report")
 # Query parameters of the export endpoints (``lang``, the interface language, is global).
@@ -80,8 +117,125 @@ def scrub(text: str) -> str:
     return PHONE_RE.sub("[phone]", text)
 
 
+# Per practice, the columns of each kind in responses.csv, in this order (the kinds
+# alternate within each): existed, rating, applied.
+WIDE_SUFFIXES = ("", "_rating", "_applied")
 KIND_QUESTION = ("Тип компании", "Kind of company")
 KIND_VALUES = [(kind, KIND_LABELS[kind].ru, KIND_LABELS[kind].en) for kind in COMPANY_KINDS]
+
+
+# -- codebook vocabulary: (code, Russian label, English label) -------------------------------
+NOT_ASKED_LABELS = (
+    "не спрашивали (ответы до декабря 2026 г.)",
+    "not asked (responses before December 2026)",
+)
+NOT_WORKED_LABELS = (
+    "не применимо: не работал(а) в компаниях этого типа",
+    "not applicable: never worked in this kind of company",
+)
+SCALE_VALUES = [
+    (
+        "existed_applied",
+        "с декабря 2026 г.: была ли практика и касалась ли она респондента "
+        "(касалась меня / была, но не для меня / нет / не знаю; «не относится к моей роли»)",
+        "since December 2026: did the practice exist and did it apply to the respondent "
+        "(applied to me / existed, not for me / no / don't know; “not applicable to my role”)",
+    ),
+    (
+        "met",
+        "до декабря 2026 г.: «Встречали ли вы эту практику?» (да / нет / не знаю)",
+        "before December 2026: “Did you meet this practice?” (yes / no / don't know)",
+    ),
+    (
+        "both",
+        "часть ответов на каждой из шкал (например, анкета начата до декабря 2026 г. и "
+        "закончена после)",
+        "some answers on each scale (e.g. started before December 2026 and finished after)",
+    ),
+    (
+        "",
+        "не видно по ответам: только «нет», «не знаю» или не применимо (одинаковы на обеих шкалах)",
+        "not shown by the answers: only no, don't know or not applicable (alike on both scales)",
+    ),
+]
+# The met columns keep one meaning across both scales: the practice existed there.
+MET_QUESTION = (
+    f"{MET.ru} (до декабря 2026 г.: «Встречали ли вы эту практику?»)",
+    f"{MET.en} (before December 2026: “Did you meet this practice?”)",
+)
+MET_VALUES = [
+    (
+        "1",
+        "была (касалась меня, или была, но не для меня; до декабря 2026 г. — «встречал(а)»)",
+        "existed (applied to me, or existed but not for me; before December 2026: “met it”)",
+    ),
+    (
+        "0",
+        "нет, такой не было (до декабря 2026 г. — «не встречал(а)»)",
+        "no, it did not exist (before December 2026: “did not meet it”)",
+    ),
+    ("dk", MET.label("dk", "ru"), MET.label("dk", "en")),
+    (
+        NOT_MY_ROLE.code,
+        f"{NOT_MY_ROLE.ru}: не «нет», не входит ни в одну долю (предлагается только для "
+        "практик отдельных функций, с декабря 2026 г.)",
+        f"{NOT_MY_ROLE.en}: not a “no”, left out of every share (offered only for "
+        "practices of some job functions, since December 2026)",
+    ),
+    ("", *NOT_WORKED_LABELS),
+]
+APPLIED_QUESTION = (
+    "касалась ли практика респондента лично (из ответа на вопрос «была ли эта практика»)",
+    "did the practice apply to the respondent (from the answer to “did this practice exist”)",
+)
+APPLIED_VALUES = [
+    ("1", MET.label("applied", "ru"), MET.label("applied", "en")),
+    ("0", MET.label("existed", "ru"), MET.label("existed", "en")),
+    (UNKNOWN, LEGACY_YES.ru, LEGACY_YES.en),
+    (
+        "",
+        "не применимо: практики не было, «не знаю», «не относится к моей роли», или не "
+        "работал(а) в компаниях этого типа (см. столбец существования практики: met в "
+        "answers_long.csv, столбец без суффикса в responses.csv)",
+        "not applicable: the practice did not exist, don't know, not applicable to my role, "
+        "or never worked in this kind of company (see the existence column: met in "
+        "answers_long.csv, the one without a suffix in responses.csv)",
+    ),
+]
+RATING_TYPE = "integer 1-5, or the code mixed"
+RATING_VALUES = [
+    *((o.code, o.ru, o.en) for o in RATING.options),
+    (
+        RATING_MIXED.code,
+        f"{RATING_MIXED.ru} — не точка шкалы 1–5, не входит в оценки (с декабря 2026 г.)",
+        f"{RATING_MIXED.en} — not a point of the 1-5 scale, never in a rating statistic "
+        "(since December 2026)",
+    ),
+    (
+        "",
+        "нет оценки (практика не касалась респондента, её не было, или не применимо)",
+        "no rating (the practice did not apply to the respondent, did not exist, or n/a)",
+    ),
+]
+
+
+def background_values(question, suppressed) -> list[tuple[str, str, str]]:
+    """Codebook values of a background column: its options, their generalized codes, what
+    an empty cell means, and the suppressed code."""
+    values = [(o.code, o.ru, o.en) for o in question.options]
+    for code, (ru, en) in anonymize.GENERALIZED_LABELS.get(question.field, {}).items():
+        values.append((code, ru + " (укрупнено)", en + " (generalized)"))
+    empty = []
+    if question.field in KIND_BACKGROUND_BY_FIELD:
+        empty.append(NOT_WORKED_LABELS)
+    if question.field in ASKED_SINCE_2026_12:
+        empty.append(NOT_ASKED_LABELS)
+    if not question.required:
+        empty.append(("нет ответа", "not answered"))
+    if empty:
+        values.append(("", "; ".join(ru for ru, _ in empty), "; ".join(en for _, en in empty)))
+    values.append(suppressed)
+    return values
 
 
 class ExportRequestError(ValueError):
@@ -206,28 +360,66 @@ class Export:
         """Responses in the files, real and demo."""
         return self.plan.records + (self.demo_plan.records if self.demo_plan else 0)
 
-    def _key(self, wave_id, month: str, language: str, background) -> tuple:
-        """A response's raw quasi-identifier combination, in QUASI_IDENTIFIERS order."""
-        values = dict(zip(BACKGROUND_FIELDS, background, strict=True))
-        values.update(wave=self.waves.get(wave_id), submitted_month=month, language=language)
+    def _key(self, wave_id, month: str, language: str, legacy, current, stored) -> tuple:
+        """A response's raw quasi-identifier combination, in QUASI_IDENTIFIERS order.
+
+        ``legacy`` and ``current``: whether it has answers only the former scale has ("met
+        it") and answers only the scale since 2026-12 has; ``stored``: the values of
+        STORED_FIELDS."""
+        values = dict(zip(STORED_FIELDS, stored, strict=True))
+        values.update(
+            wave=self.waves.get(wave_id),
+            submitted_month=month,
+            language=language,
+            answer_scale=SCALE_CODES.get((bool(legacy), bool(current))),
+        )
         return tuple(values[name] for name in QUASI_IDENTIFIERS)
+
+    @staticmethod
+    def _scale_columns() -> list:
+        """Per response: it has a former "met it" answer; it has an answer only the scale
+        since 2026-12 has (applied, existed, not my role, or a "mixed" rating)."""
+        own = Answer.response_id == Response.id
+        legacy = exists().where(own, Answer.met == LEGACY_YES.code)
+        current = exists().where(
+            own,
+            or_(
+                Answer.met.in_(("applied", "existed", NOT_MY_ROLE.code)),
+                Answer.rating_mixed.is_(True),
+            ),
+        )
+        return [legacy.label("legacy"), current.label("current")]
 
     def _qi_counts(self) -> tuple[dict[tuple, int], dict[tuple, int]]:
         """Raw quasi-identifier combinations and their counts: (real, demo)."""
-        year = extract("year", Response.submitted_on)
-        month = extract("month", Response.submitted_on)
-        background = [getattr(Response, name) for name in BACKGROUND_FIELDS]
-        columns = [Response.is_demo, Response.wave_id, year, month, Response.language]
-        rows = db.session.execute(
-            select(*columns, *background, func.count())
+        year = extract("year", Response.submitted_on).label("y")
+        month = extract("month", Response.submitted_on).label("m")
+        stored = [getattr(Response, name) for name in STORED_FIELDS]
+        per_response = (
+            select(
+                Response.is_demo,
+                Response.wave_id,
+                year,
+                month,
+                Response.language,
+                *self._scale_columns(),
+                *stored,
+            )
             .where(*self.conditions)
-            .group_by(*columns, *background)
-        ).all()
+            .cte("per_response")
+        )
+        if _materializes():
+            # Worked out once per response: SQLite would otherwise work out the correlated
+            # subqueries twice, for the grouping and for the result.
+            per_response = per_response.prefix_with("MATERIALIZED")
+        columns = list(per_response.c)
+        rows = db.session.execute(select(*columns, func.count()).group_by(*columns)).all()
         counts: dict[bool, dict[tuple, int]] = {False: {}, True: {}}
-        for is_demo, wave_id, y, m, language, *rest, n in rows:
+        for is_demo, wave_id, y, m, language, legacy, current, *rest, n in rows:
             # Interned codes: tens of thousands of combinations share a few dozen strings.
             codes = [None if v is None else sys.intern(v) for v in rest]
-            key = self._key(wave_id, sys.intern(f"{int(y):04d}-{int(m):02d}"), language, codes)
+            month_code = sys.intern(f"{int(y):04d}-{int(m):02d}")
+            key = self._key(wave_id, month_code, language, legacy, current, codes)
             target = counts[bool(is_demo)]
             target[key] = target.get(key, 0) + n
         return counts[False], counts[True]
@@ -258,7 +450,7 @@ class Export:
     def _chunks(self) -> Iterator[list]:
         """Responses in random-id order, a chunk at a time (keyset pagination on the
         unique ``export_id`` index: no sort, no long-lived cursor, flat memory)."""
-        columns = [getattr(Response, name) for name in BACKGROUND_FIELDS]
+        columns = [getattr(Response, name) for name in STORED_FIELDS]
         order = Response.export_id
         if db.session.get_bind().dialect.name == "postgresql":
             order = Response.export_id.collate("C")  # byte order, as Python compares
@@ -289,7 +481,8 @@ class Export:
             db.session.rollback()  # end the read transaction between chunks
 
     def _answers_of(self, ids: list[int]) -> dict[int, list[tuple]]:
-        """Answers of a chunk of responses: response id -> [(practice, kind, met, rating)]."""
+        """Answers of a chunk of responses: response id -> [(practice, kind, met code,
+        rating cell, applied code)], as released (see MET_CODES and APPLIED_CODES)."""
         found: dict[int, list[tuple]] = {i: [] for i in ids}
         # Core execution on the session's connection: the ORM's result processing was a
         # fifth of the export's time, for plain tuples that need none of it.
@@ -300,18 +493,32 @@ class Export:
                 Answer.company_kind,
                 Answer.met,
                 Answer.rating,
+                Answer.rating_mixed,
             ).where(Answer.response_id.in_(ids))
         )
-        for rid, pid, kind, met, rating in rows:
-            found[rid].append((pid, kind, met, rating))
+        for rid, pid, kind, met, rating, mixed in rows:
+            cell = RATING_MIXED.code if mixed else ("" if rating is None else str(rating))
+            found[rid].append((pid, kind, MET_CODES[met], cell, APPLIED_CODES.get(met, "")))
         return found
 
-    def _released(self, response) -> tuple:
-        """The released quasi-identifiers of a response row from :meth:`_chunks`."""
+    def _scales_of(self, ids: list[int]) -> dict[int, tuple[bool, bool]]:
+        """The answer-scale flags of a chunk of responses (see :meth:`_scale_columns`).
+
+        Asked apart from :meth:`_chunks`, by id: in the keyset query SQLite would work out
+        the correlated subqueries for every remaining row before sorting, each chunk."""
+        rows = db.session.connection().execute(
+            select(Response.id, *self._scale_columns()).where(Response.id.in_(ids))
+        )
+        return {rid: (bool(legacy), bool(current)) for rid, legacy, current in rows}
+
+    def _released(self, response, scales: dict[int, tuple[bool, bool]]) -> tuple:
+        """The released quasi-identifiers of a response row from :meth:`_chunks`, given the
+        chunk's :meth:`_scales_of`."""
         key = self._key(
             response.wave_id,
             response.submitted_on.strftime("%Y-%m"),
             response.language,
+            *scales[response.id],
             response[6:],
         )
         plan = self.demo_plan if response.is_demo and self.demo_plan else self.plan
@@ -323,26 +530,29 @@ class Export:
         if self.with_demo_column:
             head.append("is_demo")
         for pid in self.practice_ids:
-            head += [f"{pid}__ru", f"{pid}__foreign", f"{pid}__ru_rating", f"{pid}__foreign_rating"]
+            head += [f"{pid}__{kind}{suffix}" for suffix in WIDE_SUFFIXES for kind in COMPANY_KINDS]
         return head
 
     def wide_rows(self) -> Iterator[list[str]]:
         """responses.csv rows: one per response, built from its long answers."""
         slot = {pid: i for i, pid in enumerate(self.practice_ids)}
         blank = self.plan.blank
-        withheld = [SUPPRESSED] * (4 * len(self.practice_ids))
+        width = len(WIDE_SUFFIXES) * len(COMPANY_KINDS)
+        withheld = [SUPPRESSED] * (width * len(self.practice_ids))
         for chunk in self._chunks():
-            answers = self._answers_of([r.id for r in chunk])
+            ids = [r.id for r in chunk]
+            answers, scales = self._answers_of(ids), self._scales_of(ids)
             for response in chunk:
-                released = self._released(response)
+                released = self._released(response, scales)
                 if released == blank:  # fully suppressed: no answer pattern either
                     cells = withheld
                 else:
-                    cells = [""] * (4 * len(self.practice_ids))
-                    for pid, kind, met, rating in answers[response.id]:
-                        base = 4 * slot[pid] + (0 if kind == "ru" else 1)
-                        cells[base] = MET_CODES[met]
-                        cells[base + 2] = "" if rating is None else str(rating)
+                    cells = [""] * (width * len(self.practice_ids))
+                    for pid, kind, met, rating, applied in answers[response.id]:
+                        base = width * slot[pid] + (0 if kind == "ru" else 1)
+                        cells[base] = met
+                        cells[base + 2] = rating
+                        cells[base + 4] = applied
                 row = [response.export_id, *(safe_cell(v) for v in released)]
                 if self.with_demo_column:
                     row.append("1" if response.is_demo else "0")
@@ -350,7 +560,7 @@ class Export:
 
     def long_header(self) -> list[str]:
         """Columns of answers_long.csv."""
-        head = ["respondent_id", "practice_id", "company_kind", "met", "rating"]
+        head = ["respondent_id", "practice_id", "company_kind", "met", "rating", "applied"]
         return head + (["is_demo"] if self.with_demo_column else [])
 
     def long_rows(self) -> Iterator[list[str]]:
@@ -361,17 +571,18 @@ class Export:
         # whatever it answered (the rows present would otherwise tell its kinds apart).
         withheld = [(pid, kind) for pid in self.practice_ids for kind in COMPANY_KINDS]
         for chunk in self._chunks():
-            answers = self._answers_of([r.id for r in chunk])
+            ids = [r.id for r in chunk]
+            answers, scales = self._answers_of(ids), self._scales_of(ids)
             for response in chunk:
                 demo = ["1" if response.is_demo else "0"] if self.with_demo_column else []
-                if self._released(response) == blank:
+                if self._released(response, scales) == blank:
+                    cells = (SUPPRESSED, SUPPRESSED, SUPPRESSED)
                     for pid, kind in withheld:
-                        yield [response.export_id, pid, kind, SUPPRESSED, SUPPRESSED, *demo]
+                        yield [response.export_id, pid, kind, *cells, *demo]
                     continue
                 ordered = sorted(answers[response.id], key=lambda a: (position[a[0]], a[1] != "ru"))
-                for pid, kind, met, rating in ordered:
-                    rating_cell = "" if rating is None else str(rating)
-                    yield [response.export_id, pid, kind, MET_CODES[met], rating_cell, *demo]
+                for pid, kind, met, rating, applied in ordered:
+                    yield [response.export_id, pid, kind, met, rating, applied, *demo]
 
     # -- paradata ----------------------------------------------------------------------------
     # One row per response, keyed by the same random respondent_id: the respondent's own
@@ -434,10 +645,11 @@ class Export:
         width = len(self.paradata_header()) - 1 - (1 if self.with_demo_column else 0)
         withheld = [SUPPRESSED] * width
         for chunk in self._chunks():
-            own, pages = self._paradata_of([r.id for r in chunk])
+            ids = [r.id for r in chunk]
+            (own, pages), scales = self._paradata_of(ids), self._scales_of(ids)
             for response in chunk:
                 demo = ["1" if response.is_demo else "0"] if self.with_demo_column else []
-                if self._released(response) == blank:
+                if self._released(response, scales) == blank:
                     yield [response.export_id, *demo, *withheld]
                     continue
                 yield [response.export_id, *demo, *self._paradata_cells(response, own, pages)]
@@ -696,15 +908,32 @@ class Export:
             "Язык анкеты",
             "Questionnaire language",
         )
+        yield row(
+            "responses.csv",
+            "answer_scale",
+            "categorical",
+            [*SCALE_VALUES, suppressed],
+            "Шкала, на которой даны ответы о практиках (видна по кодам ответов)",
+            "The scale the practice answers were given on (shown by the answer codes)",
+        )
         for question in BACKGROUND:
-            values = [(o.code, o.ru, o.en) for o in question.options]
-            for code, (ru, en) in anonymize.GENERALIZED_LABELS.get(question.field, {}).items():
-                values.append((code, ru + " (укрупнено)", en + " (generalized)"))
-            if not question.required:
-                values.append(("", "нет ответа", "not answered"))
-            values.append(suppressed)
             yield row(
-                "responses.csv", question.field, "categorical", values, question.ru, question.en
+                "responses.csv",
+                question.field,
+                "categorical",
+                background_values(question, suppressed),
+                question.ru,
+                question.en,
+            )
+        for field in KIND_QUASI_IDENTIFIERS:
+            question = KIND_BACKGROUND_BY_FIELD[field]
+            yield row(
+                "responses.csv",
+                field,
+                "categorical",
+                background_values(question, suppressed),
+                question.ru,
+                question.en,
             )
         if self.with_demo_column:
             yield row(
@@ -724,44 +953,31 @@ class Export:
             "suppressed for anonymity: every answer of this response is withheld with "
             "its background",
         )
-        met_values = [
-            ("1", "встречал(а)", "met"),
-            ("0", "не встречал(а)", "not met"),
-            ("dk", MET.label("dk", "ru"), MET.label("dk", "en")),
-            (
-                "",
-                "не применимо: не работал(а) в компаниях этого типа",
-                "not applicable: never worked in this kind of company",
-            ),
-            withheld,
-        ]
-        rating_values = [(o.code, o.ru, o.en) for o in RATING.options] + [
-            ("", "нет оценки (не встречал или не применимо)", "no rating (not met or n/a)"),
-            withheld,
-        ]
+        met_values = [*MET_VALUES, withheld]
+        rating_values = [*RATING_VALUES, withheld]
+        applied_values = [*APPLIED_VALUES, withheld]
+        met_ru, met_en = MET_QUESTION
+        applied_ru, applied_en = APPLIED_QUESTION
         names = self._practice_names()
         for pid, name_ru, name_en in names:
             versions = "; ".join(asked_in.get(pid, ()))
-            for kind in ("ru", "foreign"):
-                where = KIND_LABELS[kind]
-                yield row(
-                    "responses.csv",
-                    f"{pid}__{kind}",
-                    "categorical",
-                    met_values,
-                    f"{name_ru}: {MET.ru} ({where.ru})",
-                    f"{name_en}: {MET.en} ({where.en})",
-                    versions,
-                )
-                yield row(
-                    "responses.csv",
-                    f"{pid}__{kind}_rating",
-                    "integer 1-5",
-                    rating_values,
-                    f"{name_ru}: {RATING.ru} ({where.ru})",
-                    f"{name_en}: {RATING.en} ({where.en})",
-                    versions,
-                )
+            for suffix in WIDE_SUFFIXES:
+                for kind in COMPANY_KINDS:
+                    where = KIND_LABELS[kind]
+                    column_type, values, question_ru, question_en = {
+                        "": ("categorical", met_values, met_ru, met_en),
+                        "_rating": (RATING_TYPE, rating_values, RATING.ru, RATING.en),
+                        "_applied": ("categorical", applied_values, applied_ru, applied_en),
+                    }[suffix]
+                    yield row(
+                        "responses.csv",
+                        f"{pid}__{kind}{suffix}",
+                        column_type,
+                        values,
+                        f"{name_ru}: {question_ru} ({where.ru})",
+                        f"{name_en}: {question_en} ({where.en})",
+                        versions,
+                    )
         yield row(
             "answers_long.csv",
             "practice_id",
@@ -771,8 +987,11 @@ class Export:
             "Practice (catalogue id)",
         )
         yield row("answers_long.csv", "company_kind", "categorical", KIND_VALUES, *KIND_QUESTION)
-        yield row("answers_long.csv", "met", "categorical", met_values, MET.ru, MET.en)
-        yield row("answers_long.csv", "rating", "integer 1-5", rating_values, RATING.ru, RATING.en)
+        yield row("answers_long.csv", "met", "categorical", met_values, met_ru, met_en)
+        yield row("answers_long.csv", "rating", RATING_TYPE, rating_values, RATING.ru, RATING.en)
+        yield row(
+            "answers_long.csv", "applied", "categorical", applied_values, applied_ru, applied_en
+        )
         yield from self.paradata_codebook(row)
         if self.options.include_examples:
             yield row("examples.csv", "practice_id", "string", [], "Практика", "Practice")
@@ -891,6 +1110,15 @@ class Export:
         self.zip_to(spool)
         spool.seek(0)
         return spool
+
+
+def _materializes() -> bool:
+    """Whether the database takes ``WITH ... AS MATERIALIZED`` (SQLite 3.35+, PostgreSQL
+    12+; earlier PostgreSQL materializes every CTE anyway)."""
+    dialect = db.session.get_bind().dialect
+    version = dialect.server_version_info or ()
+    minimum = {"sqlite": (3, 35), "postgresql": (12,)}.get(dialect.name)
+    return minimum is not None and tuple(version) >= minimum
 
 
 def _code(flag) -> str:

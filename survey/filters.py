@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable
 from flask_babel import lazy_gettext as _l
 
 from survey.queries import Segment
-from survey.questions import BACKGROUND_BY_FIELD
+from survey.questions import BACKGROUND_BY_FIELD, PERIODS
 
 FILTER_NAMES = (
     *BACKGROUND_BY_FIELD,
+    "period",
     "wave",
     "language",
     "include_demo",
@@ -79,12 +80,16 @@ def segment_from_args(
     language = args.get("language") or None
     if language not in (None, "ru", "en"):
         raise BadQuery("language", _l("expected one of %(codes)s", codes="ru, en"))
+    period = args.get("period") or None
+    if period not in (None, *PERIODS):
+        raise BadQuery("period", _l("expected one of %(codes)s", codes=", ".join(PERIODS)))
     wave = args.get("wave") or None
     if wave is not None and wave not in set(wave_codes()):
         raise BadQuery("wave", _l("no wave has this code"))
     return Segment(
         **values,
         language=language,
+        period=period,
         wave=wave,
         include_demo=parse_bool("include_demo", args.get("include_demo")),
         include_flagged=parse_bool("include_flagged", args.get("include_flagged")),

@@ -17,8 +17,17 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, StopValidation
 
-from survey.catalog import Page
-from survey.questions import BACKGROUND, EXAMPLE_MAX_CHARS, MET, RATING
+from survey.catalog import Page, Practice
+from survey.questions import (
+    BACKGROUND,
+    EXAMPLE_MAX_CHARS,
+    KIND_BACKGROUND,
+    MET,
+    NOT_MY_ROLE,
+    RATING,
+    RATING_MIXED,
+    WORKED_IN_KINDS,
+)
 
 # Keys a questionnaire form may carry besides its fields (buttons and the honeypot).
 EXTRA_KEYS = {"csrf_token", "action", "website"}
@@ -56,35 +65,70 @@ def _required():
     return InputRequired(message=_l("Please answer this question."))
 
 
+# The error of a per-kind background question names the kind of company it is about.
+KIND_BLOCK_MISSING = {
+    "ru": _l("You worked in Russian companies: please answer this question."),
+    "foreign": _l("You worked in foreign companies: please answer this question."),
+}
+
+
+def _required_for_kind(kind: str):
+    """A per-kind question is required when the kind is among those worked in (as posted
+    in ``worked_in``); otherwise it is not validated at all, and not stored.
+
+    The page shows both kinds' blocks without JavaScript, so a legitimate post may carry
+    answers about a kind not worked in; :func:`survey.responses.save_profile` drops them.
+    Like ``Optional`` it clears the 'not a valid choice' error of an empty radio group.
+    """
+
+    def check(form, field):
+        worked = kind in WORKED_IN_KINDS.get(form["worked_in"].data or "", ())
+        if worked and field.raw_data and field.raw_data[0]:
+            return
+        field.errors[:] = []
+        raise StopValidation(KIND_BLOCK_MISSING[kind] if worked else None)
+
+    return check
+
+
+def _radio(question, lang: str, validators) -> RadioField:
+    return RadioField(
+        question.text(lang),
+        choices=[SelectChoice(o.code, o.label(lang)) for o in question.options],
+        validators=validators,
+        description=question.hint(lang),
+    )
+
+
 def profile_form(lang: str, **kwargs) -> FlaskForm:
-    """The work-background form, one field per question of :data:`BACKGROUND`."""
+    """The work-background form: one field per question of :data:`BACKGROUND`, then each
+    kind of company's block (:data:`KIND_BACKGROUND`), required for the kinds worked in."""
 
     class ProfileForm(FlaskForm):
         pass
 
     for q in BACKGROUND:
-        choices = [SelectChoice(o.code, o.label(lang)) for o in q.options]
+        validators = [_required()] if q.required else [Optional()]
         if q.field in ("industry", "region"):
             empty = _l("— choose —") if q.required else _l("— prefer not to say —")
+            choices = [SelectChoice(o.code, o.label(lang)) for o in q.options]
             field = SelectField(
                 q.text(lang),
                 choices=[SelectChoice("", empty), *choices],
-                validators=[_required()] if q.required else [Optional()],
+                validators=validators,
                 description=q.hint(lang),
             )
         else:
-            field = RadioField(
-                q.text(lang),
-                choices=choices,
-                validators=[_required()] if q.required else [Optional()],
-                description=q.hint(lang),
-            )
+            field = _radio(q, lang, validators)
         setattr(ProfileForm, q.field, field)
+    for kind, questions in KIND_BACKGROUND.items():
+        for q in questions:
+            setattr(ProfileForm, q.field, _radio(q, lang, [_required_for_kind(kind)]))
     return ProfileForm(**kwargs)
 
 
 def met_name(practice_id: str, kind: str) -> str:
-    """Form field name of 'did you meet it' for one practice and company kind."""
+    """Form field name of 'did it exist there' for one practice and company kind."""
     return f"{practice_id}__{kind}__met"
 
 
@@ -98,8 +142,8 @@ def example_name(practice_id: str, kind: str) -> str:
     return f"{practice_id}__{kind}__example"
 
 
-def _rating_required_when_met(met_field: str):
-    """The rating is required after 'yes' and otherwise optional (and then ignored).
+def _rating_required_when_applied(met_field: str):
+    """The rating is required after 'applied' and otherwise optional (and then ignored).
 
     Like ``Optional`` it clears the 'not a valid choice' error of an empty radio group,
     but only after deciding whether the empty rating is itself an error.
@@ -109,11 +153,20 @@ def _rating_required_when_met(met_field: str):
         if field.raw_data and field.raw_data[0]:
             return
         field.errors[:] = []
-        if form[met_field].data == "yes":
-            raise StopValidation(_l("You met this practice: please rate its effect."))
+        if form[met_field].data == "applied":
+            raise StopValidation(_l("This practice applied to you: please rate its effect."))
         raise StopValidation()
 
     return check
+
+
+def met_options(practice: Practice) -> tuple:
+    """The answers offered about one practice: the scale, and "not applicable to my role"
+    after it for a practice the catalogue marks with job functions."""
+    return (*MET.options, NOT_MY_ROLE) if practice.functions else MET.options
+
+
+RATING_OPTIONS = (*RATING.options, RATING_MIXED)
 
 
 def _clean_text(value):
@@ -145,7 +198,7 @@ def _practice_page_form_class(page: Page, kinds: tuple[str, ...], lang: str) -> 
                 met,
                 RadioField(
                     MET.text(lang),
-                    choices=[SelectChoice(o.code, o.label(lang)) for o in MET.options],
+                    choices=[SelectChoice(o.code, o.label(lang)) for o in met_options(practice)],
                     validators=[_required()],
                 ),
             )
@@ -154,8 +207,8 @@ def _practice_page_form_class(page: Page, kinds: tuple[str, ...], lang: str) -> 
                 rating_name(practice.id, kind),
                 RadioField(
                     RATING.text(lang),
-                    choices=[SelectChoice(o.code, o.label(lang)) for o in RATING.options],
-                    validators=[_rating_required_when_met(met)],
+                    choices=[SelectChoice(o.code, o.label(lang)) for o in RATING_OPTIONS],
+                    validators=[_rating_required_when_applied(met)],
                 ),
             )
             setattr(

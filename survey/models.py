@@ -19,10 +19,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from survey.questions import WORKED_IN_KINDS
+from survey.questions import RATED, WORKED_IN_KINDS
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -33,7 +34,10 @@ NAMING = {
 }
 
 COMPANY_KINDS = ("ru", "foreign")
-MET_VALUES = ("yes", "no", "dk", "na")
+# 'applied', 'existed', 'no', 'dk': the scale asked since 2026-12; 'not_my_role': the answer
+# offered for function-specific practices; 'yes': the former "met it" (before 2026-12);
+# 'na': a kind of company the respondent did not work in. See survey/questions.py.
+MET_VALUES = ("applied", "existed", "no", "dk", "not_my_role", "yes", "na")
 REWARD_TYPES = ("direct_financial", "indirect_financial", "non_financial")
 STATUSES = ("draft", "submitted")
 
@@ -124,6 +128,18 @@ class Response(Base):
             "AND experience_band IS NOT NULL)",
             name="submitted_complete",
         ),
+        CheckConstraint(
+            "(ru_years IS NULL AND ru_last_year IS NULL AND ru_employers IS NULL "
+            "AND ru_role_level IS NULL AND ru_function IS NULL) "
+            "OR (worked_in IS NOT NULL AND worked_in IN ('ru_only', 'both'))",
+            name="ru_block_worked_in",
+        ),
+        CheckConstraint(
+            "(foreign_years IS NULL AND foreign_last_year IS NULL AND foreign_employers IS NULL "
+            "AND foreign_role_level IS NULL AND foreign_function IS NULL) "
+            "OR (worked_in IS NOT NULL AND worked_in IN ('foreign_only', 'both'))",
+            name="foreign_block_worked_in",
+        ),
         Index("ix_response_status_demo", "status", "is_demo"),
     )
 
@@ -146,8 +162,24 @@ class Response(Base):
     industry: Mapped[str | None] = mapped_column(String(32))
     company_size: Mapped[str | None] = mapped_column(String(32))
     role_level: Mapped[str | None] = mapped_column(String(32))
+    # Asked since 2026-12 (NULL in earlier responses), like the per-kind columns below.
+    job_function: Mapped[str | None] = mapped_column(String(32))
     experience_band: Mapped[str | None] = mapped_column(String(32))
     region: Mapped[str | None] = mapped_column(String(32))
+    # Each kind of company the respondent worked in, anchored (survey/questions.py
+    # KIND_BACKGROUND): years there, the last year there (the period the kind's answers
+    # refer to), number of such employers, highest role level and main function there.
+    # NULL for a kind not worked in, and in responses from before 2026-12 (not asked).
+    ru_years: Mapped[str | None] = mapped_column(String(16))
+    ru_last_year: Mapped[str | None] = mapped_column(String(16))
+    ru_employers: Mapped[str | None] = mapped_column(String(16))
+    ru_role_level: Mapped[str | None] = mapped_column(String(32))
+    ru_function: Mapped[str | None] = mapped_column(String(32))
+    foreign_years: Mapped[str | None] = mapped_column(String(16))
+    foreign_last_year: Mapped[str | None] = mapped_column(String(16))
+    foreign_employers: Mapped[str | None] = mapped_column(String(16))
+    foreign_role_level: Mapped[str | None] = mapped_column(String(32))
+    foreign_function: Mapped[str | None] = mapped_column(String(32))
     # Likely bot: 'honeypot' (a hidden field was filled) or 'too_fast'. Kept, but left out
     # of the analysis and the export unless asked for.
     quality_flag: Mapped[str | None] = mapped_column(String(16))
@@ -187,7 +219,10 @@ class Answer(Base):
         CheckConstraint(_in("company_kind", COMPANY_KINDS), name="company_kind"),
         CheckConstraint(_in("met", MET_VALUES), name="met"),
         CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
-        CheckConstraint("rating IS NULL OR met = 'yes'", name="rating_only_when_met"),
+        CheckConstraint(f"rating IS NULL OR {_in('met', RATED)}", name="rating_only_when_met"),
+        CheckConstraint(
+            f"NOT rating_mixed OR (rating IS NULL AND {_in('met', RATED)})", name="rating_mixed"
+        ),
         # No index on (practice_id, company_kind): every aggregation scans all answers of the
         # selected responses, so it was never used, and it cost a third of the bulk-insert time.
     )
@@ -196,8 +231,10 @@ class Answer(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
     practice_id: Mapped[str] = mapped_column(ForeignKey("practice.id"))
     company_kind: Mapped[str] = mapped_column(String(8))
-    met: Mapped[str] = mapped_column(String(3))
+    met: Mapped[str] = mapped_column(String(12))
     rating: Mapped[int | None] = mapped_column(SmallInteger)
+    # "Mixed / can't say" instead of a rating: non-substantive, never in a rating statistic.
+    rating_mixed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     response: Mapped[Response] = relationship(back_populates="answers")
 
@@ -240,7 +277,10 @@ class FictitiousAnswer(Base):
         CheckConstraint(_in("company_kind", COMPANY_KINDS), name="company_kind"),
         CheckConstraint(_in("met", MET_VALUES), name="met"),
         CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_range"),
-        CheckConstraint("rating IS NULL OR met = 'yes'", name="rating_only_when_met"),
+        CheckConstraint(f"rating IS NULL OR {_in('met', RATED)}", name="rating_only_when_met"),
+        CheckConstraint(
+            f"NOT rating_mixed OR (rating IS NULL AND {_in('met', RATED)})", name="rating_mixed"
+        ),
     )
 
     response_id: Mapped[int] = mapped_column(
@@ -248,8 +288,9 @@ class FictitiousAnswer(Base):
     )
     practice_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     company_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
-    met: Mapped[str] = mapped_column(String(3))
+    met: Mapped[str] = mapped_column(String(12))
     rating: Mapped[int | None] = mapped_column(SmallInteger)
+    rating_mixed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PracticeExample(Base):

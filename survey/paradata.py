@@ -11,11 +11,14 @@ randomisation, or a demo row) was shown the catalogue's order, Russian companies
 **Quality indicators** (computed at submit by :func:`assess`, recomputable):
 
 * *straightlining* on a page: for at least one kind of company, every practice on the page
-  (at least :data:`STRAIGHTLINE_MIN_ITEMS`) got the identical answer, "met" and rating alike;
+  (at least :data:`STRAIGHTLINE_MIN_ITEMS`) got the identical answer as stored: the ``met``
+  code, the rating and "mixed / can't say" alike;
 * *speeding* on a page: the page was open less than :data:`SPEEDING_FRACTION` of that page's
   median seconds over submitted real responses (not judged until the page has
   :data:`MEDIAN_MIN_SAMPLE` timed responses; unknown seconds are never speeding);
-* *over-claiming*: "yes" (met) for a fictitious practice, in either kind;
+* *over-claiming*: the fictitious practice reported as existing (any code of
+  :data:`survey.questions.EXISTED`: "applied", "existed", or the former "yes"), in either
+  kind;
 * *low quality*: over-claiming, or straightlining on at least half of the practice pages,
   or speeding on at least half of them. Only the researcher's filter ``exclude_low_quality``
   leaves these responses out; by default every response counts.
@@ -37,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from survey.catalog import Catalog, Page
 from survey.extensions import db
 from survey.models import COMPANY_KINDS, Answer, FictitiousAnswer, Response, ResponsePage
+from survey.questions import EXISTED
 
 BACKGROUND_PAGE = "background"  # the work-background page's key in response_page
 STRAIGHTLINE_MIN_ITEMS = 3
@@ -144,18 +148,20 @@ def answer_positions(cat: Catalog, stored: dict | None) -> dict[str, tuple[int, 
 
 
 # -- indicators (pure) ---------------------------------------------------------------------
-def straightlined(cells: list[tuple[str, int | None]]) -> bool:
-    """Whether a page's answers for one kind are all identical ((met, rating) pairs)."""
+def straightlined(cells: list[tuple]) -> bool:
+    """Whether a page's answers for one kind are all identical (each a tuple of stored
+    values, e.g. ``(met, rating, rating_mixed)``)."""
     return len(cells) >= STRAIGHTLINE_MIN_ITEMS and len(set(cells)) == 1
 
 
 def page_straightlining(page: Page, answers: dict, kinds: tuple[str, ...]) -> bool:
     """Straightlining on a page: for some kind, every practice got the identical answer.
 
-    ``answers`` maps (practice id, kind) -> (met, rating).
+    ``answers`` maps (practice id, kind) -> (met, rating, rating_mixed), as stored; a
+    missing answer counts as ``(None, None, False)``.
     """
     return any(
-        straightlined([answers.get((p.id, kind), (None, None)) for p in page.practices])
+        straightlined([answers.get((p.id, kind), (None, None, False)) for p in page.practices])
         for kind in kinds
     )
 
@@ -276,7 +282,7 @@ def assess(cat: Catalog, response: Response, medians: dict[str, float] | None = 
     """The quality indicators of a response, from its stored answers and page seconds."""
     medians = page_medians() if medians is None else medians
     answers = {
-        (a.practice_id, a.company_kind): (a.met, a.rating)
+        (a.practice_id, a.company_kind): (a.met, a.rating, bool(a.rating_mixed))
         for model in (Answer, FictitiousAnswer)
         for a in db.session.scalars(select(model).filter_by(response_id=response.id))
     }
@@ -294,7 +300,7 @@ def assess(cat: Catalog, response: Response, medians: dict[str, float] | None = 
         for page in cat.pages
     }
     claimed = any(
-        answers.get((p.id, kind), ("",))[0] == "yes" for p in cat.fictitious for kind in kinds
+        answers.get((p.id, kind), ("",))[0] in EXISTED for p in cat.fictitious for kind in kinds
     )
     flat = sum(1 for s, _ in pages.values() if s)
     fast = sum(1 for _, f in pages.values() if f)

@@ -9,12 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from sqlalchemy import Integer as SAInteger
-from sqlalchemy import Numeric, and_, case, cast, func, literal, select
+from sqlalchemy import Numeric, and_, case, cast, func, literal, null, or_, select
 
 from survey.extensions import db
 from survey.lazy import LazyModule
 from survey.models import Answer, Practice, PracticeExample, Response, ResponsePage, Wave
-from survey.questions import BACKGROUND_BY_FIELD, WORKED_IN_KINDS
+from survey.questions import (
+    BACKGROUND_BY_FIELD,
+    EXISTED,
+    KIND_BACKGROUND_BY_FIELD,
+    NOT_ASKED,
+    PERIODS,
+    WORKED_IN_KINDS,
+    kind_field,
+)
 
 KINDS = ("ru", "foreign")
 pd = LazyModule("pandas")  # the export streams without pandas; only count tables need it
@@ -29,8 +37,15 @@ class Segment:
     industry: str | None = None
     company_size: str | None = None
     role_level: str | None = None
+    job_function: str | None = None
     experience_band: str | None = None
     region: str | None = None
+    # The period a kind's answers refer to (the last year worked in that kind, one of
+    # PERIODS): a restriction of ANSWERS, not of respondents. A respondent who worked in
+    # Russian companies until 2019 and in foreign ones since 2022 counts, with period
+    # 2022_on, among foreign-company answers only. Responses from before 2026-12 (period
+    # not asked) drop out of a period-restricted view.
+    period: str | None = None
     wave: str | None = None
     language: str | None = None
     include_demo: bool = False
@@ -38,6 +53,10 @@ class Segment:
     # Leave out responses whose quality indicators mark them low quality (survey/paradata.py);
     # responses never assessed (NULL) stay in.
     exclude_low_quality: bool = False
+
+    def __post_init__(self):
+        if self.period is not None and self.period not in PERIODS:
+            raise ValueError(f"unknown period {self.period!r}")
 
     def filters(self) -> dict[str, str]:
         """The active restrictions as a plain dict (for URLs, JSON and report headers)."""
@@ -104,8 +123,60 @@ def response_conditions(segment: Segment, pop: Population | None = None) -> list
         conds.append(Response.wave_id.in_(select(Wave.id).where(Wave.code == segment.wave)))
     if segment.exclude_low_quality:
         conds.append(ACCEPTABLE_QUALITY)
+    if segment.period:
+        conds.append(in_period(segment.period))
     return conds
 
+
+def kind_in_period(kind: str, period: str):
+    """The respondent worked in ``kind`` and last did so in ``period``."""
+    return and_(
+        Response.worked_in.in_(KIND_WORKERS[kind]),
+        getattr(Response, kind_field(kind, "last_year")) == period,
+    )
+
+
+def in_period(period: str):
+    """The respondent has at least one kind of company in ``period``."""
+    return or_(*(kind_in_period(kind, period) for kind in KINDS))
+
+
+def answer_conditions(segment: Segment) -> list:
+    """WHERE conditions on ``answer`` (joined to ``response``): answers that count at all
+    (not a kind not worked in, not "not my role"), and the segment's period restriction,
+    which keeps each kind's answers only when that kind's period matches."""
+    conds = [Answer.met.not_in(NOT_ASKED)]
+    if segment.period:
+        conds.append(
+            or_(
+                *(
+                    and_(Answer.company_kind == kind, kind_in_period(kind, segment.period))
+                    for kind in KINDS
+                )
+            )
+        )
+    return conds
+
+
+def effective_worked_in(segment: Segment):
+    """The kinds a response contributes answers to in this segment, as a ``worked_in`` code:
+    ``Response.worked_in``, or with a period restriction the kinds in that period (NULL
+    when none is)."""
+    if not segment.period:
+        return Response.worked_in
+    ru = kind_in_period("ru", segment.period)
+    foreign = kind_in_period("foreign", segment.period)
+    return case(
+        (and_(ru, foreign), "both"),
+        (ru, "ru_only"),
+        (foreign, "foreign_only"),
+        else_=null(),
+    )
+
+
+# Any of the stored codes that say the practice existed, grouped as 'yes' for the count
+# tables (applied to me, existed but not for me, and the former "met it").
+MET_GROUP = case((Answer.met.in_(EXISTED), "yes"), else_=Answer.met)
 
 # "Not low quality": assessed and acceptable, or never assessed (NULL).
 ACCEPTABLE_QUALITY = Response.low_quality.is_not(True)
@@ -131,16 +202,20 @@ def segment_dimensions(segment: Segment) -> list[tuple[str, object]]:
         dims.append(("wave", Response.wave_id.in_(wave_ids)))
     if segment.exclude_low_quality:  # a filter like any other: differencing covers it
         dims.append(("exclude_low_quality", ACCEPTABLE_QUALITY))
+    if segment.period:  # keep it last: the gate reads its bit (see segment_lattice)
+        dims.append(("period", in_period(segment.period)))
     return dims
 
 
-def segment_lattice(segment: Segment, pop: Population) -> list[tuple[int, bool, str, int]]:
+def segment_lattice(segment: Segment, pop: Population) -> list[tuple[int, bool, str, int, str]]:
     """Protected submitted responses grouped by which of the segment's filters they meet.
 
-    One GROUP BY returns rows ``(bits, unflagged, worked_in, n)``: bit i of ``bits`` is set
-    when the response meets the segment's i-th filter (see :func:`segment_dimensions`).
-    From these the disclosure gate knows the size of the segment and of every broader
-    segment that drops some of its filters, without one query per combination.
+    One GROUP BY returns rows ``(bits, unflagged, worked_in, n, effective)``: bit i of
+    ``bits`` is set when the response meets the segment's i-th filter (see
+    :func:`segment_dimensions`); ``effective`` is :func:`effective_worked_in` (the kinds
+    in the period, when the segment has one, else ``worked_in`` again). From these the
+    disclosure gate knows the size of the segment and of every broader segment that drops
+    some of its filters, overall and per kind, without one query per combination.
     """
     dims = segment_dimensions(segment)
     base = protected(pop)
@@ -150,13 +225,45 @@ def segment_lattice(segment: Segment, pop: Population) -> list[tuple[int, bool, 
     conds.append(Response.is_demo.is_(not base.use_real))
     flags = [case((cond, 1), else_=0) for _, cond in dims]
     unflagged = case((Response.quality_flag.is_(None), 1), else_=0)
-    columns = [*flags, unflagged, Response.worked_in]
+    effective = effective_worked_in(segment).label("effective")
+    columns = [*flags, unflagged, Response.worked_in, effective]
     rows = db.session.execute(select(*columns, func.count()).where(*conds).group_by(*columns)).all()
     out = []
     for row in rows:
         bits = sum(int(v) << i for i, v in enumerate(row[: len(dims)]))
-        out.append((bits, bool(row[len(dims)]), row[len(dims) + 1] or "", int(row[-1])))
+        worked_in, eff = row[len(dims) + 1] or "", row[len(dims) + 2] or ""
+        out.append((bits, bool(row[len(dims)]), worked_in, int(row[-1]), eff))
     return out
+
+
+def period_counts(segment: Segment, pop: Population) -> dict[str, dict[str, int]]:
+    """For each kind: the protected respondents of the segment WITHOUT its period who worked
+    in that kind, per period of that kind (the gate's complementary suppression)."""
+    base = protected(pop)
+    broader = Segment(**{**asdict(segment), "period": None})
+    out: dict[str, dict[str, int]] = {}
+    for kind in KINDS:
+        column = getattr(Response, kind_field(kind, "last_year"))
+        rows = db.session.execute(
+            select(column, func.count())
+            .where(*response_conditions(broader, base), Response.worked_in.in_(KIND_WORKERS[kind]))
+            .group_by(column)
+        ).all()
+        out[kind] = {period: 0 for period in PERIODS}
+        out[kind].update({code: int(n) for code, n in rows if code in PERIODS})
+    return out
+
+
+def kind_structure(segment: Segment, pop: Population) -> dict[str, int]:
+    """Respondents of the segment by the kinds they contribute answers to (a ``worked_in``
+    code; with a period, the kinds in that period): the gate's secondary suppression."""
+    effective = effective_worked_in(segment)
+    rows = db.session.execute(
+        select(effective, func.count())
+        .where(*response_conditions(segment, pop))
+        .group_by(effective)
+    ).all()
+    return {code: int(n) for code, n in rows if code}
 
 
 def wave_codes() -> list[str]:
@@ -177,6 +284,14 @@ def examples(practice_id: str, segment: Segment, kind: str | None, limit: int) -
         if kind is None
         else PracticeExample.company_kind == kind
     )
+    if segment.period:
+        # Like the answers: a kind's examples only from respondents whose experience of that
+        # kind is in the period; examples of no stated kind predate periods altogether.
+        same_kind = (
+            literal(False)
+            if kind is None
+            else and_(same_kind, kind_in_period(kind, segment.period))
+        )
     stmt = (
         select(PracticeExample.text)
         .join(Response, Response.id == PracticeExample.response_id)
@@ -204,11 +319,12 @@ def answer_counts(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Prevalence counts [practice_id, company_kind, yes, no, dk] and rating counts
     [practice_id, company_kind, rating, n], from one GROUP BY over the answers."""
+    met = MET_GROUP.label("met")
     stmt = (
-        select(Answer.practice_id, Answer.company_kind, Answer.met, Answer.rating, func.count())
+        select(Answer.practice_id, Answer.company_kind, met, Answer.rating, func.count())
         .join(Response, Response.id == Answer.response_id)
-        .where(*response_conditions(segment, pop), Answer.met != "na")
-        .group_by(Answer.practice_id, Answer.company_kind, Answer.met, Answer.rating)
+        .where(*response_conditions(segment, pop), *answer_conditions(segment))
+        .group_by(Answer.practice_id, Answer.company_kind, met, Answer.rating)
     )
     rows = db.session.execute(stmt).all()
     raw = pd.DataFrame(rows, columns=["practice_id", "company_kind", "met", "rating", "n"])
@@ -265,13 +381,17 @@ def paired_counts(
     per_response = (
         select(
             Answer.practice_id.label("practice_id"),
-            func.max(case((Answer.company_kind == "ru", Answer.met))).label("met_ru"),
-            func.max(case((Answer.company_kind == "foreign", Answer.met))).label("met_fo"),
+            func.max(case((Answer.company_kind == "ru", MET_GROUP))).label("met_ru"),
+            func.max(case((Answer.company_kind == "foreign", MET_GROUP))).label("met_fo"),
             func.max(case((Answer.company_kind == "ru", Answer.rating))).label("r_ru"),
             func.max(case((Answer.company_kind == "foreign", Answer.rating))).label("r_fo"),
         )
         .join(Response, Response.id == Answer.response_id)
-        .where(*response_conditions(segment, pop), Response.worked_in == "both")
+        .where(
+            *response_conditions(segment, pop),
+            *answer_conditions(segment),
+            Response.worked_in == "both",
+        )
         .group_by(Answer.response_id, Answer.practice_id)
         .subquery()
     )
@@ -295,7 +415,7 @@ def _category_per_response(segment: Segment, pop: Population | None):
     'no' for every practice of the category; otherwise 'dk'. The rating is the
     respondent's mean rating over the category's practices they met, rounded half up.
     """
-    yes = func.sum(case((Answer.met == "yes", 1), else_=0))
+    yes = func.sum(case((Answer.met.in_(EXISTED), 1), else_=0))
     dk = func.sum(case((Answer.met == "dk", 1), else_=0))
     met = case((yes > 0, "yes"), (dk > 0, "dk"), else_="no")
     # NUMERIC, not a float: PostgreSQL rounds a double half to even (2.5 -> 2) but a
@@ -312,7 +432,7 @@ def _category_per_response(segment: Segment, pop: Population | None):
         )
         .join(Response, Response.id == Answer.response_id)
         .join(Practice, Practice.id == Answer.practice_id)
-        .where(*response_conditions(segment, pop), Answer.met != "na")
+        .where(*response_conditions(segment, pop), *answer_conditions(segment))
         .group_by(Answer.response_id, Practice.category_id, Answer.company_kind)
         .subquery()
     )
@@ -367,10 +487,12 @@ def practice_counts(segment: Segment, pop: Population | None = None) -> dict[str
 
 
 def background_counts(segment: Segment, pop: Population | None = None) -> dict[str, pd.DataFrame]:
-    """Sample description: for each background question, [code, n] over the segment."""
+    """Sample description: for each background question and each kind's block question,
+    [code, n] over the segment (code None: not answered, or a kind not worked in, or not
+    asked before 2026-12)."""
     conds = response_conditions(segment, pop)
     out = {}
-    for name in BACKGROUND_BY_FIELD:
+    for name in (*BACKGROUND_BY_FIELD, *KIND_BACKGROUND_BY_FIELD):
         column = getattr(Response, name)
         rows = db.session.execute(select(column, func.count()).where(*conds).group_by(column)).all()
         out[name] = pd.DataFrame(rows, columns=["code", "n"])
@@ -487,3 +609,54 @@ def fieldwork(include_demo: bool = False) -> dict:
         "demo": pop.demo,
         "includes_real": pop.use_real,
     }
+
+
+def kind_patterns(
+    segment: Segment, pop: Population | None = None, practice_ids=None
+) -> pd.DataFrame:
+    """Respondents per practice grouped by answer pattern, for the adjusted model
+    (:mod:`analysis.adjusted`): [practice_id, y_ru, y_foreign, period_ru, role_ru,
+    function_ru, period_foreign, role_foreign, function_foreign, n].
+
+    ``y_<kind>`` is 1 (the practice existed: any EXISTED code), 0 ('no'), or NULL (don't
+    know, a kind not worked in, not my role, or outside the segment's period); the
+    covariates are the response's ``<kind>_last_year``, ``_role_level`` and ``_function``
+    (NULL in responses from before 2026-12). A respondent with no 1/0 answer for the
+    practice is left out. One GROUP BY over a per-response GROUP BY (the covariates are
+    joined after it: about a quarter faster on SQLite than grouping by them inside).
+    """
+    existed = case((Answer.met.in_(EXISTED), 1), (Answer.met == "no", 0), else_=null())
+    conds = [*response_conditions(segment, pop), *answer_conditions(segment)]
+    if practice_ids is not None:
+        conds.append(Answer.practice_id.in_(list(practice_ids)))
+    per_response = (
+        select(
+            Answer.response_id.label("response_id"),
+            Answer.practice_id.label("practice_id"),
+            *(
+                func.max(case((Answer.company_kind == kind, existed))).label(f"y_{kind}")
+                for kind in KINDS
+            ),
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .where(*conds)
+        .group_by(Answer.response_id, Answer.practice_id)
+        .subquery()
+    )
+    covariates = [
+        getattr(Response, kind_field(kind, name))
+        for kind in KINDS
+        for name in ("last_year", "role_level", "function")
+    ]
+    columns = [per_response.c.practice_id, per_response.c.y_ru, per_response.c.y_foreign]
+    rows = db.session.execute(
+        select(*columns, *covariates, func.count())
+        .join(Response, Response.id == per_response.c.response_id)
+        .where(or_(per_response.c.y_ru.is_not(None), per_response.c.y_foreign.is_not(None)))
+        .group_by(*columns, *covariates)
+    ).all()
+    labels = [f"{c}_{kind}" for kind in KINDS for c in ("period", "role", "function")]
+    frame = pd.DataFrame(rows, columns=["practice_id", "y_ru", "y_foreign", *labels, "n"])
+    frame = frame.astype({"y_ru": "float64", "y_foreign": "float64", "n": "int64"})
+    frame[labels] = frame[labels].astype(object).where(frame[labels].notna(), None)
+    return frame

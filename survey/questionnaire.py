@@ -41,13 +41,26 @@ from survey.forms import (
     check_untampered,
     example_name,
     met_name,
+    met_options,
     practice_page_form,
     profile_form,
     rating_name,
 )
 from survey.i18n import current_language
 from survey.links import public_url
-from survey.questions import BACKGROUND, KIND_LABELS, KIND_QUESTIONS, MET, RATING
+from survey.models import COMPANY_KINDS
+from survey.questions import (
+    BACKGROUND,
+    KIND_BACKGROUND,
+    KIND_BLOCK_TITLES,
+    KIND_LABELS,
+    KIND_QUESTIONS,
+    MET,
+    MET_LABELS,
+    RATING,
+    RATING_MIXED,
+    WORKED_IN_KINDS,
+)
 from survey.urls import safe_redirect_target
 
 bp = Blueprint("questionnaire", __name__)
@@ -188,7 +201,8 @@ def set_language(code: str):
 @limiter.limit(_limit("LIMIT_SAVE"), methods=["POST"])
 @draft_required
 def profile():
-    """Work background: kinds of company worked in, industry, size, role, experience."""
+    """Work background: kinds of company worked in, industry, size, role, function,
+    experience; then, for each kind of company worked in, its own block."""
     response = g.response
     lang = current_language()
     form = profile_form(lang, obj=response)
@@ -200,9 +214,28 @@ def profile():
             return redirect(_after_save(url_for(".practice_page", number=first)))
     else:
         _mark_served("profile")
+    kinds = _order().kinds(COMPANY_KINDS)
     return render_template(
-        "questionnaire/profile.html", form=form, progress=progress(1), questions=BACKGROUND
+        "questionnaire/profile.html",
+        form=form,
+        fields_in_order=[form[q.field] for q in BACKGROUND]
+        + [form[q.field] for kind in kinds for q in KIND_BACKGROUND[kind]],
+        progress=progress(1),
+        questions=BACKGROUND,
+        blocks=[_kind_block(kind) for kind in kinds],
     )
+
+
+def _kind_block(kind: str) -> dict:
+    """One kind of company's block of the background page, in the respondent's order of
+    kinds: its title, its questions and the ``worked_in`` answers that ask for it (the
+    script shows the block only after one of those)."""
+    return {
+        "kind": kind,
+        "title": KIND_BLOCK_TITLES[kind],
+        "questions": KIND_BACKGROUND[kind],
+        "worked_in": [code for code, kinds in WORKED_IN_KINDS.items() if kind in kinds],
+    }
 
 
 def _page_or_404(number: int) -> tuple[Page, int]:
@@ -234,10 +267,13 @@ def _initial_page_data(response, page) -> dict:
     for practice in page.practices:
         for kind in response.kinds():
             answer = answers.get((practice.id, kind))
-            if answer and answer.met != "na":
+            # Only today's choices: a 'yes' from before 2026-12 is asked again, unchecked.
+            if answer and answer.met in {o.code for o in met_options(practice)}:
                 data[met_name(practice.id, kind)] = answer.met
                 if answer.rating:
                     data[rating_name(practice.id, kind)] = str(answer.rating)
+                elif answer.rating_mixed:
+                    data[rating_name(practice.id, kind)] = RATING_MIXED.code
             data[example_name(practice.id, kind)] = examples.get((practice.id, kind), "")
     return data
 
@@ -247,9 +283,12 @@ def _cells(form, page, kinds) -> list[responses.Cell]:
     for practice in page.practices:
         for kind in kinds:
             met = form[met_name(practice.id, kind)].data
-            rating = form[rating_name(practice.id, kind)].data
+            rating = form[rating_name(practice.id, kind)].data if met == "applied" else None
+            mixed = rating == RATING_MIXED.code
             cells.append(
-                responses.Cell(practice.id, kind, met, int(rating) if met == "yes" else None)
+                responses.Cell(
+                    practice.id, kind, met, int(rating) if rating and not mixed else None, mixed
+                )
             )
     return cells
 
@@ -340,9 +379,11 @@ def review():
         pages=_order().pages,
         kinds=_order().kinds(response.kinds()),
         background=BACKGROUND,
+        blocks=[_kind_block(kind) for kind in _order().kinds(response.kinds())],
         kind_labels=KIND_LABELS,
-        met_question=MET,
+        met_labels=MET_LABELS,
         rating_question=RATING,
+        rating_mixed=RATING_MIXED,
         form=ConfirmForm(),
         progress=progress(_page_count() + 2),
     )

@@ -61,6 +61,24 @@ def _o(code: str, ru: str, en: str) -> Option:
     return Option(code, ru, en)
 
 
+# Job functions: the respondent's now, and the one held in each kind of company. A practice
+# the catalogue marks with ``functions:`` (sales commission...) exists only for some of them.
+FUNCTION_OPTIONS = (
+    _o("sales", "Продажи и работа с клиентами", "Sales and account management"),
+    _o("hr", "Управление персоналом (HR)", "Human resources (HR)"),
+    _o("it", "ИТ и инженерия", "IT and engineering"),
+    _o("finance", "Финансы и бухгалтерия", "Finance and accounting"),
+    _o("operations", "Операции и производство", "Operations and production"),
+    _o("other", "Другое", "Other"),
+)
+
+ROLE_OPTIONS = (
+    _o("specialist", "Специалист", "Specialist"),
+    _o("line_manager", "Линейный руководитель", "Line manager"),
+    _o("middle_manager", "Руководитель среднего звена", "Middle manager"),
+    _o("executive", "Топ-менеджер или владелец", "Executive or owner"),
+)
+
 BACKGROUND: tuple[Question, ...] = (
     Question(
         "worked_in",
@@ -141,14 +159,17 @@ BACKGROUND: tuple[Question, ...] = (
         "role_level",
         "Ваш уровень должности сейчас (или на последнем месте работы)?",
         "Your role level now (or in your last job)?",
-        (
-            _o("specialist", "Специалист", "Specialist"),
-            _o("line_manager", "Линейный руководитель", "Line manager"),
-            _o("middle_manager", "Руководитель среднего звена", "Middle manager"),
-            _o("executive", "Топ-менеджер или владелец", "Executive or owner"),
-        ),
+        ROLE_OPTIONS,
         short_ru="Уровень должности",
         short_en="Role level",
+    ),
+    Question(
+        "job_function",
+        "Ваша функция сейчас (или на последнем месте работы)?",
+        "Your job function now (or in your last job)?",
+        FUNCTION_OPTIONS,
+        short_ru="Функция",
+        short_en="Job function",
     ),
     Question(
         "experience_band",
@@ -187,30 +208,55 @@ KIND_LABELS = {
     "foreign": Option("foreign", "В иностранной компании", "In a foreign company"),
 }
 
-# "Did you meet it?" asked per kind of company, as one natural sentence.
+# "Did it exist there?" asked per kind of company, as one natural sentence.
 KIND_QUESTIONS = {
     "ru": Option(
         "ru",
-        "Встречали ли вы эту практику в российской компании?",
-        "Did you meet this practice in a Russian company?",
+        "Была ли эта практика в российской компании, где вы работали?",
+        "Did a Russian company you worked for have this practice?",
     ),
     "foreign": Option(
         "foreign",
-        "Встречали ли вы эту практику в иностранной компании?",
-        "Did you meet this practice in a foreign company?",
+        "Была ли эта практика в иностранной компании, где вы работали?",
+        "Did a foreign company you worked for have this practice?",
     ),
 }
 
+# What a respondent can report about a practice in one kind of company (since 2026-12).
+# Prevalence counts both "existed" answers; the rating is asked only after "applied".
 MET = Question(
     "met",
-    "Встречали ли вы эту практику?",
-    "Did you meet this practice?",
+    "Была ли эта практика?",
+    "Did this practice exist?",
     (
-        _o("yes", "Да", "Yes"),
-        _o("no", "Нет", "No"),
+        _o("applied", "Да, и она касалась меня", "Yes, and it applied to me"),
+        _o("existed", "Была, но не для меня", "It existed, but not for me"),
+        _o("no", "Нет, такой не было", "No, it did not exist"),
         _o("dk", "Не знаю / не помню", "Don't know / don't remember"),
     ),
 )
+
+# Offered only for practices the catalogue marks as existing for some job functions
+# (``functions:``); kept apart from "no" and left out of every share.
+NOT_MY_ROLE = _o("not_my_role", "Не относится к моей роли", "Not applicable to my role")
+
+# Responses before 2026-12 were asked "did you meet it?" (yes / no / don't know): their
+# "yes" says the practice existed, not whether it applied to the respondent.
+LEGACY_YES = _o(
+    "yes",
+    "Встречал(а) — до декабря 2026 г. не спрашивали, касалась ли лично",
+    "Met it — before December 2026 we did not ask whether it applied to the respondent",
+)
+
+# Stored ``met`` codes that mean "the practice existed there".
+EXISTED = ("applied", "existed", "yes")
+# Stored ``met`` codes that carry a rating (the respondent was asked for one).
+RATED = ("applied", "yes")
+# Stored ``met`` codes left out of every share: the kind was not worked in ('na'), or the
+# practice does not concern the respondent's role.
+NOT_ASKED = ("na", "not_my_role")
+
+MET_LABELS = {o.code: o for o in (*MET.options, NOT_MY_ROLE, LEGACY_YES)}
 
 RATING = Question(
     "rating",
@@ -224,9 +270,124 @@ RATING = Question(
         _o("5", "5 — сильно мотивировала", "5 — strongly motivating"),
     ),
     required=False,
-    hint_ru="Отвечайте, только если встречали практику.",
-    hint_en="Answer only if you met the practice.",
+    hint_ru="Отвечайте, только если практика касалась вас.",
+    hint_en="Answer only if the practice applied to you.",
 )
+
+# A non-substantive answer to the rating: stored apart (``answer.rating_mixed``), never a
+# point of the 1-5 scale, never in a mean, median or test.
+RATING_MIXED = _o("mixed", "Неоднозначно / не могу сказать", "Mixed / can't say")
+
+# ---------------------------------------------------------------- each kind of company
+# Asked once for each kind the respondent worked in (columns ``<kind>_<name>``): how long,
+# how recently, with how many employers, and in which role. The period (``last_year``)
+# anchors the kind in time: a filter and a split of every comparison.
+
+PERIODS = ("before_2014", "2014_2021", "2022_on")
+
+KIND_PLACES = {
+    # (plural "in ... companies", singular "in a ... company", "how many ... companies")
+    "ru": (
+        ("в российских компаниях", "in Russian companies"),
+        ("в российской компании", "in a Russian company"),
+        ("российских компаниях", "Russian companies"),
+    ),
+    "foreign": (
+        ("в иностранных компаниях", "in foreign companies"),
+        ("в иностранной компании", "in a foreign company"),
+        ("иностранных компаниях", "foreign companies"),
+    ),
+}
+
+KIND_BLOCK_TITLES = {
+    "ru": Option("ru", "Ваш опыт в российских компаниях", "Your experience in Russian companies"),
+    "foreign": Option(
+        "foreign", "Ваш опыт в иностранных компаниях", "Your experience in foreign companies"
+    ),
+}
+
+KIND_FIELDS = ("years", "last_year", "employers", "role_level", "function")
+
+
+def _kind_question(kind: str, name: str) -> Question:
+    (in_ru, in_en), (one_ru, one_en), (many_ru, many_en) = KIND_PLACES[kind]
+    field = f"{kind}_{name}"
+    if name == "years":
+        return Question(
+            field,
+            f"Сколько лет в сумме вы проработали {in_ru}?",
+            f"How many years in total have you worked {in_en}?",
+            (
+                _o("lt1", "Меньше года", "Less than a year"),
+                _o("1_2", "1–2 года", "1–2 years"),
+                _o("3_5", "3–5 лет", "3–5 years"),
+                _o("6_10", "6–10 лет", "6–10 years"),
+                _o("10plus", "Больше 10 лет", "More than 10 years"),
+            ),
+            short_ru=f"Стаж {in_ru}",
+            short_en=f"Years {in_en}",
+        )
+    if name == "last_year":
+        return Question(
+            field,
+            f"Когда вы последний раз работали {one_ru}?",
+            f"When did you last work {one_en}?",
+            (
+                _o(
+                    "2022_on",
+                    "В 2022 году или позже (в том числе сейчас)",
+                    "In 2022 or later (including now)",
+                ),
+                _o("2014_2021", "В 2014–2021 годах", "In 2014–2021"),
+                _o("before_2014", "До 2014 года", "Before 2014"),
+            ),
+            hint_ru="Ответы об этих компаниях относятся к этому времени.",
+            hint_en="Your answers about these companies refer to that time.",
+            short_ru=f"Период опыта {in_ru}",
+            short_en=f"Period of experience {in_en}",
+        )
+    if name == "employers":
+        return Question(
+            field,
+            f"В скольких {many_ru} вы работали?",
+            f"How many {many_en} have you worked for?",
+            (
+                _o("1", "В одной", "One"),
+                _o("2_3", "В 2–3", "2–3"),
+                _o("4plus", "В 4 и более", "4 or more"),
+            ),
+            short_ru=f"Число работодателей ({many_ru})",
+            short_en=f"Number of employers ({many_en})",
+        )
+    if name == "role_level":
+        return Question(
+            field,
+            f"Самый высокий уровень должности, который вы занимали {in_ru}?",
+            f"The highest role level you held {in_en}?",
+            ROLE_OPTIONS,
+            short_ru=f"Уровень должности {in_ru}",
+            short_en=f"Role level {in_en}",
+        )
+    return Question(
+        field,
+        f"Ваша основная функция {in_ru}?",
+        f"Your main job function {in_en}?",
+        FUNCTION_OPTIONS,
+        short_ru=f"Функция {in_ru}",
+        short_en=f"Job function {in_en}",
+    )
+
+
+KIND_BACKGROUND: dict[str, tuple[Question, ...]] = {
+    kind: tuple(_kind_question(kind, name) for name in KIND_FIELDS) for kind in ("ru", "foreign")
+}
+KIND_BACKGROUND_BY_FIELD = {q.field: q for qs in KIND_BACKGROUND.values() for q in qs}
+
+
+def kind_field(kind: str, name: str) -> str:
+    """The column (and form field) of one per-kind question, e.g. ``ru_last_year``."""
+    return f"{kind}_{name}"
+
 
 EXAMPLE_MAX_CHARS = 1000
 

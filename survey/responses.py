@@ -13,8 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from survey import paradata
 from survey.catalog import Catalog, Page, check_wordings
+from survey.catalog import Practice as CatalogPractice
 from survey.consent import Consent
 from survey.extensions import db
+from survey.forms import met_options
 from survey.models import (
     COMPANY_KINDS,
     Answer,
@@ -27,7 +29,7 @@ from survey.models import (
     ResponsePage,
     Wave,
 )
-from survey.questions import BACKGROUND, WORKED_IN_KINDS
+from survey.questions import BACKGROUND, KIND_BACKGROUND, RATED, WORKED_IN_KINDS
 from survey.storage import erase_deleted
 
 
@@ -243,20 +245,27 @@ def save_profile(response: Response, data: dict, language: str, seconds: int | N
     ``seconds`` (the time the page was open; None when unknown) is added to the draft's
     ``active_seconds`` and to the background page's row, which also records ``language``.
 
-    A kind the respondent no longer reports is turned into not-applicable and its examples
-    are deleted; a newly reported kind has no answers yet, so its practice pages must be
-    answered again.
+    Each kind's block (:data:`KIND_BACKGROUND`) is stored for the kinds worked in only:
+    answers sent about another kind (the page shows both blocks without JavaScript) are
+    dropped, and the block of a kind no longer reported is cleared (the database refuses
+    a block for a kind not worked in). A kind the respondent no longer reports also has
+    its answers turned into not-applicable and its examples deleted; a newly reported
+    kind has no answers yet, so its practice pages must be answered again.
     """
     old = set(response.kinds())
     for question in BACKGROUND:
         setattr(response, question.field, data.get(question.field) or None)
     new = set(response.kinds())
+    for kind, questions in KIND_BACKGROUND.items():
+        for question in questions:
+            value = (data.get(question.field) or None) if kind in new else None
+            setattr(response, question.field, value)
     for model in (Answer, FictitiousAnswer):
         for kind in old - new:
             db.session.execute(
                 update(model)
                 .where(model.response_id == response.id, model.company_kind == kind)
-                .values(met="na", rating=None)
+                .values(met="na", rating=None, rating_mixed=False)
             )
         for kind in new - old:
             db.session.execute(
@@ -275,10 +284,14 @@ def save_profile(response: Response, data: dict, language: str, seconds: int | N
 
 @dataclass(frozen=True)
 class Cell:
+    """One answer of a practice page: what the respondent reported about a practice in a
+    kind of company, the rating (1..5) and whether they rated it "mixed / can't say"."""
+
     practice_id: str
     kind: str
     met: str
     rating: int | None
+    rating_mixed: bool = False
 
 
 def save_page(
@@ -293,9 +306,10 @@ def save_page(
     """Replace one page's answers in one transaction.
 
     Kinds the respondent never worked in are stored as not-applicable ('na'); a rating
-    given with anything but 'yes' is discarded. ``examples`` maps (practice id, kind) to
-    the text typed in that kind's box; an example for a kind the respondent never worked
-    in is not stored (the form cannot carry one: such a post is refused before this).
+    (or "mixed / can't say") given with anything but 'applied' is discarded. ``examples``
+    maps (practice id, kind) to the text typed in that kind's box; an example for a kind
+    the respondent never worked in is not stored (the form cannot carry one: such a post
+    is refused before this).
     ``seconds`` (the time the page was open; None when unknown) is added to the draft's
     ``active_seconds`` and to the page's row, which also records ``language``;
     ``page_index`` is the furthest step reached (the page's position in the respondent's
@@ -326,14 +340,16 @@ def save_page(
         for kind in COMPANY_KINDS:
             cell = given.get((pid, kind)) if kind in kinds else None
             met = cell.met if cell else "na"
-            rating = cell.rating if cell and met == "yes" else None
+            rated = cell is not None and met in RATED
+            mixed = rated and cell.rating_mixed
             rows[pid in fictitious].append(
                 {
                     "response_id": response.id,
                     "practice_id": pid,
                     "company_kind": kind,
                     "met": met,
-                    "rating": rating,
+                    "rating": cell.rating if rated and not mixed else None,
+                    "rating_mixed": mixed,
                 }
             )
             text = examples.get((pid, kind)) if kind in kinds else None
@@ -390,24 +406,33 @@ def examples_for_page(
 
 
 def profile_complete(response: Response) -> bool:
-    """Whether every required background question is answered."""
-    return all(getattr(response, q.field) for q in BACKGROUND if q.required)
+    """Whether every required background question is answered, and the block of each kind
+    worked in (a draft from before the blocks were asked has to complete them)."""
+    return all(getattr(response, q.field) for q in BACKGROUND if q.required) and all(
+        getattr(response, q.field) for kind in response.kinds() for q in KIND_BACKGROUND[kind]
+    )
+
+
+def answered(practice: CatalogPractice, answer) -> bool:
+    """Whether a draft's stored answer answers the page's question as asked now.
+
+    A 'yes' stored before the 2026-12 scale is not one of today's choices, so the
+    respondent is asked again; after 'applied' a rating (or "mixed") is needed.
+    """
+    if answer is None or answer.met not in {o.code for o in met_options(practice)}:
+        return False
+    return answer.met != "applied" or answer.rating is not None or bool(answer.rating_mixed)
 
 
 def incomplete_pages(response: Response, answers=None) -> list[Page]:
-    """Practice pages with a question still unanswered for a kind the respondent worked in,
-    in the respondent's order."""
+    """Practice pages with a question still unanswered (see :func:`answered`) for a kind
+    the respondent worked in, in the respondent's order."""
     answers = answers_by_practice(response) if answers is None else answers
     kinds = response.kinds()
     missing = []
     for page in order(response).pages:
         for practice in page.practices:
-            if any(
-                (a := answers.get((practice.id, kind))) is None
-                or a.met == "na"
-                or (a.met == "yes" and a.rating is None)
-                for kind in kinds
-            ):
+            if not all(answered(practice, answers.get((practice.id, kind))) for kind in kinds):
                 missing.append(page)
                 break
     return missing

@@ -15,8 +15,21 @@ PROFILE = {
     "industry": "it",
     "company_size": "1000_4999",
     "role_level": "middle_manager",
+    "job_function": "it",
     "experience_band": "11_20",
     "region": "moscow",
+    # Each kind's block: a respondent who did not work in a kind may still send it (the
+    # page shows both blocks without JavaScript); the server keeps only the kinds worked in.
+    "ru_years": "3_5",
+    "ru_last_year": "2014_2021",
+    "ru_employers": "2_3",
+    "ru_role_level": "specialist",
+    "ru_function": "it",
+    "foreign_years": "6_10",
+    "foreign_last_year": "2022_on",
+    "foreign_employers": "1",
+    "foreign_role_level": "middle_manager",
+    "foreign_function": "it",
 }
 
 
@@ -33,7 +46,7 @@ def csrf_token(html: str) -> str:
 
 def answer_for(index: int, kind: str) -> tuple[str, int | None]:
     """A deterministic but varied answer: met value and rating for the n-th practice."""
-    cycle = [("yes", 5), ("no", None), ("yes", 2), ("dk", None), ("yes", 4)]
+    cycle = [("applied", 5), ("no", None), ("applied", 2), ("dk", None), ("existed", None)]
     shift = 0 if kind == "ru" else 2
     return cycle[(index + shift) % len(cycle)]
 

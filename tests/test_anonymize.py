@@ -14,16 +14,27 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
-from survey.anonymize import GENERALIZATIONS, SUPPRESSED, ExportRefused, plan
+from survey.anonymize import (
+    FUNCTION_COARSENING,
+    GENERALIZATIONS,
+    SUPPRESSED,
+    ExportRefused,
+    plan,
+    recode,
+)
 from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.export import QUASI_IDENTIFIERS
 from survey.extensions import db
-from survey.models import Researcher, Response, Wave
+from survey.models import Researcher
 from tests.helpers import csrf_token
-from tests.test_export import ATTACKER_QIS, assert_k_anonymous_to_an_attacker
+from tests.test_export import (
+    ATTACKER_QIS,
+    WITHHELD,
+    assert_k_anonymous_to_an_attacker,
+    stored,
+)
 
 PASSWORD = "correct horse battery staple"
 BLANK = tuple(SUPPRESSED for _ in QUASI_IDENTIFIERS)
@@ -32,9 +43,9 @@ BLANK = tuple(SUPPRESSED for _ in QUASI_IDENTIFIERS)
 def released_forms(variable: str, value):
     """A value and every coarser form the generalization hierarchy can give it."""
     forms = {value}
-    for name, recode in GENERALIZATIONS:
+    for name, step in GENERALIZATIONS:
         if name == variable:
-            value = recode(value) if callable(recode) else recode.get(value, value)
+            value = step(value) if callable(step) else step.get(value, value)
             forms.add(value)
     return forms
 
@@ -46,6 +57,26 @@ def test_wave_month_and_language_are_quasi_identifiers_too():
     assert released_forms("language", "en") == {"en", "any"}
     assert released_forms("wave", "w2") == {"w2", "any"}
     assert released_forms("worked_in", "ru_only") == {"ru_only"}  # structural: never coarsened
+    assert released_forms("answer_scale", "met") == {"met"}  # structural too
+
+
+def test_job_function_and_the_period_of_each_kind_are_quasi_identifiers_the_rest_withheld():
+    assert {"job_function", "ru_last_year", "foreign_last_year"} <= set(QUASI_IDENTIFIERS)
+    assert not set(WITHHELD) & set(QUASI_IDENTIFIERS)
+    assert released_forms("job_function", "hr") == {"hr", "non_sales", "any"}
+    assert released_forms("job_function", "sales") == {"sales", "any"}
+    assert released_forms("ru_last_year", "before_2014") == {"before_2014", "before_2022", "any"}
+    assert released_forms("foreign_last_year", "2022_on") == {"2022_on", "any"}
+    assert released_forms("ru_last_year", None) == {None}  # never worked there: stays empty
+
+
+def test_the_function_coarsening_keeps_every_function_the_catalogue_marks(app):
+    """A practice marked with a function offers "not my role": its function must survive
+    the first coarsening of job_function, or the export would blur exactly what matters."""
+    marked = {f for p in app.extensions["survey_catalog"].practices for f in p.functions}
+    assert marked
+    for function in marked:
+        assert recode(FUNCTION_COARSENING, function) == function
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -100,23 +131,13 @@ def test_every_background_combination_occurs_at_least_k_times_unless_fully_suppr
     # within the default 10 % suppression limit (the refusal is tested below).
     app.config["EXPORT_MAX_SUPPRESSED_SHARE"] = 1.0
     headers = bearer(app)
-    with app.app_context():
-        waves = dict(db.session.execute(select(Wave.id, Wave.code)).all())
-        stored = {}
-        for row in db.session.scalars(select(Response).where(Response.is_demo.is_(True))):
-            values = {q: getattr(row, q) for q in ATTACKER_QIS[3:]}
-            values.update(
-                wave=waves[row.wave_id],
-                submitted_month=row.submitted_on.strftime("%Y-%m"),
-                language=row.language,
-            )
-            stored[row.export_id] = values
+    raw = {export_id: t["qis"] for export_id, t in stored(app).items()}
     practice_ids = [p.id for p in app.extensions["survey_catalog"].practices]
     for k in (5, 10):
         codebook = frame(
             fetch(client, "/api/v1/export/codebook", headers=headers, query_string={"k": k}).data
         )
-        check_k_anonymous_export(client, headers, k, stored, codebook, practice_ids)
+        check_k_anonymous_export(client, headers, k, raw, codebook, practice_ids)
 
 
 def check_k_anonymous_export(client, headers, k, stored, codebook, practice_ids):
@@ -181,6 +202,63 @@ def check_k_anonymous_export(client, headers, k, stored, codebook, practice_ids)
         else:
             assert f"{code} = " in ru and f"{code} = " in en
     assert report["generalized"][:1] == ["submitted_month"]  # 45 days of demo: a quarter
+
+
+STUDY_N = 2000
+
+
+def test_at_study_size_every_class_has_k_real_rows_and_the_period_survives(app, client):
+    """2,000 demo respondents (a study of realistic size) under the default limits (k = 5,
+    at most 10 % of the values suppressed): the export is not refused, every combination
+    of quasi-identifiers in the released file (job function and each kind's period
+    included, and what the answers give away) has at least k rows, few rows lose anything,
+    and the period of each kind comes out exactly for nearly everyone. Released as it is,
+    the rest of each kind's block would be refused: that is why it is withheld."""
+    seed(app, STUDY_N, seed_value=42)
+    headers = bearer(app)
+    responses = fetch(client, "/api/v1/export/responses", headers=headers)
+    assert responses.status_code == 200
+    wide = frame(responses.data)
+    long = frame(fetch(client, "/api/v1/export/answers_long", headers=headers).data)
+    codebook = frame(fetch(client, "/api/v1/export/codebook", headers=headers).data)
+    report = fetch(client, "/api/v1/export/disclosure_report", headers=headers).get_json()
+    practice_ids = [p.id for p in app.extensions["survey_catalog"].practices]
+    assert len(wide) == STUDY_N
+
+    assert_k_anonymous_to_an_attacker(wide, long, practice_ids, k=5)
+    sizes = class_sizes(wide)
+    assert min(n for combo, n in sizes.items() if combo != BLANK) >= 5
+    background = wide[list(QUASI_IDENTIFIERS)]
+    touched = (background == SUPPRESSED).any(axis=1).mean()
+    fully = (background == SUPPRESSED).all(axis=1).mean()
+    assert touched < 0.05 and fully < 0.01, (touched, fully)
+    assert report["suppressed_share"] <= 0.02
+
+    truth = stored(app)
+    rows = wide.set_index("respondent_id")
+    for period in ("ru_last_year", "foreign_last_year"):
+        worked = [rid for rid, t in truth.items() if t["qis"][period]]
+        exact = sum(rows.loc[rid, period] == truth[rid]["qis"][period] for rid in worked)
+        assert exact >= 0.95 * len(worked), (period, exact, len(worked))
+    kept = sum(
+        rows.loc[rid, "job_function"] not in ("any", SUPPRESSED)
+        and rows.loc[rid, "job_function"]
+        in released_forms("job_function", t["qis"]["job_function"])
+        for rid, t in truth.items()
+    )
+    assert kept >= 0.95 * STUDY_N
+
+    # The rest of each kind's block is in no file, and the report says so.
+    assert not set(WITHHELD) & (set(wide.columns) | set(long.columns) | set(codebook["column"]))
+    assert report["withheld_background"] == list(WITHHELD)
+    # Why: released as it is (no coarser form), k would cost far more than the limit.
+    counts: Counter = Counter()
+    for t in truth.values():
+        counts[
+            (*(t["qis"][q] for q in QUASI_IDENTIFIERS), *(t["withheld"][q] for q in WITHHELD))
+        ] += 1
+    with pytest.raises(ExportRefused):
+        plan(dict(counts), (*QUASI_IDENTIFIERS, *WITHHELD), k=5)
 
 
 def test_a_tiny_study_is_refused_everywhere_rather_than_exported_gutted(

@@ -290,7 +290,11 @@ def raw_answers(app, practice_id: str) -> pd.DataFrame:
             .join(Response, Response.id == Answer.response_id)
             .where(Response.status == "submitted", Answer.practice_id == practice_id)
         ).all()
-    return pd.DataFrame(rows, columns=["response_id", "kind", "met", "rating", "worked_in"])
+    raw = pd.DataFrame(rows, columns=["response_id", "kind", "met", "rating", "worked_in"])
+    # The practice existed: applied to the respondent, existed but not for them, or the
+    # former "met it" all count as "yes"; "not my role" stays out like "don't know".
+    raw["met"] = raw["met"].replace({"applied": "yes", "existed": "yes"})
+    return raw
 
 
 def test_one_practice_recomputed_independently_from_the_raw_answers(app, client):
@@ -364,9 +368,10 @@ def test_one_practice_recomputed_independently_from_the_raw_answers(app, client)
     assert (item["paired"]["n"], item["paired"]["b"], item["paired"]["c"]) == (len(wide), b, c)
     assert item["paired"]["p_value"] == pytest.approx(stats.binomtest(b, b + c, 0.5).pvalue)
 
-    # Ratings: among those who met the practice; Mann-Whitney U with ties and continuity.
+    # Ratings: every stored rating (given only when the practice applied to the respondent;
+    # "mixed / can't say" has none); Mann-Whitney U with ties and continuity.
     rated = {
-        kind: raw[(raw["kind"] == kind) & (raw["met"] == "yes")]["rating"].astype(int).to_numpy()
+        kind: raw[(raw["kind"] == kind) & raw["rating"].notna()]["rating"].astype(int).to_numpy()
         for kind in ("ru", "foreign")
     }
     for kind, values in rated.items():

@@ -82,6 +82,8 @@ MATRIX: dict[tuple[str, str], tuple] = {
         OK,
         OK,
     ),
+    ("GET", "/researcher/period"): ("/researcher/period", None, LOGIN, LOGIN, LOGIN, OK, OK),
+    ("GET", "/researcher/adjusted"): ("/researcher/adjusted", None, LOGIN, LOGIN, LOGIN, OK, OK),
     ("GET", "/researcher/ratings"): ("/researcher/ratings", None, LOGIN, LOGIN, LOGIN, OK, OK),
     ("GET", "/researcher/categories"): (
         "/researcher/categories",
@@ -132,6 +134,24 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ),
     ("GET", "/api/v1/comparison"): (
         "/api/v1/comparison?level=category",
+        None,
+        JSON_401,
+        JSON_401,
+        JSON_401,
+        OK,
+        OK,
+    ),
+    ("GET", "/api/v1/comparison/by-period"): (
+        "/api/v1/comparison/by-period?level=category",
+        None,
+        JSON_401,
+        JSON_401,
+        JSON_401,
+        OK,
+        OK,
+    ),
+    ("GET", "/api/v1/adjusted"): (
+        "/api/v1/adjusted?period=2022_on",
         None,
         JSON_401,
         JSON_401,

@@ -38,6 +38,7 @@ PAGES = {
         "csrf": "Срок действия формы истёк",
         "tampered": "Форма содержала данные, которые наши страницы не могут отправить",
         "too_long": "Пожалуйста, уложитесь в 1000 символов.",
+        "kind_missing": "Вы работали в российских компаниях: пожалуйста, ответьте на этот вопрос.",
         404: "Страница не найдена",
         405: "Это действие здесь недоступно",
     },
@@ -47,6 +48,7 @@ PAGES = {
         "csrf": "The form has expired or was sent from another page",
         "tampered": "The form contained something our pages cannot produce",
         "too_long": "Please keep the example under 1000 characters.",
+        "kind_missing": "You worked in Russian companies: please answer this question.",
         404: "Page not found",
         405: "This action is not allowed here",
     },
@@ -168,6 +170,16 @@ def profile_cases() -> list[Case]:
         Case("impossible select choice", {**valid, "industry": "mining_on_mars"}),
         Case("duplicated field", [*valid.items(), ("worked_in", "both")]),
         Case("duplicated CSRF token", valid, token="twice"),
+        Case("impossible code in a kind's block", {**valid, "ru_years": "forever"}),
+        # a kind not worked in: its answers are ignored, but never an impossible one
+        Case("impossible code in another kind's block", {**valid, "foreign_employers": "99"}),
+        Case("a block of an unknown kind", {**valid, "eu_years": "3_5"}),
+        Case(
+            "a question of the kind's block unanswered",
+            {k: v for k, v in valid.items() if k != "ru_last_year"},
+            status=200,
+            page="kind_missing",
+        ),
         *common_cases(valid, "action"),
     ]
 
@@ -184,31 +196,37 @@ def page_data(page, kinds) -> dict:
     return data
 
 
-def yes_cell(kinds=BOTH) -> tuple[str, str]:
-    """The first (practice, kind) of PAGE answered 'yes' in :func:`page_data`."""
+def applied_cell(kinds=BOTH) -> tuple[str, str]:
+    """The first (practice, kind) of PAGE answered 'applied' in :func:`page_data`."""
     data = page_data(PAGE, kinds)
     return next(
-        (p.id, k) for p in PAGE.practices for k in kinds if data[met_name(p.id, k)] == "yes"
+        (p.id, k) for p in PAGE.practices for k in kinds if data[met_name(p.id, k)] == "applied"
     )
 
 
 def practice_page_cases() -> list[Case]:
     valid = page_data(PAGE, BOTH)
-    pid, kind = yes_cell()
+    pid, kind = applied_cell()
+    assert not any(p.functions for p in PAGE.practices)  # "not my role" is never offered
     first = PAGE.practices[0].id
     other_page = CATALOG.pages[0].practices[0].id
     rating = rating_name(pid, kind)
     return [
         *(
             Case(f"rating {value!r}", {**valid, rating: value})
-            for value in ("0", "6", "abc", "4.5")
+            for value in ("0", "6", "abc", "4.5", "Mixed", "mixed ")
         ),
         Case("met 'na', never offered", {**valid, met_name(first, "ru"): "na"}),
+        Case("met 'yes', the former scale", {**valid, met_name(first, "ru"): "yes"}),
+        Case(
+            "'not my role' on a practice for every function",
+            {**valid, met_name(first, "ru"): "not_my_role"},
+        ),
         Case("met 'maybe'", {**valid, met_name(first, "ru"): "maybe"}),
-        Case("unknown practice id", {**valid, met_name("no_such_practice", "ru"): "yes"}),
+        Case("unknown practice id", {**valid, met_name("no_such_practice", "ru"): "applied"}),
         Case("practice of another page", {**valid, met_name(other_page, "ru"): "no"}),
         Case("unknown company kind", {**valid, met_name(first, "eu"): "no"}),
-        Case("duplicated met field", [*valid.items(), (met_name(first, "ru"), "yes")]),
+        Case("duplicated met field", [*valid.items(), (met_name(first, "ru"), "applied")]),
         Case(
             "duplicated example field",
             [*valid.items(), (example_name(first, "ru"), "a"), (example_name(first, "ru"), "b")],
@@ -281,7 +299,7 @@ def test_a_question_about_a_kind_of_company_never_worked_in_is_refused(app, clie
     pid = PAGE.practices[0].id
     for tampered in (
         {met_name(pid, "foreign"): "no"},
-        {met_name(pid, "foreign"): "yes", rating_name(pid, "foreign"): "5"},
+        {met_name(pid, "foreign"): "applied", rating_name(pid, "foreign"): "5"},
         {rating_name(pid, "foreign"): "3"},
     ):
         before = snapshot(app)
@@ -361,7 +379,12 @@ STRANGE_NAMES = [
     "website",
 ]
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
-VALUES = st.one_of(st.sampled_from(["yes", "no", "dk", "na", "1", "3", "5", "0", "6", ""]), TEXT)
+VALUES = st.one_of(
+    st.sampled_from(
+        ["applied", "existed", "no", "dk", "not_my_role", "yes", "na", "mixed", *"13506", ""]
+    ),
+    TEXT,
+)
 POSTS = st.tuples(
     st.booleans(),  # start from a complete, valid page
     st.sets(st.sampled_from(FIELD_NAMES), max_size=6),  # fields left out
@@ -375,7 +398,8 @@ POSTS = st.tuples(
         max_size=8,
     ),  # fields added or sent again
 )
-MISSING_RATING = (True, {rating_name(*yes_cell())}, [])
+MISSING_RATING = (True, {rating_name(*applied_cell())}, [])
+MIXED_RATING = (True, set(), [(rating_name(*applied_cell()), "mixed")])
 
 
 def page_rows(app) -> tuple[dict, dict]:
@@ -393,7 +417,10 @@ def page_rows(app) -> tuple[dict, dict]:
             )
         ).mappings()
         return (
-            {(a["practice_id"], a["company_kind"]): (a["met"], a["rating"]) for a in answers},
+            {
+                (a["practice_id"], a["company_kind"]): (a["met"], a["rating"], a["rating_mixed"])
+                for a in answers
+            },
             {(e["practice_id"], e["company_kind"]): e["text"] for e in examples},
         )
 
@@ -413,6 +440,7 @@ def respondent(client) -> Browser:
 @given(post=POSTS)
 @example(post=(True, set(), []))
 @example(post=MISSING_RATING)
+@example(post=MIXED_RATING)
 def test_any_post_to_a_practice_page_saves_the_whole_page_or_nothing(app, respondent, post):
     complete, left_out, added = post
     items = [(k, v) for k, v in page_data(PAGE, BOTH).items() if complete and k not in left_out]
@@ -427,10 +455,11 @@ def test_any_post_to_a_practice_page_saves_the_whole_page_or_nothing(app, respon
         assert (answers, examples) == before
         return
     assert set(answers) == {(p.id, kind) for p in PAGE.practices for kind in BOTH}
-    for (pid, kind), (met, rating) in answers.items():
+    for (pid, kind), (met, rating, mixed) in answers.items():
         assert met == data[met_name(pid, kind)]
-        sent = data.get(rating_name(pid, kind))
-        assert rating == (int(sent) if met == "yes" else None)
+        sent = data.get(rating_name(pid, kind)) if met == "applied" else None
+        assert mixed == (sent == "mixed")
+        assert rating == (int(sent) if sent and not mixed else None)
     given_examples = {
         (p.id, kind): _clean_text(data.get(example_name(p.id, kind)))
         for p in PAGE.practices

@@ -447,7 +447,9 @@ def test_an_old_version_keeps_its_answers_and_column_while_dashboards_show_the_n
             delete(Answer).where(Answer.response_id == response.id, Answer.practice_id == reworded)
         )
         db.session.add(
-            Answer(response_id=response.id, practice_id="old_wording", company_kind="ru", met="yes")
+            Answer(
+                response_id=response.id, practice_id="old_wording", company_kind="ru", met="existed"
+            )
         )
         db.session.add(
             Answer(

@@ -44,10 +44,12 @@ def expected_bounds(app) -> dict[tuple[str, str], tuple[float, float, float]]:
                 "SELECT a.response_id, p.category_id, a.company_kind, a.met FROM answer a "
                 "JOIN practice p ON p.id = a.practice_id "
                 "JOIN response r ON r.id = a.response_id "
-                "WHERE r.status = 'submitted' AND a.met <> 'na'"
+                "WHERE r.status = 'submitted' AND a.met NOT IN ('na', 'not_my_role')"
             )
         ).all()
     raw = pd.DataFrame([tuple(r) for r in rows], columns=["response_id", "category", "kind", "met"])
+    # The practice existed whether it applied to the respondent or not (or the former yes).
+    raw["met"] = raw["met"].replace({"applied": "yes", "existed": "yes"})
     out = {}
     for (category, kind), group in raw.groupby(["category", "kind"]):
         said = group.groupby("response_id")["met"].agg(set)

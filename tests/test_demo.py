@@ -1,4 +1,5 @@
-"""Synthetic demo respondents: reproducible, clearly marked, realistic, bulk-inserted.
+"""Synthetic demo respondents: reproducible, clearly marked, realistic, bulk-inserted, on
+the answer scale since 2026-12 and with each kind's block.
 
 Each test runs on a migrated SQLite file and a migrated PostgreSQL database.
 """
@@ -17,7 +18,16 @@ from survey import results
 from survey.demo import DEFAULT_CORRELATION, delete_demo, practice_parameters, seed_demo
 from survey.extensions import db
 from survey.queries import Segment
+from survey.questions import BACKGROUND_BY_FIELD, KIND_BACKGROUND_BY_FIELD
 from tests.helpers import Respondent
+
+# Written out here rather than imported: the scale the seeded answers must use.
+EXISTED = ("applied", "existed", "yes")
+ASKED = {"applied", "existed", "no", "dk", "not_my_role"}
+KIND_COLUMNS = [f"{kind}_{name}" for kind in ("ru", "foreign") for name in (
+    "years", "last_year", "employers", "role_level", "function"
+)]  # fmt: skip
+ROLES = ("specialist", "line_manager", "middle_manager", "executive")
 
 STRUCTURE_N = 2000
 STRUCTURE_SEED = 42
@@ -37,11 +47,15 @@ def snapshot() -> tuple[pd.DataFrame, pd.DataFrame]:
         [
             tuple(r)
             for r in db.session.execute(
-                text("SELECT response_id, practice_id, company_kind, met, rating FROM answer")
+                text(
+                    "SELECT response_id, practice_id, company_kind, met, rating, rating_mixed "
+                    "FROM answer"
+                )
             )
         ],
-        columns=["response_id", "practice_id", "company_kind", "met", "rating"],
+        columns=["response_id", "practice_id", "company_kind", "met", "rating", "rating_mixed"],
     )
+    answers["rating_mixed"] = answers["rating_mixed"].astype(bool)
     answers["response_id"] = answers["response_id"].map(rank)
     answers = answers.sort_values(["response_id", "practice_id", "company_kind"])
     return (
@@ -72,6 +86,7 @@ def test_seed_demo_is_reproducible_from_the_seed(app):
     pd.testing.assert_frame_equal(first[1], again[1])
     assert not first[1]["met"].equals(other[1]["met"])
     assert not first[0]["worked_in"].equals(other[0]["worked_in"])
+    assert not first[0]["ru_last_year"].equals(other[0]["ru_last_year"])
 
 
 def test_demo_rows_are_marked_consistent_and_realistic(app):
@@ -91,13 +106,14 @@ def test_demo_rows_are_marked_consistent_and_realistic(app):
                 for r in db.session.execute(
                     text(
                         "SELECT r.worked_in, a.company_kind, a.met, "
-                        "a.rating IS NOT NULL AS rated, COUNT(*) FROM answer a "
+                        "a.rating IS NOT NULL AS rated, a.rating_mixed, COUNT(*) FROM answer a "
                         "JOIN response r ON r.id = a.response_id "
-                        "GROUP BY r.worked_in, a.company_kind, a.met, a.rating IS NOT NULL"
+                        "GROUP BY r.worked_in, a.company_kind, a.met, a.rating IS NOT NULL, "
+                        "a.rating_mixed"
                     )
                 )
             ],
-            columns=["worked_in", "company_kind", "met", "rated", "n"],
+            columns=["worked_in", "company_kind", "met", "rated", "mixed", "n"],
         )
         table = results.comparison(Segment()).table.set_index("practice_id")
         assert results.comparison(Segment()).demo
@@ -107,17 +123,27 @@ def test_demo_rows_are_marked_consistent_and_realistic(app):
     assert responses[0][2:] == (STRUCTURE_N, STRUCTURE_N, STRUCTURE_N)
     assert cells["n"].sum() == STRUCTURE_N * 2 * len(practices)
     cells["rated"] = cells["rated"].astype(bool)
-    # A rating exactly with "yes".
-    assert (cells["rated"] == (cells["met"] == "yes")).all()
+    cells["mixed"] = cells["mixed"].astype(bool)
+    # A rating, or "mixed / can't say" instead, only with "applied"; never both.
+    assert (~(cells["rated"] | cells["mixed"]) | (cells["met"] == "applied")).all()
+    assert not (cells["rated"] & cells["mixed"]).any()
+    applied = cells[cells["met"] == "applied"]
+    shares = {
+        "rated": applied.loc[applied["rated"], "n"].sum() / applied["n"].sum(),
+        "mixed": applied.loc[applied["mixed"], "n"].sum() / applied["n"].sum(),
+    }
+    assert shares["rated"] > 0.85 and 0.04 < shares["mixed"] < 0.1, shares
     # "na" exactly for the kind of company the respondent never worked in.
     not_worked = ((cells["company_kind"] == "ru") & (cells["worked_in"] == "foreign_only")) | (
         (cells["company_kind"] == "foreign") & (cells["worked_in"] == "ru_only")
     )
     assert ((cells["met"] == "na") == not_worked).all()
-    # Some don't-knows, a few percent.
+    # The scale since 2026-12 (never the former "yes"); some don't-knows, a few percent;
+    # "applied" more often than "existed, but not for me".
     asked = cells.loc[~not_worked, ["met", "n"]].groupby("met")["n"].sum()
-    assert set(asked.index) == {"yes", "no", "dk"}
+    assert set(asked.index) == ASKED
     assert 0.03 < asked["dk"] / asked.sum() < 0.1
+    assert asked["applied"] > asked["existed"] > 0.1 * asked["applied"]
 
     # Realistic structure, as designed by practice_parameters(): some practices with a
     # clear difference between company kinds, some with none at all.
@@ -135,6 +161,133 @@ def test_demo_rows_are_marked_consistent_and_realistic(app):
     lower = [p for p in practices if design[p]["rating"]["ru"] < design[p]["rating"]["foreign"]]
     assert lower and (table.loc[lower, "rating_q_val"] < 0.05).mean() >= 0.8
     assert (table.loc[lower, "rank_biserial"] < 0).all()
+
+
+def responses_frame() -> pd.DataFrame:
+    """Every stored response row."""
+    result = db.session.execute(text("SELECT * FROM response"))
+    return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+
+
+def test_each_kind_block_follows_the_background_and_is_empty_for_a_kind_never_worked_in(app):
+    catalog = app.extensions["survey_catalog"]
+    with app.app_context():
+        seed_demo(catalog, STRUCTURE_N, STRUCTURE_SEED)
+        rows = responses_frame()
+    assert rows["job_function"].notna().all()
+    assert set(rows["job_function"]) == set(BACKGROUND_BY_FIELD["job_function"].codes())
+    for kind, never in (("ru", "foreign_only"), ("foreign", "ru_only")):
+        columns = [c for c in KIND_COLUMNS if c.startswith(kind + "_")]
+        worked = rows["worked_in"] != never
+        # The whole block, exactly for the kinds worked in.
+        assert rows.loc[worked, columns].notna().all(axis=None)
+        assert rows.loc[~worked, columns].isna().all(axis=None)
+        block = rows[worked]
+        for column in columns:
+            codes = set(KIND_BACKGROUND_BY_FIELD[column].codes())
+            assert set(block[column]) <= codes, column
+            # Plausible, not degenerate: at least two codes, none taking everything.
+            shares = block[column].value_counts(normalize=True)
+            assert len(shares) >= 2 and shares.max() < 0.95, (column, shares.to_dict())
+        # The kind of the current employer was worked in since 2022.
+        current = block[block["current_employer"] == kind]
+        assert len(current) and (current[f"{kind}_last_year"] == "2022_on").all()
+        # Some answers about each kind refer to an earlier period.
+        assert (block[f"{kind}_last_year"] != "2022_on").mean() > 0.03
+        # The highest role there is at most the role now.
+        rank = {code: i for i, code in enumerate(ROLES)}
+        assert (block[f"{kind}_role_level"].map(rank) <= block["role_level"].map(rank)).all()
+        # Mostly the same function as now.
+        assert (block[f"{kind}_function"] == block["job_function"]).mean() > 0.7
+        # Years there never exceed the total experience.
+        most = {"lt3": "1_2", "3_5": "3_5", "6_10": "6_10", "11_20": "10plus", "20plus": "10plus"}
+        order = {c: i for i, c in enumerate(("lt1", "1_2", "3_5", "6_10", "10plus"))}
+        years = block[f"{kind}_years"].map(order)
+        assert (years <= block["experience_band"].map(most).map(order)).all()
+        # Nobody worked for four employers of a kind in less than a year.
+        assert not (
+            (block[f"{kind}_years"] == "lt1") & (block[f"{kind}_employers"] == "4plus")
+        ).any()
+
+
+def test_not_my_role_only_on_function_marked_practices_and_only_for_other_functions(app):
+    catalog = app.extensions["survey_catalog"]
+    marked = {p.id: set(p.functions) for p in catalog.practices if p.functions}
+    assert marked  # catalogue 2026.4 marks the sales practices
+    with app.app_context():
+        seed_demo(catalog, STRUCTURE_N, STRUCTURE_SEED)
+        answers = pd.DataFrame(
+            [
+                tuple(r)
+                for r in db.session.execute(
+                    text(
+                        "SELECT a.practice_id, a.company_kind, a.met, r.ru_function, "
+                        "r.foreign_function FROM answer a JOIN response r ON r.id = a.response_id "
+                        "WHERE a.met <> 'na'"
+                    )
+                )
+            ],
+            columns=["practice_id", "company_kind", "met", "ru_function", "foreign_function"],
+        )
+    function = np.where(
+        answers["company_kind"] == "ru", answers["ru_function"], answers["foreign_function"]
+    )
+    in_function = np.array(
+        [f in marked.get(pid, ()) for pid, f in zip(answers["practice_id"], function, strict=True)]
+    )
+    is_marked = answers["practice_id"].isin(list(marked))
+    not_mine = answers["met"] == "not_my_role"
+    assert not (not_mine & ~is_marked).any()  # never on a practice for every function
+    assert not (not_mine & in_function).any()  # never from someone in the practice's function
+    outside = is_marked & ~in_function
+    assert 0.3 < not_mine[outside].mean() < 0.7  # "with some probability"
+    # Where it existed, it mostly applied to those in the function, rarely to the others.
+    existed = answers["met"].isin(["applied", "existed"])
+    applied = answers["met"] == "applied"
+    inside = is_marked & in_function & existed
+    assert applied[inside].mean() > 0.75
+    assert applied[outside & existed].mean() < 0.2
+
+
+def test_the_synthetic_period_effect_shows_in_the_raw_answers(app):
+    """Every eighth practice is made more common in answers about 2022 or later: labelled
+    synthetic in survey/demo.py, and visible in a plain count of the stored answers, in
+    each kind of company; the other practices do not differ by period."""
+    catalog = app.extensions["survey_catalog"]
+    design = practice_parameters(catalog, np.random.default_rng(STRUCTURE_SEED))
+    period = "CASE WHEN a.company_kind = 'ru' THEN r.ru_last_year ELSE r.foreign_last_year END"
+    with app.app_context():
+        seed_demo(catalog, STRUCTURE_N, STRUCTURE_SEED)
+        rows = db.session.execute(
+            text(
+                f"SELECT a.practice_id, a.company_kind, {period}, "
+                "SUM(CASE WHEN a.met IN ('applied', 'existed') THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN a.met = 'no' THEN 1 ELSE 0 END) "
+                "FROM answer a JOIN response r ON r.id = a.response_id "
+                "WHERE a.met IN ('applied', 'existed', 'no') "
+                f"GROUP BY a.practice_id, a.company_kind, {period}"
+            )
+        ).all()
+    counts = pd.DataFrame(
+        [tuple(r) for r in rows], columns=["practice_id", "kind", "period", "yes", "no"]
+    )
+    counts["shifted"] = counts["practice_id"].map(lambda p: design[p]["period_shift"] > 0)
+    counts["recent"] = counts["period"] == "2022_on"
+    # Pooled over practices of one kind and one sort, weighting each practice alike in
+    # both periods: the difference of the mean shares.
+    counts["share"] = counts["yes"] / (counts["yes"] + counts["no"])
+    shares = counts.pivot_table(
+        index=["kind", "shifted", "practice_id"], columns="recent", values="share"
+    )
+    gap = (shares[True] - shares[False]).groupby(level=["kind", "shifted"]).mean()
+    for kind in ("ru", "foreign"):
+        assert 0.06 < gap[(kind, True)] < 0.18, gap
+        assert abs(gap[(kind, False)]) < 0.03, gap
+        # The shifted practices' rise is clear in a plain two-proportion test.
+        shifted = counts[(counts["kind"] == kind) & counts["shifted"]]
+        sums = shifted.groupby("recent")[["yes", "no"]].sum()
+        _, p_val = proportions_ztest(sums["yes"], sums["yes"] + sums["no"])
+        assert p_val < 0.01, (kind, p_val)
 
 
 def test_cli_seed_demo_replace_and_fresh_ids_afterwards(app, runner, client):
@@ -210,14 +363,28 @@ def test_seeding_leaves_every_constraint_in_force_and_the_rows_valid(app):
         bad = db.session.scalar(
             text(
                 "SELECT COUNT(*) FROM answer WHERE company_kind NOT IN ('ru', 'foreign') "
-                "OR met NOT IN ('yes', 'no', 'dk', 'na') "
-                "OR (rating IS NOT NULL AND (met <> 'yes' OR rating NOT BETWEEN 1 AND 5)) "
-                "OR (met = 'yes' AND rating IS NULL) "
+                "OR met NOT IN ('applied', 'existed', 'no', 'dk', 'not_my_role', 'yes', 'na') "
+                "OR (rating IS NOT NULL AND (met NOT IN ('applied', 'yes') "
+                "    OR rating NOT BETWEEN 1 AND 5)) "
+                "OR rating_mixed IS NULL "
+                "OR (rating_mixed AND (rating IS NOT NULL OR met NOT IN ('applied', 'yes'))) "
                 "OR practice_id NOT IN (SELECT id FROM practice) "
                 "OR response_id NOT IN (SELECT id FROM response)"
             )
         )
         assert bad == 0
+        nulls = {
+            kind: " AND ".join(f"{c} IS NULL" for c in KIND_COLUMNS if c.startswith(kind + "_"))
+            for kind in ("ru", "foreign")
+        }
+        blocks = db.session.scalar(
+            text(
+                f"SELECT COUNT(*) FROM response WHERE NOT (({nulls['ru']}) "
+                "OR worked_in IN ('ru_only', 'both')) "
+                f"OR NOT (({nulls['foreign']}) OR worked_in IN ('foreign_only', 'both'))"
+            )
+        )
+        assert blocks == 0
         assert db.session.scalar(text("SELECT COUNT(*) FROM response")) == 250
         db.session.commit()
         # The constraints hold again for everyone else: an orphan answer is refused.
@@ -232,13 +399,28 @@ def test_seeding_leaves_every_constraint_in_force_and_the_rows_valid(app):
             db.session.flush()
         db.session.rollback()
         first = db.session.scalar(text("SELECT MIN(id) FROM response"))
+        cell = {"r": first, "p": catalog.practices[0].id}
+        insert = text(
+            "INSERT INTO answer (response_id, practice_id, company_kind, met, rating, "
+            "rating_mixed) VALUES (:r, :p, 'ru', :met, :rating, :mixed)"
+        )
+        free = text("DELETE FROM answer WHERE response_id = :r AND practice_id = :p")
+        refused = (("no", 4, False), ("existed", None, True), ("applied", 4, True))
+        for met, rating, mixed in refused:
+            db.session.execute(free, cell)  # room for the row: only a CHECK can refuse it
+            with pytest.raises(IntegrityError):
+                db.session.execute(insert, {**cell, "met": met, "rating": rating, "mixed": mixed})
+                db.session.flush()
+            db.session.rollback()
+        db.session.execute(free, cell)
+        db.session.execute(insert, {**cell, "met": "applied", "rating": None, "mixed": True})
+        db.session.rollback()
+        # A block for a kind never worked in is refused too.
+        only = db.session.scalar(text("SELECT MIN(id) FROM response WHERE worked_in = 'ru_only'"))
         with pytest.raises(IntegrityError):
             db.session.execute(
-                text(
-                    "INSERT INTO answer (response_id, practice_id, company_kind, met, rating) "
-                    "VALUES (:r, :p, 'ru', 'no', 4)"
-                ),
-                {"r": first, "p": catalog.practices[0].id},
+                text("UPDATE response SET foreign_last_year = '2022_on' WHERE id = :r"),
+                {"r": only},
             )
             db.session.flush()
         db.session.rollback()
@@ -282,7 +464,7 @@ CORRELATION_N = 2000
 
 def paired_answers() -> pd.DataFrame:
     """One row per (respondent who worked in both kinds, practice): met and rating in each
-    kind, read from the raw answer rows."""
+    kind, and the period of each kind, read from the raw rows."""
     rows = db.session.execute(
         text(
             "SELECT a.response_id, a.practice_id, a.company_kind, a.met, a.rating "
@@ -298,18 +480,54 @@ def paired_answers() -> pd.DataFrame:
         index=["response_id", "practice_id"], columns="company_kind", values=["met", "rating"]
     )
     wide.columns = [f"{name}_{kind}" for name, kind in wide.columns]
-    return wide.reset_index()
+    periods = pd.DataFrame(
+        [
+            tuple(r)
+            for r in db.session.execute(
+                text(
+                    "SELECT id, ru_last_year, foreign_last_year FROM response "
+                    "WHERE worked_in = 'both'"
+                )
+            )
+        ],
+        columns=["response_id", "period_ru", "period_foreign"],
+    )
+    return wide.reset_index().merge(periods, on="response_id")
+
+
+def existed_or_not(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs answered "existed" (any of its codes) or "no" about both kinds."""
+    keep = pairs["met_ru"].isin([*EXISTED, "no"]) & pairs["met_foreign"].isin([*EXISTED, "no"])
+    return pairs[keep]
 
 
 def realised_phi(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per practice: the phi (Pearson) correlation of the yes/no pairs and their number."""
-    yes_no = pairs[pairs["met_ru"].isin(["yes", "no"]) & pairs["met_foreign"].isin(["yes", "no"])]
+    """Per practice: the phi (Pearson) correlation of the existed / did not exist pairs and
+    their number."""
     out = {}
-    for practice, group in yes_no.groupby("practice_id"):
-        x = (group["met_ru"] == "yes").to_numpy(float)
-        y = (group["met_foreign"] == "yes").to_numpy(float)
+    for practice, group in existed_or_not(pairs).groupby("practice_id"):
+        x = group["met_ru"].isin(EXISTED).to_numpy(float)
+        y = group["met_foreign"].isin(EXISTED).to_numpy(float)
         out[practice] = {"phi": stats.pearsonr(x, y)[0], "n": len(group)}
     return pd.DataFrame(out).T
+
+
+def designed_phi(pairs: pd.DataFrame, design: dict, correlation: float) -> pd.Series:
+    """Per practice, the phi the design gives these very pairs: each person's two shares
+    (the base prevalence, plus the synthetic period shift where the kind was last worked
+    in in 2022 or later), their "both" share from the correlation clipped to the Frechet
+    bounds of those shares, and phi of the pooled 2x2 table."""
+    out = {}
+    for practice, group in existed_or_not(pairs).groupby("practice_id"):
+        spec = design[practice]
+        p1 = spec["p"]["ru"] + spec["period_shift"] * (group["period_ru"] == "2022_on")
+        p2 = spec["p"]["foreign"] + spec["period_shift"] * (group["period_foreign"] == "2022_on")
+        p1, p2 = np.minimum(p1, 0.95), np.minimum(p2, 0.95)
+        both = p1 * p2 + correlation * np.sqrt(p1 * (1 - p1) * p2 * (1 - p2))
+        both = np.clip(both, np.maximum(0.0, p1 + p2 - 1), np.minimum(p1, p2))
+        a, b, ab = p1.mean(), p2.mean(), both.mean()
+        out[practice] = (ab - a * b) / np.sqrt(a * (1 - a) * b * (1 - b))
+    return pd.Series(out)
 
 
 def phi_range(p1: float, p2: float) -> tuple[float, float]:
@@ -344,14 +562,20 @@ def naive_z(table: pd.DataFrame) -> pd.Series:
 def test_the_demo_correlation_is_realised_in_the_paired_answers_and_ratings(app):
     catalog = app.extensions["survey_catalog"]
     design = practice_parameters(catalog, np.random.default_rng(STRUCTURE_SEED))
+    shifted = [p for p in design if design[p]["period_shift"]]
+    assert shifted and len(shifted) < len(design) / 4
     for correlation in (0.6, 0.0, -0.3):
         _, pairs = seed_with(app, correlation)
         phi = realised_phi(pairs)
         assert len(phi) == len(catalog.practices)
         # What the shares allow: phi is clipped to the Frechet bound where it is lower.
         limit = {p: phi_range(design[p]["p"]["ru"], design[p]["p"]["foreign"]) for p in phi.index}
-        expected = pd.Series({p: float(np.clip(correlation, *limit[p])) for p in phi.index})
-        assert abs(expected.mean() - correlation) < 0.1  # mostly not clipped
+        plain = pd.Series({p: float(np.clip(correlation, *limit[p])) for p in phi.index})
+        assert abs(plain.mean() - correlation) < 0.1  # mostly not clipped
+        # The practices with a period shift mix two pairs of shares; the others keep theirs.
+        expected = designed_phi(pairs, design, correlation)
+        unshifted = plain.index.difference(shifted)
+        assert np.allclose(expected[unshifted], plain[unshifted])
         se = 1 / np.sqrt(phi["n"].astype(float))  # phi's standard error is below 1/sqrt(n)
         deviation = phi["phi"].astype(float) - expected
         assert (deviation.abs() < 4 * se).all(), deviation.abs().max()

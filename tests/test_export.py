@@ -49,21 +49,45 @@ ZIP_MEMBERS = {
     "codebook.csv",
     "disclosure_report.json",
 }
-MET_CODE = {"yes": "1", "no": "0", "dk": "dk", "na": ""}
+# The documented codes of the answer columns, written out here: "existed" (1) for both
+# codes of the scale since 2026-12 and the former "met it"; "not my role" never a "no".
+MET_CODE = {
+    "applied": "1",
+    "existed": "1",
+    "yes": "1",
+    "no": "0",
+    "dk": "dk",
+    "not_my_role": "not_my_role",
+    "na": "",
+}
+APPLIED_CODE = {"applied": "1", "existed": "0", "yes": "unknown"}  # else empty
 SUPPRESSED_CODE = "suppressed"
 # What someone who knows a respondent may know about them, written out here rather than
 # imported, so that the attacker's check below does not take the code under test's word.
+# answer_scale is what the answer codes show: the scale the answers were given on.
 ATTACKER_QIS = (
     "wave",
     "submitted_month",
     "language",
+    "answer_scale",
     "worked_in",
     "current_employer",
     "industry",
     "company_size",
     "role_level",
+    "job_function",
     "experience_band",
     "region",
+    "ru_last_year",
+    "foreign_last_year",
+)
+# Stored in the response row itself (the rest are derived from it or from its answers).
+STORED_QIS = ATTACKER_QIS[4:]
+# Asked since 2026-12 and kept in the database, but in no file.
+WITHHELD = tuple(
+    f"{kind}_{name}"
+    for kind in ("ru", "foreign")
+    for name in ("years", "employers", "role_level", "function")
 )
 KINDS_OF = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": ("ru", "foreign")}
 BOM = b"\xef\xbb\xbf"
@@ -148,8 +172,31 @@ def practice_columns(practice_ids) -> list[str]:
     return [
         f"{pid}__{suffix}"
         for pid in practice_ids
-        for suffix in ("ru", "foreign", "ru_rating", "foreign_rating")
+        for suffix in (
+            "ru",
+            "foreign",
+            "ru_rating",
+            "foreign_rating",
+            "ru_applied",
+            "foreign_applied",
+        )
     ]
+
+
+def scale_of(answers: dict, mixed: set) -> str:
+    """The answer scale as the stored codes show it (a plain reading of the answer rows)."""
+    legacy = any(met == "yes" for met, _ in answers.values())
+    current = bool(mixed) or any(
+        met in ("applied", "existed", "not_my_role") for met, _ in answers.values()
+    )
+    return {(True, False): "met", (False, True): "existed_applied", (True, True): "both"}.get(
+        (legacy, current), ""
+    )
+
+
+def rating_cell(rating, mixed: bool) -> str:
+    """The documented rating cell: 1-5, the code "mixed", or empty."""
+    return "mixed" if mixed else ("" if rating is None else str(rating))
 
 
 def fixed_columns(demo: bool) -> list[str]:
@@ -170,24 +217,38 @@ def stored(app) -> dict[str, dict]:
                 "month": r.submitted_on.strftime("%Y-%m"),
                 "language": r.language,
                 "is_demo": r.is_demo,
-                "background": {q: getattr(r, q) for q in ATTACKER_QIS[3:]},
+                "background": {q: getattr(r, q) for q in STORED_QIS},
+                "withheld": {q: getattr(r, q) for q in WITHHELD},
                 "answers": {},
+                "mixed": set(),
                 "dates": {r.consented_on, r.started_on, r.updated_on, r.submitted_on},
                 "resume_token_hash": r.resume_token_hash,
             }
             for r in responses
         }
-        for rid, pid, kind, met, rating in db.session.execute(
+        for rid, pid, kind, met, rating, mixed in db.session.execute(
             select(
                 Answer.response_id,
                 Answer.practice_id,
                 Answer.company_kind,
                 Answer.met,
                 Answer.rating,
+                Answer.rating_mixed,
             )
         ):
             if rid in by_id:
                 by_id[rid]["answers"][(pid, kind)] = (met, rating)
+                if mixed:
+                    by_id[rid]["mixed"].add((pid, kind))
+    for row in by_id.values():
+        row["scale"] = scale_of(row["answers"], row["mixed"])
+        row["qis"] = {
+            "wave": row["wave"],
+            "submitted_month": row["month"],
+            "language": row["language"],
+            "answer_scale": row["scale"] or None,
+            **row["background"],
+        }
     return {row["export_id"]: row for row in by_id.values()}
 
 
@@ -214,25 +275,45 @@ def assert_answers_match(
         if export_id in withheld:
             assert {row[c] for c in practice_columns(practice_ids)} == {SUPPRESSED_CODE}
             continue
+        # The scale the answers show is released as it is (structural, never hidden alone).
+        assert row["answer_scale"] == response["scale"], export_id
+        answered = set()
         for (pid, kind), (met, rating) in response["answers"].items():
-            assert row[f"{pid}__{kind}"] == MET_CODE[met], (export_id, pid, kind)
-            want = "" if rating is None else str(rating)
-            assert row[f"{pid}__{kind}_rating"] == want, (export_id, pid, kind)
+            answered |= {(pid, kind)}
+            cell = (export_id, pid, kind)
+            assert row[f"{pid}__{kind}"] == MET_CODE[met], cell
+            mixed = (pid, kind) in response["mixed"]
+            assert row[f"{pid}__{kind}_rating"] == rating_cell(rating, mixed), cell
+            assert row[f"{pid}__{kind}_applied"] == APPLIED_CODE.get(met, ""), cell
+        for pid in practice_ids:  # a cell without an answer row is empty
+            for kind in ("ru", "foreign"):
+                if (pid, kind) not in answered:
+                    cells = [
+                        row[f"{pid}__{kind}{suffix}"] for suffix in ("", "_rating", "_applied")
+                    ]
+                    assert cells == ["", "", ""], (export_id, pid, kind)
     expected_long = {
-        (export_id, pid, kind, MET_CODE[met], "" if rating is None else str(rating))
+        (
+            export_id,
+            pid,
+            kind,
+            MET_CODE[met],
+            rating_cell(rating, (pid, kind) in response["mixed"]),
+            APPLIED_CODE.get(met, ""),
+        )
         for export_id, response in truth.items()
         if export_id not in withheld
         for (pid, kind), (met, rating) in response["answers"].items()
     } | {
-        (export_id, pid, kind, SUPPRESSED_CODE, SUPPRESSED_CODE)
+        (export_id, pid, kind, SUPPRESSED_CODE, SUPPRESSED_CODE, SUPPRESSED_CODE)
         for export_id in withheld
         for pid in practice_ids
         for kind in ("ru", "foreign")
     }
     got_long = list(
-        long[["respondent_id", "practice_id", "company_kind", "met", "rating"]].itertuples(
-            index=False, name=None
-        )
+        long[
+            ["respondent_id", "practice_id", "company_kind", "met", "rating", "applied"]
+        ].itertuples(index=False, name=None)
     )
     assert len(got_long) == len(set(got_long)), "duplicate rows in answers_long.csv"
     assert set(got_long) == expected_long
@@ -274,7 +355,14 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
 
     practice_ids = [p.id for p in catalog.practices]
     assert list(wide.columns) == fixed_columns(demo=False) + practice_columns(practice_ids)
-    assert list(long.columns) == ["respondent_id", "practice_id", "company_kind", "met", "rating"]
+    assert list(long.columns) == [
+        "respondent_id",
+        "practice_id",
+        "company_kind",
+        "met",
+        "rating",
+        "applied",
+    ]
 
     truth = stored(app)  # submitted responses only
     with app.app_context():
@@ -295,15 +383,23 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
         assert (row["wave"], row["submitted_month"]) == (t["wave"], t["month"])
         assert re.fullmatch(r"\d{4}-\d{2}", row["submitted_month"])
         assert row["language"] == t["language"]
-        for q in QUASI_IDENTIFIERS[3:]:
-            assert row[q] == (t["background"][q] or ""), q
+        for q in QUASI_IDENTIFIERS:
+            assert row[q] == (t["qis"][q] or ""), q
+        assert row["answer_scale"] == "existed_applied"
         if t["background"]["worked_in"] == "ru_only":  # not applicable: empty
             assert t["language"] == "en"
+            assert row["foreign_last_year"] == "" and row["ru_last_year"] == "2014_2021"
             for pid in practice_ids:
-                assert row[f"{pid}__foreign"] == "" and row[f"{pid}__foreign_rating"] == ""
+                cells = {row[f"{pid}__foreign{suffix}"] for suffix in ("", "_rating", "_applied")}
+                assert cells == {""}
         else:
             met = {row[f"{pid}__{kind}"] for pid in practice_ids for kind in ("ru", "foreign")}
             assert met == {"1", "0", "dk"} and t["language"] == "ru"
+            applied = {
+                row[f"{pid}__{k}_applied"] for pid in practice_ids for k in ("ru", "foreign")
+            }
+            assert applied == {"1", "0", ""}
+            assert (row["ru_last_year"], row["foreign_last_year"]) == ("2014_2021", "2022_on")
     assert report["records"] == 4 and report["k_required"] == 2 and report["k_achieved"] == 2
     assert report["suppressed_values"] == 0 and report["fully_suppressed_records"] == 0
 
@@ -328,8 +424,12 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
     practice = catalog.practices[0]
     entry = described[("responses.csv", f"{practice.id}__foreign_rating")]
     assert practice.name.ru in entry["question_ru"] and practice.name.en in entry["question_en"]
-    assert described[("responses.csv", f"{practice.id}__ru")]["values"] == "1|0|dk||suppressed"
-    assert described[("answers_long.csv", "rating")]["values"] == "1|2|3|4|5||suppressed"
+    assert (
+        described[("responses.csv", f"{practice.id}__ru")]["values"]
+        == "1|0|dk|not_my_role||suppressed"
+    )
+    assert described[("answers_long.csv", "rating")]["values"] == "1|2|3|4|5|mixed||suppressed"
+    assert described[("answers_long.csv", "applied")]["values"] == "1|0|unknown||suppressed"
     month = next(iter(truth.values()))["month"]
     assert described[("responses.csv", "submitted_month")]["values"] == f"{month}|suppressed"
     assert described[("responses.csv", "language")]["values"] == "ru|en|any|suppressed"
@@ -363,7 +463,7 @@ def test_a_practice_retired_from_the_catalogue_keeps_its_answers_and_its_codeboo
                     response_id=response_id,
                     practice_id=retired,
                     company_kind="ru",
-                    met="yes",
+                    met="applied",  # a former "yes" would change its answer_scale
                     rating=4,
                 ),
                 Answer(
@@ -380,6 +480,7 @@ def test_a_practice_retired_from_the_catalogue_keeps_its_answers_and_its_codeboo
     assert_answers_match(wide, long, stored(app))
     row = wide.set_index("respondent_id").loc[shown]
     assert (row[f"{retired}__ru"], row[f"{retired}__ru_rating"]) == ("1", "4")
+    assert row[f"{retired}__ru_applied"] == "1" and row[f"{retired}__foreign_applied"] == ""
     assert row[f"{retired}__foreign"] == "dk"
     described = {
         (file, entry["column"]): entry
@@ -393,6 +494,169 @@ def test_a_practice_retired_from_the_catalogue_keeps_its_answers_and_its_codeboo
         assert "Снятая с каталога практика" in entry["question_ru"]
     allowed = described[("answers_long.csv", "practice_id")]["values"].split("|")
     assert set(long["practice_id"]) <= set(allowed)
+
+
+def make_legacy(app, count: int) -> set[str]:
+    """Turn ``count`` demo responses into responses as stored before 2026-12: no job
+    function, no block per kind, every "existed" answer the former "met it" (yes), no
+    "not my role" and no "mixed" (neither existed). Returns their export ids."""
+    with app.app_context():
+        ids = db.session.scalars(select(Response.id).order_by(Response.export_id).limit(count))
+        ids = list(ids)
+        blocks = {f"{kind}_{name}": None for kind in ("ru", "foreign") for name in (
+            "years", "last_year", "employers", "role_level", "function"
+        )}  # fmt: skip
+        db.session.execute(
+            update(Response).where(Response.id.in_(ids)).values(job_function=None, **blocks)
+        )
+        mine = Answer.response_id.in_(ids)
+        db.session.execute(
+            update(Answer)
+            .where(mine, Answer.met.in_(["applied", "existed"]))
+            .values(met="yes", rating_mixed=False)
+        )
+        db.session.execute(update(Answer).where(mine, Answer.met == "not_my_role").values(met="no"))
+        db.session.commit()
+        return set(db.session.scalars(select(Response.export_id).where(Response.id.in_(ids))))
+
+
+def tally(frame_: pd.DataFrame, columns, code: str) -> int:
+    """How many cells of these columns hold this code."""
+    return int((frame_[list(columns)] == code).to_numpy().sum())
+
+
+def test_the_new_answer_codes_and_background_round_trip_against_a_plain_recount(app, client):
+    """Demo responses on the scale since 2026-12 beside responses stored before it: every
+    cell of both files is the stored answer under its documented code, each code's count
+    matches a count of the database rows, and the columns earlier responses were not
+    asked are empty for them."""
+    catalog = app.extensions["survey_catalog"]
+    seed(app, 300, seed_value=31)
+    legacy = make_legacy(app, 60)
+    allow_full_suppression(app)
+    headers = bearer(app)
+    wide = frame(api_get(client, headers, "responses").data)
+    long = frame(api_get(client, headers, "answers_long").data)
+    practice_ids = [p.id for p in catalog.practices]
+    truth = stored(app)
+    assert_answers_match(wide, long, truth, practice_ids)
+    assert_k_anonymous_to_an_attacker(wide, long, practice_ids, k=5)
+
+    # A plain recount: each code in the released rows against the stored answer rows.
+    shown = set(wide["respondent_id"]) - withheld_ids(wide)
+    assert len(shown) > 200 and len(shown & legacy) > 30
+    with app.app_context():
+        rows = db.session.execute(
+            select(Answer.met, Answer.rating, Answer.rating_mixed, Response.export_id).join(
+                Response, Response.id == Answer.response_id
+            )
+        ).all()
+    db_count = Counter()
+    for met, rating, mixed, export_id in rows:
+        if export_id in shown:
+            db_count[met] += 1
+            db_count["mixed"] += bool(mixed)
+            db_count["rated"] += rating is not None
+    released = wide[wide["respondent_id"].isin(shown)]
+    met_columns = [f"{p}__{k}" for p in practice_ids for k in ("ru", "foreign")]
+    applied_columns = [f"{c}_applied" for c in met_columns]
+    rating_columns = [f"{c}_rating" for c in met_columns]
+    assert tally(released, met_columns, "1") == sum(
+        db_count[c] for c in ("applied", "existed", "yes")
+    )
+    assert tally(released, met_columns, "0") == db_count["no"]
+    assert tally(released, met_columns, "not_my_role") == db_count["not_my_role"] > 0
+    assert tally(released, applied_columns, "1") == db_count["applied"] > 0
+    assert tally(released, applied_columns, "0") == db_count["existed"] > 0
+    assert tally(released, applied_columns, "unknown") == db_count["yes"] > 0
+    assert tally(released, rating_columns, "mixed") == db_count["mixed"] > 0
+    numeric = released[rating_columns].isin(["1", "2", "3", "4", "5"]).to_numpy().sum()
+    assert numeric == db_count["rated"]
+    in_long = long[long["respondent_id"].isin(shown)]
+    assert (in_long["applied"] == "unknown").sum() == db_count["yes"]
+    assert (in_long["met"] == "not_my_role").sum() == db_count["not_my_role"]
+    assert (in_long["rating"] == "mixed").sum() == db_count["mixed"]
+
+    # Earlier responses: the scale they were asked on, and nothing they were not asked.
+    rows_by_id = wide.set_index("respondent_id")
+    for export_id in shown:
+        row, t = rows_by_id.loc[export_id], truth[export_id]
+        if export_id in legacy:
+            assert row["answer_scale"] == "met"
+            for q in ("job_function", "ru_last_year", "foreign_last_year"):
+                assert row[q] in ("", SUPPRESSED_CODE), (export_id, q)
+            assert row[practice_columns(practice_ids)].isin(["1", "0"]).any()
+            applied = {row[c] for c in applied_columns}
+            assert applied <= {"unknown", ""}
+        else:
+            assert row["answer_scale"] == "existed_applied"
+            assert "unknown" not in {row[c] for c in applied_columns}
+            for kind in KINDS_OF[t["background"]["worked_in"]]:
+                assert row[f"{kind}_last_year"] != ""
+
+
+def test_the_codebook_describes_every_new_column_in_both_languages(app, client):
+    catalog = app.extensions["survey_catalog"]
+    seed(app, 60, seed_value=32)
+    make_legacy(app, 10)
+    allow_full_suppression(app)
+    headers = bearer(app)
+    wide = frame(api_get(client, headers, "responses").data)
+    long = frame(api_get(client, headers, "answers_long").data)
+    codebook = frame(api_get(client, headers, "codebook").data)
+    described = {
+        (file, entry["column"]): entry
+        for entry in codebook.to_dict("records")
+        for file in entry["file"].split("; ")
+    }
+    new_columns = [
+        ("responses.csv", c)
+        for c in ("answer_scale", "job_function", "ru_last_year", "foreign_last_year")
+    ]
+    new_columns += [("responses.csv", c) for c in wide.columns if c.endswith("_applied")]
+    new_columns += [("answers_long.csv", "applied")]
+    assert len(new_columns) == 4 + 2 * len(catalog.practices) + 1
+    for file, table in (("responses.csv", wide), ("answers_long.csv", long)):
+        for column in table.columns:
+            entry = described[(file, column)]
+            assert re.search("[а-яА-Я]", entry["question_ru"]), column
+            assert entry["question_en"] and not re.search("[а-яА-Я]", entry["question_en"])
+            if entry["values"]:
+                assert set(table[column]) <= set(entry["values"].split("|")), (file, column)
+                for code in entry["values"].split("|"):
+                    shown = code or "(empty)"
+                    assert f"{shown} = " in entry["labels_ru"], (column, code)
+                    assert f"{shown} = " in entry["labels_en"], (column, code)
+                assert not re.search("[а-яА-Я]", entry["labels_en"]), column
+    for key in new_columns:
+        assert key in described, key
+    # What an empty cell means where the question was not asked before 2026-12.
+    for column in ("job_function", "ru_last_year", "foreign_last_year"):
+        entry = described[("responses.csv", column)]
+        assert "(empty) = " in entry["labels_en"] and "before December 2026" in entry["labels_en"]
+        assert "до декабря 2026" in entry["labels_ru"]
+        assert "" in entry["values"].split("|")
+    period = described[("responses.csv", "ru_last_year")]
+    assert period["values"].split("|")[:3] == ["2022_on", "2014_2021", "before_2014"]
+    assert "never worked in this kind" in period["labels_en"]
+    # The codes of the new scale, each a code of its own.
+    practice = catalog.practices[0].id
+    met = described[("responses.csv", f"{practice}__foreign")]["values"].split("|")
+    assert "not_my_role" in met and "0" in met  # "not my role" is not a "no"
+    rating = described[("responses.csv", f"{practice}__ru_rating")]
+    assert "mixed" in rating["values"].split("|") and "mixed" not in "12345"
+    assert "never in a rating statistic" in rating["labels_en"]
+    applied = described[("responses.csv", f"{practice}__ru_applied")]
+    assert applied["values"] == "1|0|unknown||suppressed"
+    assert "before December 2026" in applied["labels_en"]
+    assert described[("responses.csv", "answer_scale")]["values"].split("|")[:3] == [
+        "existed_applied",
+        "met",
+        "both",
+    ]
+    # The met column keeps one meaning across both scales, and says so.
+    question = described[("responses.csv", f"{practice}__ru")]["question_en"]
+    assert "Did this practice exist?" in question and "Did you meet this practice?" in question
 
 
 # -- 2. no identifiers -----------------------------------------------------------------------
@@ -436,11 +700,15 @@ def test_no_file_carries_an_identifier_and_respondent_ids_are_random_stable_and_
                 assert not FORBIDDEN_COLUMN.search(bare), (name, column)
 
     # Coded columns hold only their codes, so they cannot carry an id either.
+    ratings = {"", "1", "2", "3", "4", "5", "mixed", SUPPRESSED_CODE}
     for column in wide.columns:
         if column.endswith("_rating"):
-            assert set(wide[column]) <= {"", "1", "2", "3", "4", "5", SUPPRESSED_CODE}, column
+            assert set(wide[column]) <= ratings, column
+        elif column.endswith("_applied"):
+            assert set(wide[column]) <= {"", "1", "0", "unknown", SUPPRESSED_CODE}, column
         elif column.endswith(("__ru", "__foreign")):
-            assert set(wide[column]) <= {"", "1", "0", "dk", SUPPRESSED_CODE}, column
+            assert set(wide[column]) <= {"", "1", "0", "dk", "not_my_role", SUPPRESSED_CODE}
+    assert set(long["rating"]) <= ratings
     assert set(wide["is_demo"]) == {"1"}
     free = [*fixed_columns(demo=False)]
     cells = {cell for column in free for cell in wide[column]}
@@ -763,6 +1031,36 @@ def inferred_worked_in(row: dict, practice_ids) -> str:
     )
 
 
+def scale_from_cells(met: set, rating: set, applied: set) -> str:
+    """The answer scale an attacker reads off the answer codes: "unknown" in an applied
+    column is a former "met it"; 1 / 0 there, "not my role", or a "mixed" rating only the
+    scale since 2026-12 has."""
+    legacy = "unknown" in applied
+    current = bool(applied & {"1", "0"}) or "not_my_role" in met or "mixed" in rating
+    return {(True, False): "met", (False, True): "existed_applied", (True, True): "both"}.get(
+        (legacy, current), ""
+    )
+
+
+def inferred_scale(row: dict, practice_ids) -> str:
+    """The answer scale read off a responses.csv row's answer columns."""
+    cells = {
+        suffix: {
+            row[f"{pid}__{kind}{suffix}"] for pid in practice_ids for kind in ("ru", "foreign")
+        }
+        for suffix in ("", "_rating", "_applied")
+    }
+    return scale_from_cells(cells[""], cells["_rating"], cells["_applied"])
+
+
+def scales_from_long(long: pd.DataFrame) -> dict[str, str]:
+    """The answer scale of every respondent read off answers_long.csv."""
+    out = {}
+    for rid, group in long.groupby("respondent_id"):
+        out[rid] = scale_from_cells(set(group["met"]), set(group["rating"]), set(group["applied"]))
+    return out
+
+
 def inferred_from_long(long: pd.DataFrame) -> dict[str, str]:
     """The same inference from answers_long.csv: the kinds with a non-empty answer."""
     seen: dict[str, set] = {}
@@ -786,20 +1084,25 @@ def inferred_from_long(long: pd.DataFrame) -> dict[str, str]:
 def assert_k_anonymous_to_an_attacker(wide, long, practice_ids, k: int) -> Counter:
     """Classes an attacker can form among the REAL rows (demo rows are marked, so they hide
     no one; a demo-only study stands in for a real one): every released quasi-identifier
-    plus worked_in as read off the answers, in either file. Only the class that shows
-    nothing at all (every quasi-identifier and every answer suppressed) may be smaller
-    than k. Returns the class sizes."""
+    plus worked_in and the answer scale as read off the answers, in either file. Only the
+    class that shows nothing at all (every quasi-identifier and every answer suppressed)
+    may be smaller than k. Returns the class sizes."""
     real = wide
     if "is_demo" in wide.columns and (wide["is_demo"] == "0").any():
         real = wide[wide["is_demo"] == "0"]
     assert len(real), "no rows to check: the check would prove nothing"
     from_long = inferred_from_long(long)
+    scale_in_long = scales_from_long(long)
     sizes: Counter = Counter()
     for row in real.to_dict("records"):
+        rid = row["respondent_id"]
         seen = inferred_worked_in(row, practice_ids)
-        assert from_long.get(row["respondent_id"]) == seen, row["respondent_id"]
-        sizes[(*(row[q] for q in ATTACKER_QIS), seen)] += 1
-    nothing = (*(SUPPRESSED_CODE for _ in ATTACKER_QIS), "withheld")
+        assert from_long.get(rid) == seen, rid
+        scale = inferred_scale(row, practice_ids) if seen != "withheld" else "withheld"
+        if seen != "withheld":
+            assert scale_in_long[rid] == scale, rid
+        sizes[(*(row[q] for q in ATTACKER_QIS), seen, scale)] += 1
+    nothing = (*(SUPPRESSED_CODE for _ in ATTACKER_QIS), "withheld", "withheld")
     small = {combo: n for combo, n in sizes.items() if n < k and combo != nothing}
     assert not small, (k, small)
     return sizes
@@ -822,6 +1125,7 @@ ODD_ONE = {
     "industry": "energy",
     "company_size": "lt50",
     "role_level": "executive",
+    "job_function": "finance",
     "experience_band": "20plus",
     "region": "other_ru",
 }
@@ -877,7 +1181,7 @@ def test_a_real_row_comes_out_of_a_mixed_export_exactly_as_out_of_the_real_only_
         if t["background"]["worked_in"] == "ru_only":
             assert set(row) == {SUPPRESSED_CODE}
         else:
-            raw = [t["wave"], t["month"], t["language"], *t["background"].values()]
+            raw = [t["qis"][q] or "" for q in ATTACKER_QIS]
             assert list(row[list(ATTACKER_QIS)]) == raw
     practice_ids = [p.id for p in catalog.practices]
     assert_answers_match(real_only, real_long, truth, practice_ids)

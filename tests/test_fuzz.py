@@ -31,7 +31,7 @@ from survey.demo import seed_demo
 from survey.extensions import db
 from survey.forms import EXTRA_KEYS, example_name, met_name, rating_name
 from survey.models import COMPANY_KINDS, Response
-from survey.questions import BACKGROUND
+from survey.questions import BACKGROUND, KIND_BACKGROUND, KIND_BACKGROUND_BY_FIELD
 from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers
 
 CATALOG = load_catalog(Path(survey.__file__).with_name("practices.yaml"))
@@ -81,7 +81,9 @@ WRONG = st.sampled_from(
         *HOSTILE,
     ]
 )
-CHOICES = st.sampled_from(["yes", "no", "dk", "na", "1", "2", "3", "4", "5", "0", "6"])
+CHOICES = st.sampled_from(
+    ["applied", "existed", "no", "dk", "not_my_role", "yes", "na", "mixed", *"1234506"]
+)
 
 
 class Long(str):
@@ -168,7 +170,7 @@ def answers_of(app, practice_ids) -> dict:
     answer = db.metadata.tables["answer"]
     with app.app_context():
         rows = db.session.execute(select(answer).where(answer.c.practice_id.in_(practice_ids)))
-        return {(a.practice_id, a.company_kind): (a.met, a.rating) for a in rows}
+        return {(a.practice_id, a.company_kind): (a.met, a.rating, a.rating_mixed) for a in rows}
 
 
 def the_response(app) -> Response:
@@ -268,11 +270,13 @@ def test_fuzz_consent(app, pairs, mode):
 # ---------------------------------------------------------------- background
 
 
+BACKGROUND_QUESTIONS = (*BACKGROUND, *KIND_BACKGROUND_BY_FIELD.values())
 PROFILE_NAMES = st.one_of(
-    st.sampled_from([q.field for q in BACKGROUND] + sorted(EXTRA_KEYS - {"csrf_token"})), TEXT
+    st.sampled_from([q.field for q in BACKGROUND_QUESTIONS] + sorted(EXTRA_KEYS - {"csrf_token"})),
+    TEXT,
 )
 PROFILE_VALUES = st.one_of(
-    st.sampled_from(sorted({code for q in BACKGROUND for code in q.codes()})), VALUE
+    st.sampled_from(sorted({code for q in BACKGROUND_QUESTIONS for code in q.codes()})), VALUE
 )
 
 
@@ -284,6 +288,13 @@ PROFILE_VALUES = st.one_of(
 )
 @example(keep=set(PROFILE), extra=[("worked_in", "ru_only")], mode="valid")
 @example(keep=set(PROFILE) - {"worked_in"}, extra=[("worked_in", "ru_only")], mode="valid")
+@example(keep=set(PROFILE) - {"ru_years"}, extra=[("worked_in", "foreign_only")], mode="valid")
+@example(keep=set(PROFILE) - {"foreign_years"}, extra=[], mode="valid")
+@example(
+    keep=set(PROFILE) - {"foreign_role_level"},
+    extra=[("foreign_role_level", "director")],
+    mode="valid",
+)
 def test_fuzz_background(app, started, keep, extra, mode):
     browser = started
     pairs = [(k, v) for k, v in PROFILE.items() if k in keep] + extra
@@ -299,10 +310,15 @@ def test_fuzz_background(app, started, keep, extra, mode):
     for question in BACKGROUND:
         assert getattr(response, question.field) == (sent.get(question.field) or None)
     kinds = response.kinds()
+    for kind, questions in KIND_BACKGROUND.items():  # a block only for a kind worked in
+        for question in questions:
+            expected = sent.get(question.field) if kind in kinds else None
+            assert getattr(response, question.field) == expected, question.field
+            assert kind not in kinds or expected  # a kind worked in: its block is required
     with app.app_context():
         for row in db.session.execute(select(db.metadata.tables["answer"])):
             if row.company_kind not in kinds:  # never a stale answer for a kind not worked in
-                assert (row.met, row.rating) == ("na", None)
+                assert (row.met, row.rating, row.rating_mixed) == ("na", None, False)
 
 
 # ---------------------------------------------------------------- practice pages
@@ -324,14 +340,18 @@ PAGE_NUMBERS = st.sampled_from([1, 2, 3, len(PAGES), 0, len(PAGES) + 1, 10**6])
 
 
 def valid_page(page) -> list[tuple[str, str]]:
-    """A complete answer to a page, as a list of fields."""
+    """A complete answer to a page, as a list of fields: every answer of the scale, "not
+    my role" where it is offered, a rating or "mixed" after "applied"."""
     pairs = []
     for i, practice in enumerate(page.practices):
         for kind in BOTH:
-            met = ("yes", "no", "dk")[(i + len(kind)) % 3]
+            met = ("applied", "no", "dk", "existed")[(i + len(kind)) % 4]
+            if practice.functions and kind == "foreign":
+                met = "not_my_role"
             pairs.append((met_name(practice.id, kind), met))
-            if met == "yes":
-                pairs.append((rating_name(practice.id, kind), str(1 + i % 5)))
+            if met == "applied":
+                rating = "mixed" if i % 3 == 2 else str(1 + i % 5)
+                pairs.append((rating_name(practice.id, kind), rating))
         pairs.append((example_name(practice.id, "ru"), f"пример {i}"))
     return pairs
 
@@ -364,9 +384,13 @@ def test_fuzz_practice_page(app, started, number, complete, drop, extra, mode):
     stored = answers_of(app, ids)
     sent = MultiDict(pairs)
     assert set(stored) == {(pid, kind) for pid in ids for kind in COMPANY_KINDS}
-    for (pid, kind), (met, rating) in stored.items():
-        assert met == sent[met_name(pid, kind)] and met in ("yes", "no", "dk")
-        assert rating == (int(sent[rating_name(pid, kind)]) if met == "yes" else None)
+    functions = {p.id for p in page.practices if p.functions}
+    for (pid, kind), (met, rating, mixed) in stored.items():
+        offered = ("applied", "existed", "no", "dk", *(["not_my_role"] if pid in functions else []))
+        assert met == sent[met_name(pid, kind)] and met in offered
+        given_rating = sent.get(rating_name(pid, kind)) if met == "applied" else None
+        assert mixed == (given_rating == "mixed")
+        assert rating == (int(given_rating) if given_rating and not mixed else None)
     assert rows_outside(after, ids) == rows_outside(before, ids)  # other pages untouched
 
 
@@ -660,7 +684,9 @@ def test_markup_in_free_text_is_escaped_on_every_page_that_shows_it(app, client,
     # Examples are shown only for segments of at least MIN_CELL real respondents.
     assert XSS not in client.get(f"/researcher/practice/{first.practices[0].id}").text
     with app.app_context():
-        seed_demo(app.extensions["survey_catalog"], 20, 5)
+        # enough cover that every practice of the page is shown, those asked only of some
+        # job functions ("not applicable to my role" is left out of their counts) included
+        seed_demo(app.extensions["survey_catalog"], 40, 5)
         db.session.execute(update(Response).values(is_demo=False))
         db.session.commit()
     results.clear_cache()  # rows turned real in place: not a change the cache can see

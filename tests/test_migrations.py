@@ -81,6 +81,22 @@ def test_the_database_enforces_the_rules_of_an_answer(app, subtests):
             {"practice_id": second, "company_kind": "ru", "met": "yes", "rating": None},
             {"practice_id": second, "company_kind": "foreign", "met": "dk", "rating": None},
         ]
+        for met, rating, mixed in (
+            ("applied", 4, False),
+            ("applied", None, True),
+            ("existed", None, False),
+            ("not_my_role", None, False),
+        ):
+            practice = catalog.practices[len(valid)].id
+            valid.append(
+                {
+                    "practice_id": practice,
+                    "company_kind": "ru",
+                    "met": met,
+                    "rating": rating,
+                    "rating_mixed": mixed,
+                }
+            )
         db.session.execute(insert(Answer), [{"response_id": rid, **row} for row in valid])
         db.session.execute(
             insert(PracticeExample),
@@ -90,7 +106,7 @@ def test_the_database_enforces_the_rules_of_an_answer(app, subtests):
         db.session.refresh(response)
         db.session.expunge(response)
 
-    third = catalog.practices[2].id
+    third = catalog.practices[len(valid)].id
     answer = {"response_id": rid, "practice_id": third, "company_kind": "ru", "met": "yes"}
     violations = {
         "rating 0": (Answer, {**answer, "rating": 0}),
@@ -124,6 +140,28 @@ def test_the_database_enforces_the_rules_of_an_answer(app, subtests):
             _response_row(response, resume_token_hash=response.resume_token_hash),
         ),
         "no wave": (Response, _response_row(response, wave_id=None)),
+        "rating with 'existed'": (Answer, {**answer, "met": "existed", "rating": 4}),
+        "rating with 'not my role'": (Answer, {**answer, "met": "not_my_role", "rating": 4}),
+        "'mixed' beside a rating": (
+            Answer,
+            {**answer, "met": "applied", "rating": 4, "rating_mixed": True},
+        ),
+        "'mixed' without 'applied'": (
+            Answer,
+            {**answer, "met": "no", "rating": None, "rating_mixed": True},
+        ),
+        "Russian block of a foreign-only respondent": (
+            Response,
+            _response_row(response, worked_in="foreign_only", ru_last_year="2022_on"),
+        ),
+        "foreign block of a Russian-only respondent": (
+            Response,
+            _response_row(response, worked_in="ru_only", foreign_function="sales"),
+        ),
+        "foreign block before worked_in is known": (
+            Response,
+            _response_row(response, worked_in=None, foreign_years="lt1"),
+        ),
     }
     with app.app_context():
         for name, (model, row) in violations.items():
@@ -136,6 +174,100 @@ def test_the_database_enforces_the_rules_of_an_answer(app, subtests):
             assert len(conn.execute(select(Answer.id)).all()) == len(valid)
             assert len(conn.execute(select(Response.id)).all()) == 1
             assert len(conn.execute(select(PracticeExample.id)).all()) == 1
-            ok = _response_row(response, worked_in="both", language="en")
+            ok = _response_row(response, worked_in="both", language="en", ru_last_year="2014_2021")
             conn.execute(insert(Response), ok)  # the control row is itself valid
             conn.rollback()
+
+
+def test_responses_from_before_the_anchored_design_stay_readable_and_analysable(tmp_path):
+    """A database at revision 0008 with a submitted response on the former scale (yes /
+    no / dont know, a rating after yes) upgrades without rewriting it: the answers read
+    back as stored, the new columns are NULL (not asked), and the count tables count its
+    'yes' as "existed" and its rating like any other, per kind."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'legacy.db'}",
+            "SECRET_KEY": TEST_SECRET,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
+    directory = app.extensions["migrate"].directory
+    legacy = [
+        ("p1", "ru", "yes", 4),
+        ("p1", "foreign", "no", None),
+        ("p2", "ru", "dk", None),
+        ("p2", "foreign", "yes", 2),
+    ]
+    with app.app_context():
+        try:
+            upgrade(directory=directory, revision="0008")
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "INSERT INTO wave (id, code, name_ru, name_en, is_default) "
+                    "VALUES (1, 'w1', 'В', 'W', 1)"
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO catalog_version (id, version, checksum, loaded_on, content) "
+                    "VALUES (1, '2026.3', 'c', '2026-11-20', '{}')"
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO category (id, position, name_ru, name_en) "
+                    "VALUES ('c', 1, 'К', 'C')"
+                )
+                for pid in ("p1", "p2"):
+                    conn.exec_driver_sql(
+                        "INSERT INTO practice (id, category_id, position, reward, name_ru, "
+                        f"name_en, active) VALUES ('{pid}', 'c', 1, 'non_financial', 'П', "
+                        "'P', 1)"
+                    )
+                conn.exec_driver_sql(
+                    "INSERT INTO response (id, export_id, status, wave_id, catalog_version_id, "
+                    "language, is_demo, consent_version, consented_on, started_on, updated_on, "
+                    "submitted_on, last_page, worked_in, current_employer, industry, "
+                    "company_size, role_level, experience_band, active_seconds) VALUES "
+                    "(1, 'e1', 'submitted', 1, 1, 'ru', 0, '2026-11', '2026-11-20', "
+                    "'2026-11-20', '2026-11-20', '2026-11-20', 9, 'both', 'ru', 'it', "
+                    "'lt50', 'specialist', '3_5', 900)"
+                )
+                for pid, kind, met, rating in legacy:
+                    conn.exec_driver_sql(
+                        "INSERT INTO answer (response_id, practice_id, company_kind, met, "
+                        "rating) VALUES (1, ?, ?, ?, ?)",
+                        (pid, kind, met, rating),
+                    )
+            upgrade(directory=directory)
+            with db.engine.connect() as conn:
+                stored = conn.exec_driver_sql(
+                    "SELECT practice_id, company_kind, met, rating, rating_mixed FROM answer "
+                    "ORDER BY practice_id, company_kind DESC"
+                ).all()
+                new_columns = conn.exec_driver_sql(
+                    "SELECT job_function, ru_last_year, foreign_last_year, ru_years, "
+                    "foreign_function FROM response"
+                ).one()
+            assert [tuple(r[:4]) for r in stored] == legacy
+            assert not any(r[4] for r in stored)
+            assert tuple(new_columns) == (None,) * 5
+
+            from survey import queries
+
+            prevalence, ratings = queries.answer_counts(queries.Segment())
+            counts = {
+                (r.practice_id, r.company_kind): (r.yes, r.no, r.dk)
+                for r in prevalence.itertuples()
+            }
+            assert counts == {
+                ("p1", "ru"): (1, 0, 0),
+                ("p1", "foreign"): (0, 1, 0),
+                ("p2", "ru"): (0, 0, 1),
+                ("p2", "foreign"): (1, 0, 0),
+            }
+            assert sorted(map(tuple, ratings.to_numpy().tolist())) == [
+                ("p1", "ru", 4, 1),
+                ("p2", "foreign", 2, 1),
+            ]
+            # A period filter asks for anchored answers: the legacy response has none.
+            assert queries.answer_counts(queries.Segment(period="2022_on"))[0].empty
+        finally:
+            db.engine.dispose()

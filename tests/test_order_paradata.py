@@ -212,7 +212,9 @@ def recount(catalog, answers, kinds, seconds, medians):
             flat += 1
         if page.key in medians and seconds.get(page.key) is not None:
             fast += seconds[page.key] < 0.3 * medians[page.key]
-    claimed = any(answers[(p.id, k)][0] == "yes" for p in catalog.fictitious for k in kinds)
+    # claiming = saying the fictitious practice existed, whether it applied to one or not
+    existed = ("applied", "existed", "yes")
+    claimed = any(answers[(p.id, k)][0] in existed for p in catalog.fictitious for k in kinds)
     pages = len(catalog.pages)
     low = claimed or flat * 2 >= pages or fast * 2 >= pages
     return claimed, flat, fast, low
@@ -220,19 +222,28 @@ def recount(catalog, answers, kinds, seconds, medians):
 
 def hand_made(catalog, flat_pages: int, claim: bool):
     """Answers: the first ``flat_pages`` pages all "no" (for Russian companies only),
-    the rest varied; the fictitious practice "yes" if ``claim``."""
+    the rest varied (an "applied" with a rating or "mixed", "existed", "no", "don't know");
+    the fictitious practice "existed, but not for me" (Russian companies) and "applied"
+    (foreign ones) if ``claim``."""
     answers = {}
     for i, page in enumerate(catalog.pages):
         for j, practice in enumerate(page.practices):
             for kind in BOTH:
                 if practice.fictitious:
-                    value = ("yes", 4) if claim else ("no", None)
+                    claimed = ("existed", None) if kind == "ru" else ("applied", 4)
+                    value = claimed if claim else ("no", None)
                     if i < flat_pages and kind == "ru":
                         value = ("no", None)
                 elif i < flat_pages and kind == "ru":
                     value = ("no", None)
                 else:
-                    value = [("yes", 5), ("no", None), ("dk", None)][(j + (kind == "ru")) % 3]
+                    value = [
+                        ("applied", 5),
+                        ("no", None),
+                        ("applied", "mixed"),
+                        ("dk", None),
+                        ("existed", None),
+                    ][(j + (kind == "ru")) % 5]
                 answers[(practice.id, kind)] = value
     return answers
 
@@ -307,7 +318,7 @@ def test_indicators_on_hand_made_responses_equal_an_independent_recount(
 def test_fictitious_answers_never_enter_the_answer_table(app, client):
     catalog = catalog_of(app)
     fictitious = catalog.fictitious[0]
-    answers = {(fictitious.id, kind): ("yes", 5) for kind in BOTH}
+    answers = {(fictitious.id, kind): ("applied", 5) for kind in BOTH}
     respondent = Respondent(client)
     respondent.consent()
     respondent.profile()
@@ -322,7 +333,7 @@ def test_fictitious_answers_never_enter_the_answer_table(app, client):
             == 0
         )
         kept = db.session.execute(select(FictitiousAnswer.company_kind, FictitiousAnswer.met)).all()
-    assert sorted(kept) == [("foreign", "yes"), ("ru", "yes")]
+    assert sorted(kept) == [("foreign", "applied"), ("ru", "applied")]
     review = client.get("/review").text  # the respondent still sees their answer
     assert fictitious.name.ru in review
 
@@ -342,7 +353,8 @@ def study(make_app):
         kinds = {"both": BOTH, "ru_only": ("ru",), "foreign_only": ("foreign",)}[
             profile["worked_in"]
         ]
-        answers = {(fictitious.id, kind): ("yes", 5) for kind in kinds}
+        claim = ("applied", 5) if i % 2 else ("existed", None)
+        answers = {(fictitious.id, kind): claim for kind in kinds}
         respondent = Respondent(client)
         respondent.consent()
         respondent.profile(**profile)

@@ -32,14 +32,14 @@ from tests.helpers import Respondent, csrf_token
 N_DEMO = 200
 KINDS = {"both": ("ru", "foreign"), "ru_only": ("ru",), "foreign_only": ("foreign",)}
 CHOICES = [
-    ("yes", 5),
+    ("applied", 5),
     ("no", None),
-    ("yes", 1),
+    ("applied", 1),
     ("dk", None),
-    ("yes", 3),
+    ("existed", None),
     ("no", None),
-    ("yes", 4),
-    ("yes", 2),
+    ("applied", 4),
+    ("applied", 2),
     ("no", None),
 ]
 # Real respondents: (profile overrides, language); their answers vary by respondent.
@@ -195,6 +195,10 @@ def raw_answers() -> pd.DataFrame:
     frame = pd.DataFrame([tuple(r) for r in result.all()], columns=list(result.keys()))
     frame["is_demo"] = frame["is_demo"].astype(bool)
     frame["rating"] = frame["rating"].astype("Float64")
+    # The recount's own reading of the scale: the practice existed ("yes") whether it applied
+    # to the respondent or not, or in the former "met it"; "not my role" stays its own code,
+    # outside yes / no like "don't know".
+    frame["met"] = frame["met"].replace({"applied": "yes", "existed": "yes"})
     return frame
 
 
@@ -576,7 +580,7 @@ def test_category_prevalence_bounds_count_undetermined_respondents_as_no_then_ye
         for segment in (Segment(include_demo=True), Segment(), Segment(industry="it")):
             pop = queries.population(segment.include_demo)
             rows = in_segment(raw, segment, pop)
-            rows = rows[rows["met"] != "na"]
+            rows = rows[~rows["met"].isin(["na", "not_my_role"])]  # neither was a question
             table = results.ungated_comparison(segment).category_table.set_index("category_id")
             undetermined_seen = 0
             for (category, kind), group in rows.groupby(["category_id", "company_kind"]):

@@ -398,22 +398,24 @@ def test_submitting_with_unanswered_questions_is_refused(app, client):
 def test_a_rating_given_with_no_or_dont_know_is_discarded(app, client):
     catalog = app.extensions["survey_catalog"]
     page = catalog.pages[0]
-    first, second, third = page.practices[:3]
+    first, second, third, fourth = page.practices[:4]
     answers = {
         (first.id, "ru"): ("no", 5),
         (second.id, "ru"): ("dk", 1),
-        (third.id, "foreign"): ("yes", 3),
+        (third.id, "foreign"): ("applied", 3),
+        (fourth.id, "ru"): ("existed", 2),
     }
     r = Browser(client).start().answer_page(page, BOTH, answers=answers)
     assert r.status_code == 302 and r.location == page_after(order_of(client), page)
     stored = stored_answers(app)
     assert stored[(first.id, "ru")] == ("no", None)
     assert stored[(second.id, "ru")] == ("dk", None)
-    assert stored[(third.id, "foreign")] == ("yes", 3)
+    assert stored[(third.id, "foreign")] == ("applied", 3)
+    assert stored[(fourth.id, "ru")] == ("existed", None)
 
 
 MET_MISSING = "Пожалуйста, ответьте на этот вопрос."
-RATING_MISSING = "Вы встречали эту практику: оцените, пожалуйста, её влияние."
+RATING_MISSING = "Эта практика касалась вас: оцените, пожалуйста, её влияние."
 
 
 def test_a_missing_answer_or_rating_is_an_error_next_to_the_field_and_in_the_summary(app, client):
@@ -424,14 +426,14 @@ def test_a_missing_answer_or_rating_is_an_error_next_to_the_field_and_in_the_sum
     met, rating = met_name(practice.id, "ru"), rating_name(practice.id, "ru")
     complete = {
         **respondent.page_data(page, BOTH, examples={practice.id: "kept on the page"}),
-        met: "yes",
+        met: "applied",
         rating: "4",
     }
     variants = {
         "question unanswered": ({met: None}, met, MET_MISSING),
         "question sent empty": ({met: ""}, met, MET_MISSING),
-        "no rating after yes": ({rating: None}, rating, RATING_MISSING),
-        "empty rating after yes": ({rating: ""}, rating, RATING_MISSING),
+        "no rating after applied": ({rating: None}, rating, RATING_MISSING),
+        "empty rating after applied": ({rating: ""}, rating, RATING_MISSING),
     }
     for variant, (change, field, message) in variants.items():
         data = {k: v for k, v in {**complete, **change}.items() if v is not None}

@@ -143,7 +143,8 @@ def expected_cells(rows: pd.DataFrame, practice: str) -> dict[str, str]:
     out = {}
     for kind in ("ru", "foreign"):
         met = rows.loc[(rows["practice_id"] == practice) & (rows["company_kind"] == kind), "met"]
-        k, n = int((met == "yes").sum()), int(met.isin(["yes", "no"]).sum())
+        existed = met.isin(["applied", "existed", "yes"])  # applied or not, or the former yes
+        k, n = int(existed.sum()), int((existed | (met == "no")).sum())
         low, high = proportion_confint(k, n, method="wilson")
         out[f"n_{kind}"] = str(n)
         out[f"p_{kind}"] = percent(k / n)
@@ -195,7 +196,7 @@ def test_report_of_demo_data(app, runner, tmp_path):
 def both_kinds_shown(rows: pd.DataFrame, practice_ids) -> str:
     """The first practice whose yes/no answers number at least 10 in each kind of company
     among ``rows`` (so that the report shows both cells), straight from the raw answers."""
-    answered = rows[rows["met"].isin(["yes", "no"])]
+    answered = rows[rows["met"].isin(["applied", "existed", "yes", "no"])]
     n = answered.groupby(["practice_id", "company_kind"]).size().unstack(fill_value=0)
     return next(
         p

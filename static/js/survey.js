@@ -2,14 +2,37 @@
 (function () {
   "use strict";
 
-  // Show the motivation rating only when "yes" is chosen for the matching company kind.
+  // Hide a group and disable its inputs (a disabled input is not sent), or show it again.
+  function reveal(group, show) {
+    group.hidden = !show;
+    group.querySelectorAll("input, select, textarea").forEach(function (input) {
+      input.disabled = !show;
+    });
+  }
+
+  // Show the motivation rating only when "applied" ("yes, and it applied to me") is chosen
+  // for the matching company kind.
   function syncRating(ratingGroup) {
     var metName = ratingGroup.getAttribute("data-met");
     var chosen = document.querySelector('input[name="' + metName + '"]:checked');
-    var show = chosen !== null && chosen.value === "yes";
-    ratingGroup.hidden = !show;
-    ratingGroup.querySelectorAll("input").forEach(function (input) {
-      input.disabled = !show;
+    reveal(ratingGroup, chosen !== null && chosen.value === "applied");
+  }
+
+  // Work background: show each kind of company's block only when the kinds chosen in
+  // "worked_in" include it (without this script both blocks show, with a hint).
+  var kindBlocks = document.querySelectorAll("fieldset.kind-block[data-worked-in]");
+  function syncKindBlocks() {
+    var chosen = document.querySelector('input[name="worked_in"]:checked');
+    kindBlocks.forEach(function (block) {
+      var codes = block.getAttribute("data-worked-in").split(" ");
+      reveal(block, chosen !== null && codes.indexOf(chosen.value) !== -1);
+    });
+  }
+  if (kindBlocks.length) {
+    document.querySelectorAll(".kind-block-hint").forEach(function (hint) { hint.hidden = true; });
+    syncKindBlocks();
+    document.querySelectorAll('input[name="worked_in"]').forEach(function (input) {
+      input.addEventListener("change", syncKindBlocks);
     });
   }
 

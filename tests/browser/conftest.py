@@ -8,6 +8,7 @@ saved as a screenshot under ``tests/artifacts/screenshots/<journey>/`` for revie
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -72,11 +73,36 @@ RUN_AXE = """async (tags) => {
 SCRIPT_TAG = re.compile(r"<script\b[^>]*>.*?</script>", re.IGNORECASE | re.DOTALL)
 
 RESEARCHER_EMAIL = "r@example.org"
+CATALOG = load_catalog(ROOT / "survey" / "practices.yaml")
 # The fictitious practice (over-claiming check) is answered like any other but stored apart:
 # never in the answer table, and an example typed for it is discarded.
-FICTITIOUS = frozenset(p.id for p in load_catalog(ROOT / "survey" / "practices.yaml").fictitious)
+FICTITIOUS = frozenset(p.id for p in CATALOG.fictitious)
+# Practices that exist only for some job functions offer "not applicable to my role" after
+# the scale; the journeys give that answer to the first of them (a sales practice).
+FUNCTION_PRACTICES = frozenset(p.id for p in CATALOG.practices if p.functions)
+NOT_MY_ROLE_PRACTICE = min(FUNCTION_PRACTICES)
 DEMO_RESPONDENTS = 300
-MET_CHOICES = ("yes", "no", "dk")
+# The options of a "did it exist" question in their order on the page, and of a rating.
+MET_CHOICES = ("applied", "existed", "no", "dk", "not_my_role")
+RATING_CHOICES = ("1", "2", "3", "4", "5", "mixed")
+KINDS_OF = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": ("ru", "foreign")}
+# What the journeys answer in each kind of company's background block.
+BLOCK_ANSWERS = {
+    "ru": {
+        "ru_years": "6_10",
+        "ru_last_year": "2014_2021",
+        "ru_employers": "2_3",
+        "ru_role_level": "line_manager",
+        "ru_function": "sales",
+    },
+    "foreign": {
+        "foreign_years": "1_2",
+        "foreign_last_year": "2022_on",
+        "foreign_employers": "1",
+        "foreign_role_level": "specialist",
+        "foreign_function": "it",
+    },
+}
 SERVER_START_SECONDS = 180
 
 # One process runs the same CLI commands a deployment runs (`flask --app survey <command>`):
@@ -310,8 +336,10 @@ class Journey:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
         self._mirror_page = None
-        self.answers: dict[tuple[str, str], tuple[str, int | None]] = {}
+        self.answers: dict[tuple[str, str], tuple[str, int | str | None]] = {}
         self.examples: dict[tuple[str, str], str] = {}
+        # What the pages showed, in order: (page number, practice ids, kinds of the first).
+        self.shown: list[tuple[int, list[str], list[str]]] = []
         self._practice_index: dict[str, int] = {}
         self.page = self.open()
 
@@ -466,39 +494,96 @@ class Journey:
         self.submit_and_wait(page.locator("form.consent-form button[type=submit]"), "**/profile")
 
     def profile(self, worked_in: str = "both", region: str | None = "moscow") -> None:
+        """Answer the background page, each kind's block as a person does.
+
+        Without JavaScript both blocks show (with a hint) and only the kinds worked in are
+        filled in. With it, the blocks follow the "worked in" answer: the journey first
+        says "both" and fills both blocks, then gives its real answer, and the block of a
+        kind it did not work in hides, its inputs disabled (so they are not sent).
+        """
         page = self.page
+        kinds = KINDS_OF[worked_in]
+        hint = page.locator(".kind-block-hint")
+        if self.javascript:
+            assert not hint.is_visible()
+            for kind in KINDS_OF["both"]:  # nothing chosen yet: no block
+                assert not page.is_visible(f"fieldset#kind-block-{kind}")
+            page.check('input[name="worked_in"][value="both"]')
+        else:
+            assert hint.is_visible()
+        for kind in KINDS_OF["both"]:
+            assert page.is_visible(f"fieldset#kind-block-{kind}")
+            if self.javascript or kind in kinds:
+                for name, value in BLOCK_ANSWERS[kind].items():
+                    page.check(f'input[name="{name}"][value="{value}"]')
         for name, value in (
             ("worked_in", worked_in),
             ("current_employer", "ru"),
             ("company_size", "250_999"),
             ("role_level", "specialist"),
+            ("job_function", "sales"),
             ("experience_band", "6_10"),
         ):
             page.check(f'input[name="{name}"][value="{value}"]')
+        if self.javascript:
+            for kind in KINDS_OF["both"]:
+                block = f"fieldset#kind-block-{kind}"
+                assert page.is_visible(block) == (kind in kinds)
+                disabled = page.eval_on_selector_all(
+                    f"{block} input", "els => els.map(e => e.disabled)"
+                )
+                assert set(disabled) == {kind not in kinds}
         page.select_option("#industry", "it")
         if region:
             page.select_option("#region", region)
+        self.check("profile-answered")
         self.submit_and_wait(self.next_button(), re.compile(r"/page/\d+$"))
+
+    def stored_blocks(self, response_id: int) -> dict[str, str | None]:
+        """The job function and both kinds' block columns of a stored response."""
+        columns = ["job_function", *BLOCK_ANSWERS["ru"], *BLOCK_ANSWERS["foreign"]]
+        row = self.server.query(
+            f"SELECT {', '.join(columns)} FROM response WHERE id = ?",  # noqa: S608 - fixed names
+            (response_id,),
+        )[0]
+        return dict(zip(columns, row, strict=True))
 
     def next_button(self):
         return self.page.locator('button[name="action"][value="next"]')
 
     def cells(self) -> list[tuple[str, str]]:
-        """(practice id, company kind) of every 'did you meet it' question on this page."""
+        """(practice id, company kind) of every 'did it exist' question on this page."""
         ids = self.page.eval_on_selector_all("fieldset.met", "els => els.map(e => e.id)")
         return [tuple(i.rsplit("__", 2)[:2]) for i in ids]
 
-    def plan(self, practice_id: str, kind: str) -> tuple[str, int | None]:
-        """The answer this journey gives: yes / no / don't know in turn, ratings 1..5."""
+    def plan(self, practice_id: str, kind: str) -> tuple[str, int | str | None]:
+        """The answer this journey gives: applied / existed / no / don't know in turn (and
+        "not applicable to my role" for one sales practice); after "applied" a rating of
+        1..5 or "mixed" in turn."""
         index = self._practice_index.setdefault(practice_id, len(self._practice_index))
-        met = MET_CHOICES[(index + (kind == "foreign")) % 3]
-        return met, (index % 5) + 1 if met == "yes" else None
+        if practice_id == NOT_MY_ROLE_PRACTICE:
+            return "not_my_role", None
+        met = MET_CHOICES[(index + (kind == "foreign")) % 4]
+        if met != "applied":
+            return met, None
+        rating = RATING_CHOICES[(index // 4) % len(RATING_CHOICES)]
+        return met, rating if rating == "mixed" else int(rating)
+
+    def record_page(self) -> None:
+        """Note the page's number, its practices and kinds in the order they are shown."""
+        number = int(re.search(r"/page/(\d+)$", self.page.url).group(1))
+        sections = self.page.eval_on_selector_all(
+            "section.practice", "els => els.map(e => e.id.slice('practice-'.length))"
+        )
+        first = [kind for pid, kind in self.cells() if pid == sections[0]]
+        self.shown.append((number, sections, first))
 
     def answer_page(self, example: str | None = None) -> None:
         """Answer every question on a practice page by clicking."""
         page = self.page
         cells = self.cells()
         assert cells, f"no practice questions on {page.url}"
+        self.record_page()
         for practice_id, kind in cells:
             met, rating = self.plan(practice_id, kind)
             page.check(f'input[name="{practice_id}__{kind}__met"][value="{met}"]')
@@ -534,12 +619,21 @@ class Journey:
         self.submit_and_wait(page.locator("form.submit-form button[type=submit]"), "**/thanks")
         self.check("thanks")
 
-    def stored_answers(self, response_id: int) -> dict[tuple[str, str], tuple[str, int | None]]:
+    def stored_answers(self, response_id: int) -> dict[tuple[str, str], tuple]:
+        """(practice, kind) -> (met, rating), the rating "mixed" when stored as such."""
         rows = self.server.query(
-            "SELECT practice_id, company_kind, met, rating FROM answer WHERE response_id = ?",
+            "SELECT practice_id, company_kind, met, rating, rating_mixed FROM answer "
+            "WHERE response_id = ?",
             (response_id,),
         )
-        return {(p, k): (m, r) for p, k, m, r in rows}
+        return {(p, k): (m, "mixed" if mixed else r) for p, k, m, r, mixed in rows}
+
+    def stored_order(self, response_id: int) -> dict:
+        """The question order stored with a response (``response.question_order``)."""
+        (raw,) = self.server.query(
+            "SELECT question_order FROM response WHERE id = ?", (response_id,)
+        )[0]
+        return json.loads(raw)
 
     def new_responses(self, after_id: int) -> list[tuple]:
         """(id, status, language, worked_in) of real responses created after ``after_id``."""

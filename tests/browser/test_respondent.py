@@ -1,12 +1,28 @@
 """Respondents complete the questionnaire in a real browser: phone and desktop, both languages,
-keyboard only, across two browser sessions, and without JavaScript."""
+keyboard only, across two browser sessions, and without JavaScript.
+
+Every journey fills in the block of each kind of company it worked in (with JavaScript the
+block of another kind hides), answers on the applied / existed / no / don't-know scale with
+a rating or "mixed" after "applied", says "not applicable to my role" on a sales practice,
+and is checked against the database: its answers, its blocks, and the random order it was
+shown, as stored in ``question_order``."""
 
 from __future__ import annotations
 
 import re
 
-from survey.catalog import load_catalog
-from tests.browser.conftest import DESKTOP, FICTITIOUS, MET_CHOICES, PHONE, ROOT
+from tests.browser.conftest import (
+    BLOCK_ANSWERS,
+    CATALOG,
+    DESKTOP,
+    FICTITIOUS,
+    FUNCTION_PRACTICES,
+    KINDS_OF,
+    MET_CHOICES,
+    NOT_MY_ROLE_PRACTICE,
+    PHONE,
+    RATING_CHOICES,
+)
 
 NEXT_STEP = re.compile(r"/(page/\d+|review)$")  # each respondent has their own page order
 
@@ -42,6 +58,7 @@ def answer_page_by_keyboard(journey, example: str) -> None:
     """Answer a whole practice page with Tab, Space and the arrow keys, then press Enter."""
     page = journey.page
     todo = set(journey.cells())
+    journey.record_page()
     current = None
     for _ in range(400):
         page.keyboard.press("Tab")
@@ -51,7 +68,7 @@ def answer_page_by_keyboard(journey, example: str) -> None:
             practice_id, kind, _ = name.rsplit("__", 2)
             met, rating = journey.plan(practice_id, kind)
             if not element["checked"]:
-                page.keyboard.press("Space")  # checks the focused first option, "yes"
+                page.keyboard.press("Space")  # checks the focused first option, "applied"
             for _ in range(MET_CHOICES.index(met)):
                 page.keyboard.press("ArrowRight")
             assert checked_value(page, name) == met
@@ -59,12 +76,12 @@ def answer_page_by_keyboard(journey, example: str) -> None:
             todo.discard((practice_id, kind))
             current = (practice_id, kind)
         elif element["type"] == "radio" and name.endswith("__rating"):
-            # Tab only reaches a rating after "yes": the script disables the others.
+            # Tab only reaches a rating after "applied": the script disables the others.
             assert current is not None and name == f"{current[0]}__{current[1]}__rating"
             rating = journey.answers[current][1]
-            assert rating is not None, f"rating of {current} reachable although not met"
+            assert rating is not None, f"rating of {current} reachable although not applied"
             page.keyboard.press("Space")
-            for _ in range(rating - 1):
+            for _ in range(RATING_CHOICES.index(str(rating))):
                 page.keyboard.press("ArrowDown")
             assert checked_value(page, name) == str(rating)
         elif (
@@ -79,8 +96,9 @@ def answer_page_by_keyboard(journey, example: str) -> None:
     else:
         raise AssertionError("Tab never reached the submit button")
     assert not todo, f"questions never reached with Tab: {sorted(todo)}"
+    here = page.url
     page.keyboard.press("Enter")
-    page.wait_for_url(NEXT_STEP)
+    page.wait_for_url(lambda url: url != here and NEXT_STEP.search(url) is not None)
 
 
 def stored_examples(server, response_id: int) -> dict[tuple[str, str], str]:
@@ -92,18 +110,30 @@ def stored_examples(server, response_id: int) -> dict[tuple[str, str], str]:
 
 
 def assert_stored(journey, before: int, language: str, worked_in: str) -> int:
-    """Exactly one new real response, submitted, with every answer as given."""
+    """Exactly one new real response, submitted, with every answer as given, the blocks of
+    the kinds worked in (and no other), and the order it was shown stored."""
     rows = journey.new_responses(before)
     assert len(rows) == 1, rows
     response_id, status, stored_language, stored_worked_in = rows[0]
     assert (status, stored_language, stored_worked_in) == ("submitted", language, worked_in)
+    kinds = KINDS_OF[worked_in]
+    blocks = {
+        name: value if kind in kinds else None
+        for kind, answers in BLOCK_ANSWERS.items()
+        for name, value in answers.items()
+    }
+    assert journey.stored_blocks(response_id) == {"job_function": "sales", **blocks}
+    assert_order_as_stored(journey, response_id, kinds)
     stored = journey.stored_answers(response_id)
-    real = len(load_catalog(ROOT / "survey" / "practices.yaml").practices)
+    real = len(CATALOG.practices)
     assert len(stored) == 2 * real
     given = {cell: answer for cell, answer in stored.items() if answer[0] != "na"}
     # the fictitious practice was answered too, but is kept out of the answer table
     assert given == {c: a for c, a in journey.answers.items() if c[0] not in FICTITIOUS}
     assert len(journey.answers) > len(given)
+    assert {given[(NOT_MY_ROLE_PRACTICE, kind)] for kind in kinds} == {("not_my_role", None)}
+    ratings = {a[1] for a in given.values() if a[0] == "applied"}
+    assert "mixed" in ratings and ratings & {1, 2, 3, 4, 5}  # "mixed" is stored apart
     not_applicable = {cell for cell, answer in stored.items() if answer == ("na", None)}
     if worked_in == "both":
         assert not not_applicable
@@ -112,6 +142,42 @@ def assert_stored(journey, before: int, language: str, worked_in: str) -> int:
         assert len(given) == real and len(not_applicable) == real
         assert {kind for _, kind in not_applicable} == {skipped_kind}
     return response_id
+
+
+def assert_order_as_stored(journey, response_id: int, kinds: tuple[str, ...]) -> None:
+    """The pages, the practices on each and the kind asked first came in the order stored
+    with the response (``question_order``), every page once."""
+    stored = journey.stored_order(response_id)
+    number_of = {page.key: page.number for page in CATALOG.pages}
+    key_of = {number: key for key, number in number_of.items()}
+    shown_pages = [number for number, _, _ in journey.shown]
+    assert shown_pages == [number_of[key] for key in stored["pages"]]
+    for number, practices, first_kinds in journey.shown:
+        assert practices == stored["practices"][key_of[number]]
+        first = stored["first_kind"]
+        assert first_kinds == sorted(kinds, key=lambda kind: kind != first)
+
+
+def rating_follows_the_answer(journey) -> None:
+    """On a practice page, the rating shows (and can be chosen) only after "applied", and
+    "not applicable to my role" is offered only for the function-marked practices."""
+    page = journey.page
+    cells = journey.cells()
+    offered = page.eval_on_selector_all(
+        'input[value="not_my_role"]', "els => els.map(e => e.name.split('__')[0])"
+    )
+    assert sorted(offered) == sorted(pid for pid, _ in cells if pid in FUNCTION_PRACTICES)
+    practice_id, kind = next(cell for cell in cells if cell[0] not in FUNCTION_PRACTICES)
+    rating = f"fieldset#{practice_id}__{kind}__rating"
+    assert not page.is_visible(rating)
+    page.check(f'input[name="{practice_id}__{kind}__met"][value="applied"]')
+    assert page.is_visible(rating)
+    page.check(f'input[name="{practice_id}__{kind}__rating"][value="5"]')
+    page.check(f'input[name="{practice_id}__{kind}__met"][value="existed"]')
+    assert not page.is_visible(rating)
+    disabled = page.eval_on_selector_all(f"{rating} input", "els => els.map(e => e.disabled)")
+    assert set(disabled) == {True}  # a rating chosen before is not sent
+    journey.check("rating-hidden-after-existed")
 
 
 def test_russian_phone_keyboard_only(journey, live_server):
@@ -135,6 +201,7 @@ def test_russian_phone_keyboard_only(journey, live_server):
     one.profile(worked_in="both")
     one.check("page-1")
     answer_page_by_keyboard(one, EXAMPLE_RU)
+    rating_follows_the_answer(one)
     one.practice_pages()
     one.review_and_submit()
     assert page.input_value("input.resume-link").startswith(live_server.url + "/resume/")
@@ -158,6 +225,7 @@ def test_english_desktop(journey, live_server):
     two.check("profile")
     two.profile(worked_in="ru_only", region=None)
     two.check("page-1")
+    rating_follows_the_answer(two)
     two.answer_page(example=EXAMPLE_EN)
     two.submit_and_wait(two.next_button(), NEXT_STEP)
     two.practice_pages()

@@ -37,7 +37,7 @@ def test_errors_next_to_the_field_and_in_the_focused_summary(journey):
     cells = six.cells()
     first, kind = cells[0]
     second = next(practice for practice, _ in cells if practice != first)
-    page.check(f'input[name="{first}__{kind}__met"][value="yes"]')  # and no rating
+    page.check(f'input[name="{first}__{kind}__met"][value="applied"]')  # and no rating
     assert page.is_visible(f"fieldset#{first}__{kind}__rating")
     for practice_id, other_kind in cells[1:]:
         if practice_id != second:
@@ -55,7 +55,7 @@ def test_errors_next_to_the_field_and_in_the_focused_summary(journey):
     for field_id in missing:
         assert_error_shown(page, field_id)
     assert page.locator("#error-summary li").count() == len(missing)
-    assert page.is_checked(f'input[name="{first}__{kind}__met"][value="yes"]')  # kept
+    assert page.is_checked(f'input[name="{first}__{kind}__met"][value="applied"]')  # kept
     six.check("page-1-errors")
 
     for field_id in reversed(missing):
