@@ -330,6 +330,34 @@ def recompute_quality_command() -> None:
     click.echo(f"Recomputed the quality indicators of {count} submitted response(s).")
 
 
+@click.command("verify-answers")
+@with_appcontext
+@click.option("--repair", is_flag=True, help="Rewrite each mismatching vector from its rows.")
+@click.option(
+    "--batch", type=click.IntRange(1, 100_000), default=2000, show_default=True, hidden=True
+)
+def verify_answers_command(repair: bool, batch: int) -> None:
+    """Check every response's answer vector against its answer rows (exit code 1 on any
+    mismatch; with --repair, mismatches are rewritten from the rows and the exit code is 0)."""
+    checked = mismatched = 0
+    for count, mismatches in responses.check_vectors(repair=repair, batch=batch):
+        checked += count
+        mismatched += len(mismatches)
+        for mismatch in mismatches:
+            click.echo(mismatch.describe() + (" (repaired)" if repair else ""))
+    if repair:
+        click.echo(f"Checked {checked} response(s); repaired {mismatched} vector(s).")
+    elif mismatched:
+        click.echo(
+            f"Checked {checked} response(s): {mismatched} vector(s) differ from their rows "
+            "(run verify-answers --repair to rewrite them from the rows).",
+            err=True,
+        )
+        click.get_current_context().exit(1)
+    else:
+        click.echo(f"Checked {checked} response(s): every vector equals its rows.")
+
+
 def register(app: Flask) -> None:
     """Attach the commands to the app."""
     for command in (
@@ -345,5 +373,6 @@ def register(app: Flask) -> None:
         export_command,
         vacuum_deleted_command,
         recompute_quality_command,
+        verify_answers_command,
     ):
         app.cli.add_command(command)

@@ -22,7 +22,7 @@ from survey.questions import (
     ROLE_OPTIONS,
     kind_field,
 )
-from survey.responses import catalog_version_id, default_wave, today
+from survey.responses import catalog_version_id, default_wave, layout, today
 
 DEMO_CONSENT = "demo"  # synthetic rows consented to nothing: their consent_version says so
 WORKED_IN = (("ru_only", 0.35), ("foreign_only", 0.2), ("both", 0.45))
@@ -197,7 +197,9 @@ def _paired_yes(u: np.ndarray, p_ru, p_foreign, correlation: float):
     return ru, foreign
 
 
-# One character per answer cell in the compact code the database expands (see _EXPAND_SQL):
+# One character per answer cell, in the alphabet of the answer vector (survey/vectors.py),
+# which is stored as the response's answer_code and which the database expands into
+# answer rows (see _EXPAND_SQL):
 # "a" not applicable (kind not worked in), "n" no, "d" don't know, "r" not my role, "e"
 # existed but not for me; applied: "1".."5" with that rating, "m" rated "mixed / can't
 # say", "p" without a rating.
@@ -234,6 +236,10 @@ def seed_demo(
     respondent; the database expands it into the answer rows itself (INSERT ... SELECT
     over a cross join with the catalogue's cells). Binding five values per answer row from
     Python was three quarters of the seeding time. On SQLite each chunk is one transaction.
+    The code string is in the alphabet and layout of :mod:`survey.vectors` (the real
+    practices of the served catalogue version, in its snapshot's order, times the two
+    kinds), so it is also stored as each response's ``answer_code``, in the same
+    transaction as its rows.
 
     On SQLite the seeding connection also skips the per-row CHECK and FOREIGN KEY
     evaluation, which was half of what remained: every row is valid by construction (the
@@ -257,6 +263,8 @@ def seed_demo(
     start_id = (db.session.scalar(select(func.max(Response.id))) or 0) + 1
     db.session.commit()  # no transaction of ours may hold a lock the seeding waits for
     practices = [p.id for p in cat.practices]
+    if tuple(practices) != layout(version_id):
+        raise ValueError("the catalogue to seed is not the one this application serves")
     with db.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
@@ -295,7 +303,7 @@ def seed_demo(
 _RESPONSE_COLUMNS = (
     "id", "export_id", "resume_token_hash", "status", "wave_id", "catalog_version_id",
     "language", "is_demo", "consent_version", "consented_on", "started_on", "updated_on",
-    "submitted_on", "last_page", "worked_in",
+    "submitted_on", "last_page", "worked_in", "answer_code",
 )  # fmt: skip
 _BACKGROUND_COLUMNS = tuple(name for name in BACKGROUND_BY_FIELD if name != "worked_in")
 _KIND_COLUMNS = tuple(kind_field(kind, name) for kind in COMPANY_KINDS for name in KIND_FIELDS)
@@ -379,7 +387,8 @@ def _kind_blocks(rng, worked, background) -> dict[str, np.ndarray]:
 
 
 def _chunk(rng, ids, params, practices, wave_id, version_id, correlation):
-    """Draw one chunk: response rows (tuples) and one answer code string per response."""
+    """Draw one chunk: response rows (tuples, each with its answer vector) and
+    ``(response id, answer code)`` pairs for the expansion into answer rows."""
     size = len(ids)
     codes = {name: q.codes() for name, q in BACKGROUND_BY_FIELD.items()}
     worked = rng.choice([w for w, _ in WORKED_IN], size=size, p=[p for _, p in WORKED_IN])
@@ -399,13 +408,12 @@ def _chunk(rng, ids, params, practices, wave_id, version_id, correlation):
     first_day = today() - dt.timedelta(days=45)
     day_of = [(first_day + dt.timedelta(days=d)).isoformat() for d in range(45)]
     fixed = ("submitted", wave_id, version_id)
-    responses = [
+    rows = [
         (int(rid), new_export_id(), None, *fixed, language, True, DEMO_CONSENT,
-         day, day, day, day, 99, str(w), *values)
-        for rid, language, w, day, *values in zip(
+         day, day, day, day, 99, str(w))
+        for rid, language, w, day in zip(
             ids.tolist(), lang.tolist(), worked.tolist(), (day_of[d] for d in days.tolist()),
-            *(background[name].tolist() for name in _BACKGROUND_COLUMNS),
-            *(blocks[name].tolist() for name in _KIND_COLUMNS), strict=True,
+            strict=True,
         )
     ]  # fmt: skip
     # Answer codes, one column per (practice, kind) in the order of the staging cells.
@@ -457,9 +465,16 @@ def _chunk(rng, ids, params, practices, wave_id, version_id, correlation):
             column = np.where(existed[kind], np.where(applied, rating, _EXISTED), _NO)
             column = np.where(not_mine, _NOT_MINE, np.where(is_dk, _DK, column))
             cells[:, 2 * i + k] = np.where(asks[kind], column, _NA)
-    strings = cells.view(f"S{cells.shape[1]}").ravel()
-    answer_codes = list(zip(ids.tolist(), np.char.decode(strings, "ascii").tolist(), strict=True))
-    return responses, answer_codes
+    strings = np.char.decode(cells.view(f"S{cells.shape[1]}").ravel(), "ascii").tolist()
+    responses = [
+        (*row, code, *values)
+        for row, code, *values in zip(
+            rows, strings,
+            *(background[name].tolist() for name in _BACKGROUND_COLUMNS),
+            *(blocks[name].tolist() for name in _KIND_COLUMNS), strict=True,
+        )
+    ]  # fmt: skip
+    return responses, list(zip(ids.tolist(), strings, strict=True))
 
 
 def _create_staging(connection, cells: list[tuple]) -> None:

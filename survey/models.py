@@ -197,6 +197,11 @@ class Response(Base):
     straightlined_pages: Mapped[int | None] = mapped_column(SmallInteger)
     speeding_pages: Mapped[int | None] = mapped_column(SmallInteger)
     low_quality: Mapped[bool | None] = mapped_column(Boolean)
+    # The compact answer vector (survey/vectors.py): one character per (practice, kind) cell
+    # in the layout of this response's catalogue version, derived from its answer rows (the
+    # source of truth) in the same transaction by every write path; '.' for a cell not
+    # answered yet, so a new draft holds all dots. `flask verify-answers` checks it.
+    answer_code: Mapped[str | None] = mapped_column(Text)
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="response", cascade="all, delete-orphan", passive_deletes=True
@@ -317,6 +322,23 @@ class PracticeExample(Base):
     practice_id: Mapped[str] = mapped_column(ForeignKey("practice.id"))
     company_kind: Mapped[str | None] = mapped_column(String(8))
     text: Mapped[str] = mapped_column(Text)
+
+
+class DataVersion(Base):
+    """One row whose ``version`` changes in the same transaction as anything results show.
+
+    Database triggers on ``response`` (migration 0010) bump it whenever a submitted
+    response is inserted, deleted or updated, or a response is submitted (a draft's page
+    save leaves it alone): a repeated view is one row read to know that its cached result
+    is still current. It starts at a random number, so that two databases (a re-created
+    one at the same address) practically never show the same version.
+    """
+
+    __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class Researcher(UserMixin, Base):

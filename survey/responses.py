@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from survey import paradata
+from survey import paradata, vectors
 from survey.catalog import Catalog, Page, check_wordings
 from survey.catalog import Practice as CatalogPractice
 from survey.consent import Consent
@@ -143,9 +145,48 @@ def catalog_version_id() -> int:
     return cache[cat.checksum]
 
 
+def layout(version_id: int) -> tuple[str, ...]:
+    """The vector layout (:func:`survey.vectors.layout`) of a stored catalogue version:
+    read once per application, since a version's snapshot never changes."""
+    cache = current_app.extensions.setdefault("survey_vector_layouts", {})
+    if version_id not in cache:
+        content = db.session.scalar(
+            select(CatalogVersion.content).where(CatalogVersion.id == version_id)
+        )
+        if content is None:
+            raise LookupError(f"no catalogue version {version_id}")
+        cache[version_id] = vectors.layout(content)
+    return cache[version_id]
+
+
+# An answer row as survey.vectors.encode reads it (Core columns: no ORM row handling).
+_answer = Answer.__table__.c
+ANSWER_CELLS = (
+    _answer.practice_id,
+    _answer.company_kind,
+    _answer.met,
+    _answer.rating,
+    _answer.rating_mixed,
+)
+
+
+def _lock(response: Response) -> None:
+    """Hold the response's row until commit (PostgreSQL; SQLite has one writer at a time),
+    so that two tabs saving pages at once write their answers and vectors one after the
+    other: the vector each computes includes the other's answers."""
+    db.session.execute(select(Response.id).where(Response.id == response.id).with_for_update())
+
+
+def _store_vector(response: Response) -> None:
+    """Set the response's vector from its answer rows as this transaction sees them
+    (one SELECT; the caller commits)."""
+    rows = db.session.execute(select(*ANSWER_CELLS).where(_answer.response_id == response.id))
+    response.answer_code = vectors.encode(rows, layout(response.catalog_version_id))
+
+
 def start(language: str, quality_flag: str | None = None) -> tuple[Response, str]:
     """Create a draft after consent, with its own question order; return it with its raw
-    resume token."""
+    resume token. Its answer vector starts with every cell unanswered ('.')."""
     token = secrets.token_urlsafe(24)
     version_id = catalog_version_id()
     cat = catalog()
@@ -162,6 +203,7 @@ def start(language: str, quality_flag: str | None = None) -> tuple[Response, str
         last_page=0,
         quality_flag=quality_flag,
         question_order=paradata.draw_order(cat, paradata.order_seed()),
+        answer_code=vectors.encode((), layout(version_id)),
     )
     db.session.add(response)
     db.session.flush()
@@ -250,7 +292,8 @@ def save_profile(response: Response, data: dict, language: str, seconds: int | N
     dropped, and the block of a kind no longer reported is cleared (the database refuses
     a block for a kind not worked in). A kind the respondent no longer reports also has
     its answers turned into not-applicable and its examples deleted; a newly reported
-    kind has no answers yet, so its practice pages must be answered again.
+    kind has no answers yet, so its practice pages must be answered again. The answer
+    vector follows the rows in the same transaction.
     """
     old = set(response.kinds())
     for question in BACKGROUND:
@@ -260,6 +303,8 @@ def save_profile(response: Response, data: dict, language: str, seconds: int | N
         for question in questions:
             value = (data.get(question.field) or None) if kind in new else None
             setattr(response, question.field, value)
+    if old != new:
+        _lock(response)
     for model in (Answer, FictitiousAnswer):
         for kind in old - new:
             db.session.execute(
@@ -278,6 +323,8 @@ def save_profile(response: Response, data: dict, language: str, seconds: int | N
                 PracticeExample.company_kind.in_(sorted(old - new)),
             )
         )
+    if old != new:
+        _store_vector(response)
     _touch(response, language, 1, seconds, paradata.BACKGROUND_PAGE)
     db.session.commit()
 
@@ -320,8 +367,10 @@ def save_page(
     (:func:`examples_for_page`), and what the respondent sent back replaces it.
 
     Answers about a fictitious practice go to ``fictitious_answer``, never to ``answer``;
-    an example typed for one is discarded.
+    an example typed for one is discarded. The answer vector is recomputed from all the
+    response's rows before the commit.
     """
+    _lock(response)
     fictitious = catalog().fictitious_ids
     ids = [p.id for p in page.practices]
     kinds = response.kinds()
@@ -362,6 +411,7 @@ def save_page(
     for is_fictitious, model in ((False, Answer), (True, FictitiousAnswer)):
         if rows[is_fictitious]:
             db.session.execute(model.__table__.insert(), rows[is_fictitious])
+    _store_vector(response)
     _touch(response, language, page_index, seconds, page.key)
     db.session.commit()
 
@@ -502,6 +552,125 @@ def purge_drafts(ttl_days: int | None = None) -> int:
     if result.rowcount:
         erase_deleted(db.engine)
     return result.rowcount
+
+
+@dataclass(frozen=True)
+class VectorMismatch:
+    """A response whose stored answer vector differs from the one its rows give."""
+
+    response_id: int
+    stored: str | None
+    expected: str
+    practice_ids: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line naming the response and its first differing cells."""
+        if self.stored is None:
+            return f"response {self.response_id}: no vector stored"
+        if len(self.stored) != len(self.expected):
+            return (
+                f"response {self.response_id}: vector has {len(self.stored)} cells, "
+                f"its catalogue version has {len(self.expected)}"
+            )
+        cells = [
+            f"{self.practice_ids[i // 2]}/{vectors.KINDS[i % 2]} stored {a!r}, rows {b!r}"
+            for i, (a, b) in enumerate(zip(self.stored, self.expected, strict=True))
+            if a != b
+        ]
+        more = f" (+{len(cells) - 3} more)" if len(cells) > 3 else ""
+        return (
+            f"response {self.response_id}: {len(cells)} cell(s) differ: "
+            + "; ".join(cells[:3])
+            + more
+        )
+
+
+def _driver_rows(statement) -> list[tuple]:
+    """All rows of a Core SELECT as the driver's plain tuples, in the session's transaction.
+
+    For the ~100 answer rows per response that :func:`check_vectors` reads: SQLAlchemy's
+    result rows (ORM or Core) were half of its time. The selected columns need no type
+    processing (strings, small integers, and booleans that :func:`survey.vectors.encode`
+    reads with ``bool()``).
+    """
+    connection = db.session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    params = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _recheck(response_id: int) -> VectorMismatch | None:
+    """The response's mismatch, read consistently under its row's lock; None if its
+    vector matches its rows (or it is gone)."""
+    found = db.session.execute(
+        select(Response.answer_code, Response.catalog_version_id)
+        .where(Response.id == response_id)
+        .with_for_update()
+    ).one_or_none()
+    if found is None:
+        return None
+    stored, version_id = found
+    practice_ids = layout(version_id)
+    rows = db.session.execute(select(*ANSWER_CELLS).where(_answer.response_id == response_id))
+    expected = vectors.encode(rows, practice_ids)
+    return (
+        None if stored == expected else VectorMismatch(response_id, stored, expected, practice_ids)
+    )
+
+
+def check_vectors(repair: bool = False, batch: int = 2000) -> Iterator[tuple[int, list]]:
+    """Compare every response's stored vector with :func:`survey.vectors.encode` of its
+    answer rows, ``batch`` responses at a time (by id, so memory stays flat); yield, per
+    batch, how many responses it checked and its :class:`VectorMismatch` list.
+
+    With ``repair`` each batch's mismatching vectors are rewritten from the rows and
+    committed (a repaired submitted response changes the data version, as it should:
+    what results show may change).
+    """
+    last = 0
+    while True:
+        ids = db.session.execute(
+            select(Response.id, Response.catalog_version_id, Response.answer_code)
+            .where(Response.id > last)
+            .order_by(Response.id)
+            .limit(batch)
+        ).all()
+        if not ids:
+            db.session.commit()
+            return
+        rows = defaultdict(list)
+        for row in _driver_rows(
+            select(_answer.response_id, *ANSWER_CELLS).where(
+                _answer.response_id.between(ids[0][0], ids[-1][0])
+            )
+        ):
+            rows[row[0]].append(row)
+        suspects = [
+            rid
+            for rid, version_id, stored in ids
+            if stored != vectors.encode((row[1:] for row in rows.get(rid, ())), layout(version_id))
+        ]
+        # Read again under the row's lock (the one every write path takes first): a page
+        # saved between the two reads above is no mismatch, and a repair never replaces
+        # a newer vector with an older one.
+        mismatches = [m for m in map(_recheck, suspects) if m is not None]
+        if repair and mismatches:
+            db.session.execute(
+                update(Response.__table__)
+                .where(Response.__table__.c.id == bindparam("rid"))
+                .values(answer_code=bindparam("code")),
+                [{"rid": m.response_id, "code": m.expected} for m in mismatches],
+            )
+        db.session.commit()  # ends the batch's read snapshot, and writes its repairs
+        last = ids[-1][0]
+        yield len(ids), mismatches
 
 
 def kinds_for(worked_in: str | None) -> tuple[str, ...]:

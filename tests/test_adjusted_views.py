@@ -17,7 +17,7 @@ import statsmodels.api as sm
 from scipy import special, stats
 from sqlalchemy import select
 
-from survey import results
+from survey import responses, results
 from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.extensions import db
@@ -138,6 +138,9 @@ def store(app, persons, is_demo: bool = False) -> None:
                     )
                 )
         db.session.commit()
+        # Rows written past the write paths: derive the answer vectors from them, as a
+        # write path does (the count tables read the vectors).
+        list(responses.check_vectors(repair=True))
 
 
 def raw_answers(app) -> pd.DataFrame:

@@ -209,7 +209,10 @@ def test_responses_from_before_the_anchored_design_stay_readable_and_analysable(
                 )
                 conn.exec_driver_sql(
                     "INSERT INTO catalog_version (id, version, checksum, loaded_on, content) "
-                    "VALUES (1, '2026.3', 'c', '2026-11-20', '{}')"
+                    # The snapshot lists its practices: migration 0010 writes each answer
+                    # vector in the layout of the response's version.
+                    "VALUES (1, '2026.3', 'c', '2026-11-20', "
+                    """'{"practices": [{"id": "p1"}, {"id": "p2"}]}')"""
                 )
                 conn.exec_driver_sql(
                     "INSERT INTO category (id, position, name_ru, name_en) "
@@ -269,5 +272,221 @@ def test_responses_from_before_the_anchored_design_stay_readable_and_analysable(
             ]
             # A period filter asks for anchored answers: the legacy response has none.
             assert queries.answer_counts(queries.Segment(period="2022_on"))[0].empty
+        finally:
+            db.engine.dispose()
+
+
+# ---------------------------------------------------------------- answer vectors (0010)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request, tmp_path):
+    """The URL of an empty database (nothing migrated): a SQLite file or a new PostgreSQL
+    database, dropped afterwards."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    url = make_url(base)
+    name = f"survey_vectors_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_the_upgrade_writes_each_vector_in_the_layout_of_its_catalogue_version(
+    empty_database_url, tmp_path
+):
+    """A database at 0009 holding responses of two catalogue versions (p3 asked only in
+    the later one, which also orders the practices differently, and has a fictitious
+    practice) gets every response's vector from its rows, in its own version's layout;
+    the downgrade removes the vectors and the data version, and the upgrade writes the
+    same vectors again. The expected vectors are written out by hand from the alphabet."""
+    import datetime as dt
+
+    from sqlalchemy import MetaData, text
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": empty_database_url,
+            "SECRET_KEY": TEST_SECRET,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
+    directory = app.extensions["migrate"].directory
+    day = dt.date(2026, 12, 1)
+    background = {
+        "worked_in": "both",
+        "current_employer": "ru",
+        "industry": "it",
+        "company_size": "lt50",
+        "role_level": "specialist",
+        "experience_band": "3_5",
+    }
+
+    def response(rid, version, status, **values):
+        return {
+            "id": rid,
+            "export_id": f"e{rid}",
+            "status": status,
+            "wave_id": 1,
+            "catalog_version_id": version,
+            "language": "ru",
+            "is_demo": False,
+            "consent_version": "2026-11",
+            "consented_on": day,
+            "started_on": day,
+            "updated_on": day,
+            "submitted_on": day if status == "submitted" else None,
+            "last_page": 9,
+            "active_seconds": 600,
+            **dict.fromkeys(background),
+            **values,
+        }
+
+    def cells(rid, *answers):
+        return [
+            {
+                "response_id": rid,
+                "practice_id": pid,
+                "company_kind": kind,
+                "met": met,
+                "rating": rating,
+                "rating_mixed": mixed,
+            }
+            for pid, kind, met, rating, mixed in answers
+        ]
+
+    expected = {
+        1: "Dndy",  # v1 (p1, p2): former yes rated 4, no; dk, former yes unrated
+        2: "2emr..",  # v2 (p1, p3, p2), a draft: p2 not answered yet
+        3: "panada",  # v2, Russian companies only
+        4: "....",  # v1, a draft with no answers
+    }
+    with app.app_context():
+        try:
+            upgrade(directory=directory, revision="0009")
+            meta = MetaData()
+            meta.reflect(bind=db.engine)
+            t = meta.tables
+            with db.engine.begin() as conn:
+                conn.execute(
+                    t["wave"].insert(),
+                    {"id": 1, "code": "w1", "name_ru": "В", "name_en": "W", "is_default": True},
+                )
+                conn.execute(
+                    t["catalog_version"].insert(),
+                    [
+                        {
+                            "id": 1,
+                            "version": "2026.3",
+                            "checksum": "a",
+                            "loaded_on": day,
+                            "content": {"practices": [{"id": "p1"}, {"id": "p2"}]},
+                        },
+                        {
+                            "id": 2,
+                            "version": "2026.4",
+                            "checksum": "b",
+                            "loaded_on": day,
+                            "content": {
+                                "practices": [{"id": "p1"}, {"id": "p3"}, {"id": "p2"}],
+                                "fictitious_practices": [{"id": "fake"}],
+                            },
+                        },
+                    ],
+                )
+                conn.execute(
+                    t["category"].insert(),
+                    {"id": "c", "position": 1, "name_ru": "К", "name_en": "C"},
+                )
+                conn.execute(
+                    t["practice"].insert(),
+                    [
+                        {
+                            "id": pid,
+                            "category_id": "c",
+                            "position": i,
+                            "reward": "non_financial",
+                            "name_ru": "П",
+                            "name_en": "P",
+                            "active": True,
+                        }
+                        for i, pid in enumerate(("p1", "p2", "p3"))
+                    ],
+                )
+                conn.execute(
+                    t["response"].insert(),
+                    [
+                        response(1, 1, "submitted", **background),
+                        response(2, 2, "draft", worked_in="both"),
+                        response(3, 2, "submitted", **{**background, "worked_in": "ru_only"}),
+                        response(4, 1, "draft"),
+                    ],
+                )
+                conn.execute(
+                    t["answer"].insert(),
+                    cells(
+                        1,
+                        ("p1", "ru", "yes", 4, False),
+                        ("p1", "foreign", "no", None, False),
+                        ("p2", "ru", "dk", None, False),
+                        ("p2", "foreign", "yes", None, False),
+                    )
+                    + cells(
+                        2,
+                        ("p1", "ru", "applied", 2, False),
+                        ("p1", "foreign", "existed", None, False),
+                        ("p3", "ru", "applied", None, True),
+                        ("p3", "foreign", "not_my_role", None, False),
+                    )
+                    + cells(
+                        3,
+                        ("p1", "ru", "applied", None, False),
+                        ("p1", "foreign", "na", None, False),
+                        ("p3", "ru", "no", None, False),
+                        ("p3", "foreign", "na", None, False),
+                        ("p2", "ru", "dk", None, False),
+                        ("p2", "foreign", "na", None, False),
+                    ),
+                )
+                conn.execute(
+                    t["fictitious_answer"].insert(),
+                    cells(2, ("fake", "ru", "applied", 5, False)),
+                )
+
+            def vectors():
+                with db.engine.connect() as conn:
+                    return dict(conn.execute(text("SELECT id, answer_code FROM response")).all())
+
+            upgrade(directory=directory)
+            assert vectors() == expected
+            with db.engine.connect() as conn:
+                assert len(conn.execute(text("SELECT version FROM data_version")).all()) == 1
+
+            downgrade(directory=directory, revision="0009")
+            tables = inspect(db.engine)
+            assert "answer_code" not in {c["name"] for c in tables.get_columns("response")}
+            assert "data_version" not in tables.get_table_names()
+            with db.engine.begin() as conn:  # no trigger is left to write to a missing table
+                conn.execute(text("UPDATE response SET last_page = 3 WHERE id = 1"))
+                assert conn.execute(text("SELECT count(*) FROM answer")).scalar() == 14
+            upgrade(directory=directory)
+            assert vectors() == expected
         finally:
             db.engine.dispose()
