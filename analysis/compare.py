@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,30 +10,30 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from analysis.overlap import (
-    compare_overlapping,
-    compare_overlapping_means,
-    mean_rating_ci,
-    rank_biserial_ci,
+    _compare_overlapping_many,
+    _compare_overlapping_means_many,
+    _mean_rating_ci_many,
+    _rank_biserial_ci_many,
     unpaired_counts,
 )
-from analysis.paired import PAIRED_CELLS, mcnemar_exact_p, newcombe_paired_ci
+from analysis.paired import PAIRED_CELLS, _mcnemar_exact_p_many, _newcombe_paired_ci_many
 from analysis.proportions import (
     KINDS,
     _check_alpha,
     _check_key,
     _check_kinds,
     _check_low_n,
+    _compare_independent_many,
     _count_table,
     _dense_counts,
-    compare_independent,
     wilson_ci,
 )
 from analysis.ratings import (
     RATINGS,
     _check_ratings,
-    _signed_rank_test,
-    mann_whitney_from_counts,
-    median_from_counts,
+    _mann_whitney_many,
+    _median_many,
+    _signed_rank_many,
 )
 
 
@@ -401,22 +400,14 @@ def compare(
     _, paired_rate_dense = _dense_counts(
         paired_rates, key, [("rating_ru", RATINGS), ("rating_foreign", RATINGS)], ["n"], items
     )
-    columns = {name: [] for name in _column_order(key)}
-    for i, item in enumerate(items):
-        row = _row(
-            prev_dense[i],
-            pair_dense[i],
-            rate_dense[i, ..., 0],
-            paired_rate_dense[i, ..., 0],
-            alpha,
-            low_n,
-        )
-        row[key] = item
-        for name, values in columns.items():
-            values.append(row.get(name))
+    columns = _statistics(
+        prev_dense, pair_dense, rate_dense[..., 0], paired_rate_dense[..., 0], alpha, low_n
+    )
+    columns[key] = items
     int_columns = set(_int_columns())
     data: dict[str, Any] = {}
-    for name, values in columns.items():
+    for name in _column_order(key):
+        values = columns.get(name, np.full(len(items), np.nan))  # q-values: below
         if name == key:
             data[name] = pd.Series(values, dtype=prev[key].dtype if not items else None)
         elif name in TEXT_COLUMNS:
@@ -432,134 +423,119 @@ def compare(
     return pd.DataFrame(data)
 
 
-_DIFFERENCES = np.subtract.outer(np.asarray(RATINGS), np.asarray(RATINGS))
-"""rating_ru - rating_foreign for each cell of the 5 x 5 paired rating table."""
+def _statistics(
+    prev: np.ndarray,
+    pair: np.ndarray,
+    rate: np.ndarray,
+    paired_rate: np.ndarray,
+    alpha: float,
+    low_n: int,
+) -> dict[str, Any]:
+    """Every statistic column of :func:`compare` (but the q-values), from the dense counts.
 
+    ``prev`` is items x kinds x (yes, no, dk), ``pair`` items x PAIRED_CELLS, ``rate`` items
+    x kinds x ratings and ``paired_rate`` items x ratings x ratings. Each statistic is
+    computed for all items at once; only Fisher's exact test runs item by item.
+    """
+    col: dict[str, Any] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):  # empty cells are NaN by the masks
+        for j, kind in enumerate(KINDS):
+            yes, no, dk = prev[:, j, 0], prev[:, j, 1], prev[:, j, 2]
+            n, total = yes + no, yes + no + dk
+            low, high = wilson_ci(yes, n, alpha=alpha)
+            col[f"n_{kind}"] = n
+            col[f"k_{kind}"] = yes
+            col[f"dk_{kind}"] = dk
+            col[f"p_{kind}"] = np.where(n > 0, yes / n, np.nan)
+            col[f"ci_{kind}_low"] = low
+            col[f"ci_{kind}_high"] = high
+            # Don't-know answers counted as no, then as yes (see compare's docstring).
+            col[f"p_{kind}_bound_low"] = np.where(total > 0, yes / total, np.nan)
+            col[f"p_{kind}_bound_high"] = np.where(total > 0, (yes + dk) / total, np.nan)
 
-def _row(prev, pair, rate, paired_rate, alpha: float, low_n: int) -> dict[str, Any]:
-    """Every statistic of one item from its dense counts (see compare)."""
-    row: dict[str, Any] = {}
-    for j, kind in enumerate(KINDS):
-        yes, no, dk = (int(v) for v in prev[j])
-        low, high = wilson_ci(yes, yes + no, alpha=alpha)
-        row.update(
-            {
-                f"n_{kind}": yes + no,
-                f"k_{kind}": yes,
-                f"dk_{kind}": dk,
-                f"p_{kind}": yes / (yes + no) if yes + no else math.nan,
-                f"ci_{kind}_low": low,
-                f"ci_{kind}_high": high,
-                # Don't-know answers counted as no, then as yes (see compare's docstring).
-                f"p_{kind}_bound_low": yes / (yes + no + dk) if yes + no + dk else math.nan,
-                f"p_{kind}_bound_high": (yes + dk) / (yes + no + dk) if yes + no + dk else math.nan,
-            }
+        a, b, c, d = (pair[:, i] for i in range(4))
+        n = a + b + c + d
+        # The three groups: Russian only, foreign only (the kind's answers less the paired
+        # margin), and the pairs.
+        k_ru_only = unpaired_counts(col["k_ru"], a + b, "yes answers about Russian companies")
+        n_ru_only = k_ru_only + unpaired_counts(col["n_ru"] - col["k_ru"], c + d, "ru no")
+        k_fo_only = unpaired_counts(col["k_foreign"], a + c, "yes answers about foreign ones")
+        n_fo_only = k_fo_only + unpaired_counts(
+            col["n_foreign"] - col["k_foreign"], b + d, "foreign no"
         )
+        col["n_ru_only"] = n_ru_only
+        col["k_ru_only"] = k_ru_only
+        col["p_ru_only"] = np.where(n_ru_only > 0, k_ru_only / n_ru_only, np.nan)
+        col["n_foreign_only"] = n_fo_only
+        col["k_foreign_only"] = k_fo_only
+        col["p_foreign_only"] = np.where(n_fo_only > 0, k_fo_only / n_fo_only, np.nan)
 
-    a, b, c, d = (int(v) for v in pair)
-    n = a + b + c + d
-    # The three groups: Russian only, foreign only (the kind's answers less the paired
-    # margin), and the pairs.
-    k_ru_only = int(unpaired_counts(row["k_ru"], a + b, "yes answers about Russian companies"))
-    n_ru_only = k_ru_only + int(unpaired_counts(row["n_ru"] - row["k_ru"], c + d, "ru no"))
-    k_fo_only = int(unpaired_counts(row["k_foreign"], a + c, "yes answers about foreign ones"))
-    n_fo_only = k_fo_only + int(
-        unpaired_counts(row["n_foreign"] - row["k_foreign"], b + d, "foreign no")
-    )
-    row.update(
-        {
-            "n_ru_only": n_ru_only,
-            "k_ru_only": k_ru_only,
-            "p_ru_only": k_ru_only / n_ru_only if n_ru_only else math.nan,
-            "n_foreign_only": n_fo_only,
-            "k_foreign_only": k_fo_only,
-            "p_foreign_only": k_fo_only / n_fo_only if n_fo_only else math.nan,
-        }
-    )
-    primary = compare_overlapping(
+    primary = _compare_overlapping_many(
         k_ru_only, n_ru_only, k_fo_only, n_fo_only, a, b, c, d, alpha=alpha
     )
-    row.update({name: primary[name] for name in _PRIMARY})
-    row["overlap_r"] = primary["r"] if n else math.nan
-    indep = compare_independent(k_ru_only, n_ru_only, k_fo_only, n_fo_only, alpha=alpha)
-    row.update(
-        {
-            "indep_diff": indep["diff"],
-            "indep_ci_low": indep["diff_ci_low"],
-            "indep_ci_high": indep["diff_ci_high"],
-            "indep_test": indep["test"],
-            "indep_statistic": indep["statistic"],
-            "indep_p_val": indep["p_val"],
-            "indep_cohens_h": indep["cohens_h"],
-        }
-    )
+    col.update({name: primary[name] for name in _PRIMARY})
+    col["overlap_r"] = np.where(n > 0, primary["r"], np.nan)
+    indep = _compare_independent_many(k_ru_only, n_ru_only, k_fo_only, n_fo_only, alpha=alpha)
+    col["indep_diff"] = indep["diff"]
+    col["indep_ci_low"] = indep["diff_ci_low"]
+    col["indep_ci_high"] = indep["diff_ci_high"]
+    col["indep_test"] = indep["test"]
+    col["indep_statistic"] = indep["statistic"]
+    col["indep_p_val"] = indep["p_val"]
+    col["indep_cohens_h"] = indep["cohens_h"]
 
-    low, high = newcombe_paired_ci(a, b, c, d, alpha=alpha)
-    row.update(
-        {
-            "paired_n": n,
-            "paired_b": b,
-            "paired_c": c,
-            "paired_diff": (b - c) / n if n else math.nan,
-            "paired_ci_low": low,
-            "paired_ci_high": high,
-            "paired_p_val": mcnemar_exact_p(b, c) if n else math.nan,
-        }
-    )
+    low, high = _newcombe_paired_ci_many(a, b, c, d, alpha=alpha)
+    col["paired_n"] = n
+    col["paired_b"] = b
+    col["paired_c"] = c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        col["paired_diff"] = np.where(n > 0, (b - c) / n, np.nan)
+    col["paired_ci_low"] = low
+    col["paired_ci_high"] = high
+    col["paired_p_val"] = np.where(n > 0, _mcnemar_exact_p_many(b, c), np.nan)
 
     for j, kind in enumerate(KINDS):
-        hist = rate[j]
-        mean = mean_rating_ci(hist, alpha=alpha)
-        row[f"rating_n_{kind}"] = mean["n"]
-        row[f"rating_mean_{kind}"] = mean["mean"]
-        row[f"rating_mean_{kind}_ci_low"] = mean["ci_low"]
-        row[f"rating_mean_{kind}_ci_high"] = mean["ci_high"]
-        row[f"rating_median_{kind}"] = median_from_counts(hist)
-        for r, count in zip(RATINGS, hist, strict=True):
-            row[f"r{r}_{kind}"] = int(count)
-    ru_only = unpaired_counts(rate[0], paired_rate.sum(axis=1), "ratings of Russian companies")
-    fo_only = unpaired_counts(rate[1], paired_rate.sum(axis=0), "ratings of foreign companies")
-    row["rating_n_ru_only"] = int(ru_only.sum())
-    row["rating_n_foreign_only"] = int(fo_only.sum())
-    means = compare_overlapping_means(ru_only, fo_only, paired_rate, alpha=alpha)
-    row.update(
-        {
-            "rating_diff": means["diff"],
-            "rating_diff_ci_low": means["diff_ci_low"],
-            "rating_diff_ci_high": means["diff_ci_high"],
-            "rating_test": means["test"],
-            "rating_statistic": means["statistic"],
-            "rating_df": means["df"],
-            "rating_p_val": means["p_val"],
-            "rating_r": means["r"] if int(paired_rate.sum()) >= 2 else math.nan,
-        }
-    )
-    mwu = mann_whitney_from_counts(rate[0], rate[1])
-    low, high = rank_biserial_ci(mwu["rank_biserial"], mwu["n_x"], mwu["n_y"], alpha=alpha)
-    row.update(
-        {
-            "mwu_u": mwu["u"],
-            "mwu_p_val": mwu["p_val"],
-            "rank_biserial": mwu["rank_biserial"],
-            "rank_biserial_ci_low": low,
-            "rank_biserial_ci_high": high,
-        }
-    )
+        hist = rate[:, j]
+        mean = _mean_rating_ci_many(hist, alpha=alpha)
+        col[f"rating_n_{kind}"] = mean["n"]
+        col[f"rating_mean_{kind}"] = mean["mean"]
+        col[f"rating_mean_{kind}_ci_low"] = mean["ci_low"]
+        col[f"rating_mean_{kind}_ci_high"] = mean["ci_high"]
+        col[f"rating_median_{kind}"] = _median_many(hist)
+        for i, r in enumerate(RATINGS):
+            col[f"r{r}_{kind}"] = hist[:, i]
+    ru_only = unpaired_counts(rate[:, 0], paired_rate.sum(axis=2), "ratings of Russian companies")
+    fo_only = unpaired_counts(rate[:, 1], paired_rate.sum(axis=1), "ratings of foreign companies")
+    col["rating_n_ru_only"] = ru_only.sum(axis=1)
+    col["rating_n_foreign_only"] = fo_only.sum(axis=1)
+    means = _compare_overlapping_means_many(ru_only, fo_only, paired_rate, alpha=alpha)
+    col["rating_diff"] = means["diff"]
+    col["rating_diff_ci_low"] = means["diff_ci_low"]
+    col["rating_diff_ci_high"] = means["diff_ci_high"]
+    col["rating_test"] = means["test"]
+    col["rating_statistic"] = means["statistic"]
+    col["rating_df"] = means["df"]
+    col["rating_p_val"] = means["p_val"]
+    col["rating_r"] = np.where(paired_rate.sum(axis=(1, 2)) >= 2, means["r"], np.nan)
+    mwu = _mann_whitney_many(rate[:, 0], rate[:, 1])
+    low, high = _rank_biserial_ci_many(mwu["rank_biserial"], mwu["n_x"], mwu["n_y"], alpha=alpha)
+    col["mwu_u"] = mwu["u"]
+    col["mwu_p_val"] = mwu["p_val"]
+    col["rank_biserial"] = mwu["rank_biserial"]
+    col["rank_biserial_ci_low"] = low
+    col["rank_biserial_ci_high"] = high
 
-    by_diff: dict[int, int] = {}
-    for diff, count in zip(_DIFFERENCES.ravel(), paired_rate.ravel(), strict=True):
-        by_diff[int(diff)] = by_diff.get(int(diff), 0) + int(count)
-    wilcoxon = _signed_rank_test(by_diff)
-    row["rating_paired_n"] = wilcoxon["n"]
-    row["wilcoxon_statistic"] = wilcoxon["statistic"]
-    row["wilcoxon_p_val"] = wilcoxon["p_val"]
+    wilcoxon = _signed_rank_many(paired_rate)
+    col["rating_paired_n"] = wilcoxon["n"]
+    col["wilcoxon_statistic"] = wilcoxon["statistic"]
+    col["wilcoxon_p_val"] = wilcoxon["p_val"]
 
-    row["low_n_ru"] = row["n_ru"] < low_n
-    row["low_n_foreign"] = row["n_foreign"] < low_n
-    row["low_n_paired"] = row["paired_n"] < low_n
-    row["low_n_rating"] = min(row["rating_n_ru"], row["rating_n_foreign"]) < low_n
-    row["low_n"] = row["low_n_ru"] or row["low_n_foreign"]
-    return row
+    col["low_n_ru"] = col["n_ru"] < low_n
+    col["low_n_foreign"] = col["n_foreign"] < low_n
+    col["low_n_paired"] = col["paired_n"] < low_n
+    col["low_n_rating"] = np.minimum(col["rating_n_ru"], col["rating_n_foreign"]) < low_n
+    col["low_n"] = col["low_n_ru"] | col["low_n_foreign"]
+    return col
 
 
 _PRIMARY = (

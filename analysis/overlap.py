@@ -32,6 +32,7 @@ from analysis.proportions import (
     _as_count,
     _check_alpha,
     _check_key,
+    _cohens_h_many,
     _count_table,
     _dense_counts,
     cohens_h,
@@ -498,3 +499,193 @@ def overlap_groups(
             "paired_n": a + b + c + d,
         }
     )
+
+
+# --------------------------------------------------------------------------- many items at once
+# Private array versions of the functions above, for analysis.compare: one row per item, the
+# same formulas in the same order, scipy called once per table instead of once per item.
+
+
+def _phi_many(a, b, c, d) -> np.ndarray:
+    """:func:`_phi` over arrays of paired tables."""
+    n = a + b + c + d
+    r = np.zeros(n.shape)
+    some = n > 0
+    q1 = (a[some] + b[some]) / n[some]
+    q2 = (a[some] + c[some]) / n[some]
+    spread = q1 * (1 - q1) * q2 * (1 - q2)
+    value = np.zeros(q1.shape)
+    varied = spread > 0
+    value[varied] = (a[some][varied] / n[some][varied] - q1[varied] * q2[varied]) / np.sqrt(
+        spread[varied]
+    )
+    r[some] = value
+    return r
+
+
+def _compare_overlapping_many(
+    k_ru_only, n_ru_only, k_foreign_only, n_foreign_only, a, b, c, d, alpha: float = 0.05
+) -> dict[str, np.ndarray]:
+    """:func:`compare_overlapping` over arrays of counts (already checked), one entry per item."""
+    e, n_e, g, n_g = (
+        np.asarray(v, dtype="int64") for v in (k_ru_only, n_ru_only, k_foreign_only, n_foreign_only)
+    )
+    a, b, c, d = (np.asarray(v, dtype="int64") for v in (a, b, c, d))
+    n12 = a + b + c + d
+    n1, n2 = n_e + n12, n_g + n12
+    k1, k2 = e + a + b, g + a + c
+    r = _phi_many(a, b, c, d)
+    size = n1.shape[0]
+    names = ("diff", "diff_ci_low", "diff_ci_high", "statistic", "p_val")
+    out: dict[str, np.ndarray] = {name: np.full(size, np.nan) for name in names}
+    out.update({f"cohens_h{s}": np.full(size, np.nan) for s in ("", "_ci_low", "_ci_high")})
+    out["r"] = r
+    out["test"] = np.full(size, None, dtype=object)
+    ok = (n1 > 0) & (n2 > 0)
+    if not ok.any():
+        return out
+    k1, k2, n1, n2, n12, r = k1[ok], k2[ok], n1[ok], n2[ok], n12[ok], r[ok]
+    p1, p2 = k1 / n1, k2 / n2
+    diff = p1 - p2
+    z_crit = float(stats.norm.isf(alpha / 2))
+
+    pooled = (k1 + k2) / (n1 + n2)
+    w = pooled * (1 - pooled)
+    variance = w / n1 + w / n2 - 2 * r * w * n12 / (n1 * n2)
+    z = np.zeros(diff.shape)
+    positive = variance > 0
+    z[positive] = diff[positive] / np.sqrt(variance[positive])
+    out["diff"][ok] = diff
+    out["test"][ok] = OVERLAP_Z
+    out["statistic"][ok] = z
+    out["p_val"][ok] = np.minimum(1.0, 2 * stats.norm.sf(np.abs(z)))
+
+    rho = r * n12 / np.sqrt(n1 * n2)
+    (l1, l2), (u1, u2) = wilson_ci(np.stack([k1, k2]), np.stack([n1, n2]), alpha=alpha)
+    down = (p1 - l1) ** 2 - 2 * rho * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    up = (u1 - p1) ** 2 - 2 * rho * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    out["diff_ci_low"][ok] = np.maximum(-1.0, diff - np.sqrt(np.maximum(down, 0.0)))
+    out["diff_ci_high"][ok] = np.minimum(1.0, diff + np.sqrt(np.maximum(up, 0.0)))
+
+    h = _cohens_h_many(p1, p2)
+    h_se = np.sqrt(np.maximum(1 / n1 + 1 / n2 - 2 * r * n12 / (n1 * n2), 0.0))
+    out["cohens_h"][ok] = h
+    out["cohens_h_ci_low"][ok] = h - z_crit * h_se
+    out["cohens_h_ci_high"][ok] = h + z_crit * h_se
+    return out
+
+
+def _moments_many(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_moments` for each row of an (items x 5) rating histogram array."""
+    n = hist.sum(axis=1)
+    mean = np.full(n.shape, np.nan)
+    var = np.full(n.shape, np.nan)
+    some = n > 0
+    mean[some] = (hist[some] * _SCORES).sum(axis=1) / n[some]
+    two = n >= 2
+    deviations = (_SCORES - mean[two, None]) ** 2
+    var[two] = (hist[two] * deviations).sum(axis=1) / (n[two] - 1)
+    return n, mean, var
+
+
+def _mean_rating_ci_many(hist: np.ndarray, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """:func:`mean_rating_ci` for each row of an (items x 5) rating histogram array."""
+    hist = np.asarray(hist, dtype="int64")
+    n, mean, var = _moments_many(hist)
+    low = np.full(n.shape, np.nan)
+    high = np.full(n.shape, np.nan)
+    two = n >= 2
+    if two.any():
+        half = stats.t.isf(alpha / 2, n[two] - 1) * np.sqrt(var[two] / n[two])
+        low[two], high[two] = mean[two] - half, mean[two] + half
+    return {"n": n, "mean": mean, "ci_low": low, "ci_high": high}
+
+
+def _compare_overlapping_means_many(
+    ru_only: np.ndarray, foreign_only: np.ndarray, paired: np.ndarray, alpha: float = 0.05
+) -> dict[str, np.ndarray]:
+    """:func:`compare_overlapping_means` (separate variances, ratings 1..5) for each item of
+    (items x 5) unpaired histograms and an (items x 5 x 5) paired table."""
+    x_only, y_only = np.asarray(ru_only, dtype="int64"), np.asarray(foreign_only, dtype="int64")
+    table = np.asarray(paired, dtype="int64")
+    na, nb, n12 = x_only.sum(axis=1), y_only.sum(axis=1), table.sum(axis=(1, 2))
+    row, col = table.sum(axis=2), table.sum(axis=1)
+    n1, mean1, var1 = _moments_many(x_only + row)
+    n2, mean2, var2 = _moments_many(y_only + col)
+    size = n1.shape[0]
+    names = ("r", "diff_ci_low", "diff_ci_high", "statistic", "df", "p_val")
+    out: dict[str, np.ndarray] = {name: np.full(size, np.nan) for name in names}
+    out.update(n_ru=n1, n_foreign=n2, n_paired=n12, mean_ru=mean1, mean_foreign=mean2)
+    out["diff"] = np.where((n1 > 0) & (n2 > 0), mean1 - mean2, np.nan)
+    out["test"] = np.full(size, None, dtype=object)
+    ok = (n1 >= 2) & (n2 >= 2)
+    if not ok.any():
+        return out
+    r = np.zeros(size)
+    pairs = ok & (n12 >= 2)
+    if pairs.any():
+        rows, cols, m = row[pairs], col[pairs], n12[pairs]
+        m_row = (rows * _SCORES).sum(axis=1) / m
+        m_col = (cols * _SCORES).sum(axis=1) / m
+        dx, dy = _SCORES - m_row[:, None], _SCORES - m_col[:, None]
+        sxx = (rows * dx**2).sum(axis=1)
+        syy = (cols * dy**2).sum(axis=1)
+        sxy = (table[pairs] * (dx[:, :, None] * dy[:, None, :])).reshape(-1, 25).sum(axis=1)
+        varied = (sxx > 0) & (syy > 0)
+        value = np.zeros(m.shape)
+        value[varied] = sxy[varied] / np.sqrt(sxx[varied] * syy[varied])
+        r[pairs] = value
+    r, n1, n2, n12, var1, var2 = r[ok], n1[ok], n2[ok], n12[ok], var1[ok], var2[ok]
+    overlap = 2 * r * n12 / (n1 * n2)
+    unpaired = na[ok] + nb[ok]
+    unpaired_share = np.zeros(r.shape)
+    some = unpaired > 0  # only pairs: the package's formula with na + nb = 0
+    unpaired_share[some] = unpaired[some] / (unpaired[some] + 2 * n12[some])
+    v1, v2 = var1 / n1, var2 / n2
+    se2 = v1 + v2 - overlap * np.sqrt(var1 * var2)
+    welch = (n1 + n2 - 2.0).astype("float64")
+    spread = v1 + v2 > 0
+    welch[spread] = (v1[spread] + v2[spread]) ** 2 / (
+        v1[spread] ** 2 / (n1[spread] - 1) + v2[spread] ** 2 / (n2[spread] - 1)
+    )
+    df = (n12 - 1) + (welch - n12 + 1) * unpaired_share
+    diff = out["diff"][ok]
+    se = np.sqrt(np.maximum(se2, 0.0))
+    t = np.zeros(r.shape)
+    p = np.ones(r.shape)
+    positive = se > 0
+    t[positive] = diff[positive] / se[positive]
+    p[positive] = np.minimum(1.0, 2 * stats.t.sf(np.abs(t[positive]), df[positive]))
+    half = stats.t.isf(alpha / 2, df) * se
+    out["r"][ok] = r
+    out["test"][ok] = OVERLAP_T
+    out["statistic"][ok] = t
+    out["df"][ok] = df
+    out["p_val"][ok] = p
+    out["diff_ci_low"][ok] = diff - half
+    out["diff_ci_high"][ok] = diff + half
+    return out
+
+
+def _rank_biserial_ci_many(
+    rank_biserial: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rank_biserial_ci` over arrays."""
+    r = np.asarray(rank_biserial, dtype="float64")
+    n_x, n_y = np.asarray(n_x, dtype="int64"), np.asarray(n_y, dtype="int64")
+    low = np.full(r.shape, np.nan)
+    high = np.full(r.shape, np.nan)
+    ok = (n_x > 0) & (n_y > 0) & np.isfinite(r)
+    r = np.clip(r, -1.0, 1.0)
+    edge = ok & (np.abs(r) == 1.0)
+    low[edge] = high[edge] = r[edge]
+    inner = ok & ~edge
+    if inner.any():
+        se = np.sqrt((n_x[inner] + n_y[inner] + 1) / (3 * n_x[inner] * n_y[inner]))
+        z = float(stats.norm.isf(alpha / 2))
+        # math's functions, not numpy's, so that the limits equal rank_biserial_ci's exactly.
+        tanh = np.frompyfunc(math.tanh, 1, 1)
+        centre = np.frompyfunc(math.atanh, 1, 1)(r[inner]).astype("float64")
+        low[inner] = tanh(centre - z * se).astype("float64")
+        high[inner] = tanh(centre + z * se).astype("float64")
+    return low, high

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
 from analysis.proportions import (
@@ -184,3 +185,37 @@ def mcnemar_paired(
             "low_n": "bool",
         }
     )
+
+
+def _newcombe_paired_ci_many(a, b, c, d, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`newcombe_paired_ci` over arrays of paired tables (NaN where ``n == 0``)."""
+    a, b, c, d = (np.asarray(v, dtype="int64") for v in (a, b, c, d))
+    n = a + b + c + d
+    low = np.full(n.shape, np.nan)
+    high = np.full(n.shape, np.nan)
+    ok = n > 0
+    if not ok.any():
+        return low, high
+    a, b, c, d, n = a[ok], b[ok], c[ok], d[ok], n[ok]
+    e, f, g, h = a + b, c + d, a + c, b + d
+    p1, p2 = e / n, g / n
+    diff = p1 - p2
+    (l1, l2), (u1, u2) = wilson_ci(np.stack([e, g]), np.stack([n, n]), alpha=alpha)
+    margins = e.astype("float64") * f.astype("float64") * g.astype("float64") * h
+    cross = a * d - b * c
+    numerator = np.where(cross > 0, np.maximum(cross - n / 2.0, 0.0), cross.astype("float64"))
+    phi = np.zeros(n.shape)
+    nonzero = margins != 0.0
+    phi[nonzero] = numerator[nonzero] / np.sqrt(margins[nonzero])
+    down = (p1 - l1) ** 2 - 2.0 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    up = (u1 - p1) ** 2 - 2.0 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    low[ok] = np.maximum(-1.0, diff - np.sqrt(np.maximum(down, 0.0)))
+    high[ok] = np.minimum(1.0, diff + np.sqrt(np.maximum(up, 0.0)))
+    return low, high
+
+
+def _mcnemar_exact_p_many(b, c) -> np.ndarray:
+    """:func:`mcnemar_exact_p` over arrays: ``min(1, 2 BinomCDF(min(b, c); b + c, 0.5))``,
+    as statsmodels computes it (1.0 where ``b + c == 0``)."""
+    b, c = np.asarray(b, dtype="int64"), np.asarray(c, dtype="int64")
+    return np.minimum(stats.binom.cdf(np.minimum(b, c), b + c, 0.5) * 2, 1.0)

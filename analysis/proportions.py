@@ -384,3 +384,75 @@ def compare_independent(
         result["statistic"] = float(chi2.statistic)
         result["p_val"] = float(chi2.pvalue)
     return result
+
+
+def _cohens_h_many(p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
+    """:func:`cohens_h` over arrays: NaN where either share is NaN."""
+    ok = np.isfinite(p1) & np.isfinite(p2)
+    out = np.full(np.shape(p1), np.nan)
+    # math.asin, not numpy's (whose SIMD version may differ in the last bit), so that the
+    # result equals cohens_h exactly.
+    asin = np.frompyfunc(math.asin, 1, 1)
+    arc1 = asin(np.sqrt(p1[ok])).astype("float64")
+    arc2 = asin(np.sqrt(p2[ok])).astype("float64")
+    out[ok] = 2.0 * arc1 - 2.0 * arc2
+    return out
+
+
+def _compare_independent_many(k1, n1, k2, n2, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """:func:`compare_independent` with ``test="auto"`` over arrays of counts, item by item.
+
+    Every statistic is computed for all items at once; only Fisher's exact test runs once
+    per item that needs it. ``test`` is an object array (``None`` where a group is empty).
+    """
+    k1, n1, k2, n2 = (np.asarray(v, dtype="int64") for v in (k1, n1, k2, n2))
+    size = k1.shape[0]
+    out = {
+        name: np.full(size, np.nan)
+        for name in ("diff", "diff_ci_low", "diff_ci_high", "statistic", "p_val", "cohens_h")
+    }
+    out["test"] = np.full(size, None, dtype=object)
+    ok = (n1 > 0) & (n2 > 0)
+    if not ok.any():
+        return out
+    k1, n1, k2, n2 = k1[ok], n1[ok], k2[ok], n2[ok]
+    p1, p2 = k1 / n1, k2 / n2
+    diff = p1 - p2
+    # Newcombe's interval as confint_proportions_2indep(method="newcomb") computes it.
+    (low1, low2), (upp1, upp2) = wilson_ci(np.stack([k1, k2]), np.stack([n1, n2]), alpha=alpha)
+    low = diff - np.sqrt((p1 - low1) ** 2 + (upp2 - p2) ** 2)
+    high = diff + np.sqrt((p2 - low2) ** 2 + (upp1 - p1) ** 2)
+    out["diff"][ok] = diff
+    out["diff_ci_low"][ok] = np.maximum(-1.0, low)
+    out["diff_ci_high"][ok] = np.minimum(1.0, high)
+    out["cohens_h"][ok] = _cohens_h_many(p1, p2)
+
+    # The 2x2 tables [[k1, n1 - k1], [k2, n2 - k2]], cells in row-major order.
+    cells = np.stack([k1, n1 - k1, k2, n2 - k2], axis=1).astype("float64")
+    rows = np.stack([n1, n1, n2, n2], axis=1).astype("float64")
+    cols = np.stack([k1 + k2, n1 + n2 - k1 - k2] * 2, axis=1).astype("float64")
+    total = (n1 + n2).astype("float64")
+    zero_margin = (cols[:, 0] == 0) | (cols[:, 1] == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = rows * cols / total[:, None]  # as scipy.stats.contingency.expected_freq
+        terms = (cells - expected) ** 2 / expected
+    fisher = zero_margin | (expected.min(axis=1) < 5)
+    chi2 = ~fisher
+    test = np.where(fisher, "fisher", "chi2").astype(object)
+    statistic = np.full(fisher.shape, np.nan)
+    p_val = np.full(fisher.shape, np.nan)
+    if chi2.any():
+        t = terms[chi2]
+        statistic[chi2] = ((t[:, 0] + t[:, 1]) + t[:, 2]) + t[:, 3]
+        p_val[chi2] = stats.chi2.sf(statistic[chi2], 1)
+    exact: dict[tuple[int, ...], float] = {}  # the same small table often recurs
+    for i in np.flatnonzero(fisher):
+        cell = tuple(int(v) for v in cells[i])
+        if cell not in exact:
+            table = np.asarray(cell, dtype="int64").reshape(2, 2)
+            exact[cell] = float(stats.fisher_exact(table, alternative="two-sided").pvalue)
+        p_val[i] = exact[cell]
+    out["test"][ok] = test
+    out["statistic"][ok] = statistic
+    out["p_val"][ok] = p_val
+    return out

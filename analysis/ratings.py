@@ -277,3 +277,78 @@ def _signed_rank_test(by_diff: dict[int, int]) -> dict[str, float]:
     result["statistic"] = min(r_plus, r_minus)
     result["p_val"] = float(min(1.0, 2.0 * stats.norm.sf(abs(z))))
     return result
+
+
+def _exclusive_midranks(counts: np.ndarray) -> np.ndarray:
+    """Midrank of each bin of histograms (rows), ties sharing the mean of their ranks."""
+    below = np.cumsum(counts, axis=-1) - counts
+    return below + (counts + 1) / 2.0
+
+
+def _median_many(hist: np.ndarray) -> np.ndarray:
+    """:func:`median_from_counts` for each row of an (items x 5) histogram array."""
+    hist = np.asarray(hist, dtype="int64")
+    n = hist.sum(axis=1)
+    cumulative = np.cumsum(hist, axis=1)
+    scale = np.asarray(RATINGS, dtype="float64")
+    # The rating at 0-based position ``pos``: the first bin whose cumulative count exceeds it.
+    lower = np.minimum((cumulative <= ((n - 1) // 2)[:, None]).sum(axis=1), len(RATINGS) - 1)
+    upper = np.minimum((cumulative <= (n // 2)[:, None]).sum(axis=1), len(RATINGS) - 1)
+    return np.where(n > 0, (scale[lower] + scale[upper]) / 2.0, np.nan)
+
+
+def _mann_whitney_many(hx: np.ndarray, hy: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`mann_whitney_from_counts` for each row of two (items x 5) histogram arrays."""
+    hx, hy = np.asarray(hx, dtype="int64"), np.asarray(hy, dtype="int64")
+    n_x, n_y = hx.sum(axis=1), hy.sum(axis=1)
+    size = n_x.shape[0]
+    out = {name: np.full(size, np.nan) for name in ("u", "p_val", "rank_biserial")}
+    out.update(n_x=n_x, n_y=n_y)
+    ok = (n_x > 0) & (n_y > 0)
+    if not ok.any():
+        return out
+    hx, n_x, n_y = hx[ok], n_x[ok], n_y[ok]
+    pooled = hx + hy[ok]
+    n = n_x + n_y
+    midranks = _exclusive_midranks(pooled)
+    u_x = (hx * midranks).sum(axis=1) - n_x * (n_x + 1) / 2.0
+    nxny = n_x * n_y
+    p_val = np.ones(u_x.shape)
+    varied = (pooled > 0).sum(axis=1) >= 2  # one value only: no variation, p = 1
+    if varied.any():
+        t, n, nxny_v, u_v = pooled[varied], n[varied], nxny[varied], u_x[varied]
+        tie_term = (t**3 - t).sum(axis=1)
+        s = np.sqrt(nxny_v / 12.0 * ((n + 1) - tie_term / (n * (n - 1))))
+        z = (np.maximum(u_v, nxny_v - u_v) - nxny_v / 2.0 - 0.5) / s
+        p_val[varied] = np.minimum(1.0, np.maximum(0.0, 2.0 * stats.norm.sf(z)))
+    out["u"][ok] = u_x
+    out["rank_biserial"][ok] = 2.0 * u_x / nxny - 1.0
+    out["p_val"][ok] = p_val
+    return out
+
+
+def _signed_rank_many(paired: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`_signed_rank_test` for each (5 x 5) paired rating table of an (items x 5 x 5)
+    array (rows: rating in a Russian company, columns: in a foreign one)."""
+    paired = np.asarray(paired, dtype="int64")
+    scale = np.asarray(RATINGS)
+    differences = np.subtract.outer(scale, scale)
+    n = paired.sum(axis=(1, 2))
+    positive = np.stack([paired[:, differences == v].sum(axis=1) for v in range(1, 5)], axis=1)
+    negative = np.stack([paired[:, differences == -v].sum(axis=1) for v in range(1, 5)], axis=1)
+    ties = positive + negative
+    m = ties.sum(axis=1)
+    statistic = np.where(n > 0, 0.0, np.nan)
+    p_val = np.where(n > 0, 1.0, np.nan)
+    ok = m > 0
+    if ok.any():
+        positive, negative, ties, mm = positive[ok], negative[ok], ties[ok], m[ok]
+        midranks = _exclusive_midranks(ties)
+        r_plus = (positive * midranks).sum(axis=1)
+        r_minus = (negative * midranks).sum(axis=1)
+        tie_term = (ties**3 - ties).sum(axis=1)
+        se = np.sqrt((mm * (mm + 1) * (2 * mm + 1) - tie_term / 2.0) / 24.0)
+        z = (r_plus - mm * (mm + 1) / 4.0) / se
+        statistic[ok] = np.minimum(r_plus, r_minus)
+        p_val[ok] = np.minimum(1.0, 2.0 * stats.norm.sf(np.abs(z)))
+    return {"n": n, "n_nonzero": m, "statistic": statistic, "p_val": p_val}

@@ -356,6 +356,76 @@ def bench_dashboard(url: str, tmp: Path, n: int, label: str) -> list[Line]:
     ]
 
 
+# One filter per request, each value asked for the first time: every request is cold.
+HTTP_FILTERS = (
+    "industry=it",
+    "industry=finance",
+    "role_level=specialist",
+    "company_size=250_999",
+    "experience_band=6_10",
+    "current_employer=foreign",
+    "region=moscow",
+    "job_function=sales",
+    "worked_in=both",
+    "period=2022_on",
+    "language=en",
+)
+
+
+def bench_http(url: str, tmp: Path, n: int, label: str) -> list[Line]:
+    """The comparison API with one filter, cold, through gunicorn (2 workers): what a
+    researcher waits for after clicking a filter. Reads a study seeded by the caller."""
+    from survey.auth import create_api_token, create_researcher
+    from survey.extensions import db
+
+    app = _app(url, tmp)
+    with app.app_context():
+        token = create_api_token(
+            create_researcher(f"bench-{secrets.token_hex(4)}@example.org", secrets.token_hex(16))
+        )
+        db.session.remove()
+        db.engine.dispose()
+    env = app_env(url, tmp / "instance", secrets.token_hex(16))
+    server = Gunicorn(env, tmp / f"http-{label}.log", workers=2)
+    server.start()
+    latencies, statuses = [], []
+    try:
+        for query in HTTP_FILTERS:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            started = time.perf_counter()
+            conn.request(
+                "GET", f"/api/v1/comparison?{query}", headers={"Authorization": f"Bearer {token}"}
+            )
+            response = conn.getresponse()
+            response.read()
+            latencies.append(time.perf_counter() - started)
+            statuses.append(response.status)
+            conn.close()
+    finally:
+        server.stop()
+    if any(status != 200 for status in statuses):
+        raise RuntimeError(f"HTTP statuses {statuses}")
+    p50 = _percentile(latencies, 0.5)
+    return [
+        Line(
+            f"API comparison, one filter, cold, {n:,}, {label}, p50",
+            p50,
+            1.0,
+            "s",
+            "p50 < 1 s" if n >= 100_000 else "info",
+            p50 < 1.0 or n < 100_000,
+        ),
+        Line(
+            f"API comparison, one filter, cold, {n:,}, {label}, max",
+            max(latencies),
+            float("nan"),
+            "s",
+            "info",
+            True,
+        ),
+    ]
+
+
 def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
     """flask export (both CSV files) vs the sqlite3 shell writing the long table."""
     out = tmp / f"export-{n}"
@@ -470,6 +540,7 @@ def collect(args: argparse.Namespace) -> list[Line]:
                 url = f"sqlite:///{path}"
                 if args.only in (None, "dashboard"):
                     lines += bench_dashboard(url, tmp, n, "SQLite")
+                    lines += bench_http(url, tmp, n, "SQLite")
                 else:
                     seed(url, tmp, n)
                 if args.only in (None, "export"):
@@ -480,6 +551,7 @@ def collect(args: argparse.Namespace) -> list[Line]:
                     pg = create_postgres_database(base)
                     try:
                         lines += bench_dashboard(pg, tmp, n, "PostgreSQL")
+                        lines += bench_http(pg, tmp, n, "PostgreSQL")
                     finally:
                         drop_postgres_database(pg, base)
         if args.only in (None, "footprint"):

@@ -477,6 +477,9 @@ def _reference_overlap_z(x_only, y_only, x_pair, y_pair, wilson):
     return out
 
 
+SQRT_OF_CANCELLATION = ("diff_ci_low", "diff_ci_high")
+
+
 def _reference_overlap_t(x_only, y_only, x_pair, y_pair):
     """Derrick et al. (2017) separate-variances t (R Partiallyoverlapping::Partover.test,
     var.equal = FALSE) on the raw ratings."""
@@ -558,7 +561,11 @@ def test_compare_equals_scipy_and_statsmodels_on_the_raw_answers(sample):
             elif isinstance(expected, float) and math.isnan(expected):
                 assert math.isnan(got), name
             else:
-                assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), name
+                # A MOVER limit is a difference minus a square root of terms that cancel
+                # when the paired answers correlate perfectly: rounding of ~1e-17 under
+                # the root becomes ~1e-8 after it, in either implementation.
+                tol = 1e-7 if name in SQRT_OF_CANCELLATION else 1e-12
+                assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=tol), name
         assert row["low_n_ru"] == (ref["n_ru"] < 10)
         assert row["low_n_foreign"] == (ref["n_foreign"] < 10)
         assert row["low_n_paired"] == (ref["paired_n"] < 10)
