@@ -397,23 +397,24 @@ def background_counts(segment: Segment, pop: Population | None = None) -> dict[s
     """Sample description: for each background question and each kind's block question,
     [code, n] over the segment (code None: not answered, or a kind not worked in, or not
     asked before 2026-12)."""
-    names = (*BACKGROUND_BY_FIELD, *KIND_BACKGROUND_BY_FIELD)
-    # One SELECT of the columns, counted in pandas: one GROUP BY per question scanned the
-    # response table 18 times (0.8 s at 100,000 responses on SQLite, most of a cold view).
-    stmt = select(*(getattr(Response, name) for name in names)).where(
-        *response_conditions(segment, pop)
-    )
-    frame = pd.DataFrame(_plain_rows(stmt), columns=list(names), dtype=object)
-    out = {}
-    for name in names:
-        counts = frame[name].value_counts(dropna=False, sort=False)
-        out[name] = pd.DataFrame(
-            {
-                "code": [None if pd.isna(code) else code for code in counts.index],
-                "n": counts.to_numpy(dtype="int64"),
-            }
-        )
-    return out
+    questions = {**BACKGROUND_BY_FIELD, **KIND_BACKGROUND_BY_FIELD}
+    # One pass over the response table counting every (question, code) at once: one GROUP
+    # BY per question scanned it 18 times (0.8 s at 100,000 responses on SQLite), and
+    # fetching the 18 columns to count them in pandas took 0.5 s.
+    keys: list[tuple[str, str | None]] = []
+    sums = []
+    for name, question in questions.items():
+        column = getattr(Response, name)
+        for code in (*question.codes(), None):
+            keys.append((name, code))
+            hit = column.is_(None) if code is None else column == code
+            sums.append(func.count().filter(hit))
+    row = db.session.execute(select(*sums).where(*response_conditions(segment, pop))).one()
+    counts: dict[str, list[tuple[str | None, int]]] = {name: [] for name in questions}
+    for (name, code), n in zip(keys, row, strict=True):
+        if n:
+            counts[name].append((code, int(n)))
+    return {name: pd.DataFrame(rows, columns=["code", "n"]) for name, rows in counts.items()}
 
 
 def data_version() -> int:
