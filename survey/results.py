@@ -90,17 +90,20 @@ def _compute(segment: queries.Segment) -> Comparison:
     protected = queries.protected(pop)
     # Demo rows are no cover: with demo rows mixed in, cells are judged on the real rows.
     guard_tables = _tables(segment, protected) if protected != pop else (None, None)
-    structure = queries.kind_structure(segment, protected)
+    # The sample, its size and its structure by kind in one pass over the response table.
+    background, n_respondents, structure = queries.sample_counts(segment, pop)
+    if protected != pop:
+        structure = queries.kind_structure(segment, protected)
     return Comparison(
         table=disclosure.mask_comparison(table, threshold, guard_tables[0], structure),
         category_table=disclosure.mask_comparison(
             category_table, threshold, guard_tables[1], structure
         ),
-        n_respondents=queries.count_respondents(segment, pop),
+        n_respondents=n_respondents,
         demo=pop.demo,
         includes_real=pop.use_real,
         segment=segment,
-        background=gated_background(segment, pop, threshold),
+        background=gated_background(segment, pop, threshold, background),
         verdict=verdict,
     )
 
@@ -220,10 +223,18 @@ def masked_background(background: dict[str, pd.DataFrame], threshold: int) -> di
     }
 
 
-def gated_background(segment: queries.Segment, pop: queries.Population, threshold: int) -> dict:
+def gated_background(
+    segment: queries.Segment,
+    pop: queries.Population,
+    threshold: int,
+    counts: dict[str, pd.DataFrame] | None = None,
+) -> dict:
     """The segment's background distributions, small cells withheld; with demo rows mixed
-    in, a cell is also withheld when its real respondents alone are below the threshold."""
-    masked = masked_background(queries.background_counts(segment, pop), threshold)
+    in, a cell is also withheld when its real respondents alone are below the threshold.
+    ``counts``: :func:`survey.queries.background_counts` of the segment, if already read."""
+    if counts is None:
+        counts = queries.background_counts(segment, pop)
+    masked = masked_background(counts, threshold)
     protected = queries.protected(pop)
     if protected != pop:
         guard = masked_background(queries.background_counts(segment, protected), threshold)
