@@ -327,6 +327,7 @@ def bench_dashboard(url: str, tmp: Path, n: int, label: str) -> list[Line]:
         db.session.remove()
         db.engine.dispose()
     large = n >= 100_000
+    limit = 5.0 if n >= 1_000_000 else 0.5
     return [
         Line(f"seed {n:,} respondents, {label}", seconds_seed, float("nan"), "s", "info", True),
         Line(  # the issue's target is set at 100,000: below, fixed costs dominate the ratio
@@ -337,13 +338,13 @@ def bench_dashboard(url: str, tmp: Path, n: int, label: str) -> list[Line]:
             "<= 1.5x" if large else "info",
             tables <= 1.5 * base or not large,
         ),
-        Line(
+        Line(  # the issue's targets: < 0.5 s at 100,000; < 5 s at 1,000,000 (bench-large)
             f"comparison {n:,}, {label}, whole cold view",
             view,
-            0.5,
+            limit,
             "s",
-            "< 0.5 s" if large else "info",
-            view < 0.5 or not large,
+            f"< {limit:g} s" if large else "info",
+            view < limit or not large,
         ),
         Line(
             f"comparison {n:,}, {label}, cache hit",
@@ -412,8 +413,8 @@ def bench_http(url: str, tmp: Path, n: int, label: str) -> list[Line]:
             p50,
             1.0,
             "s",
-            "p50 < 1 s" if n >= 100_000 else "info",
-            p50 < 1.0 or n < 100_000,
+            "p50 < 1 s" if 100_000 <= n < 1_000_000 else "info",  # the issue sets it at 100,000
+            p50 < 1.0 or not 100_000 <= n < 1_000_000,
         ),
         Line(
             f"API comparison, one filter, cold, {n:,}, {label}, max",
@@ -518,6 +519,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (bench-large)")
     parser.add_argument("--only", choices=["pages", "dashboard", "export", "footprint"])
     args = parser.parse_args(argv)
     if args.sizes is None:
@@ -538,12 +540,14 @@ def collect(args: argparse.Namespace) -> list[Line]:
             for n in sizes:
                 path = tmp / f"sqlite-{n}.db"
                 url = f"sqlite:///{path}"
-                if args.only in (None, "dashboard"):
+                if args.no_sqlite:
+                    pass
+                elif args.only in (None, "dashboard"):
                     lines += bench_dashboard(url, tmp, n, "SQLite")
                     lines += bench_http(url, tmp, n, "SQLite")
                 else:
                     seed(url, tmp, n)
-                if args.only in (None, "export"):
+                if args.only in (None, "export") and not args.no_sqlite:
                     lines += bench_export(url, path, tmp, n)
                 path.unlink(missing_ok=True)
                 if not args.no_postgres and args.only in (None, "dashboard"):
