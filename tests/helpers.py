@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from survey import responses
+from survey.auth import create_researcher
 from survey.forms import example_name, met_name, rating_name
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -159,3 +161,17 @@ def page_after(order, page) -> str:
     if position == len(order.pages):
         return "/review"
     return f"/page/{order.pages[position].number}"
+
+
+def log_in(app, client) -> None:
+    """A new researcher (rows outlive PostgreSQL tests) logged in through the login form."""
+    email = f"researcher-{uuid.uuid4().hex[:12]}@example.org"
+    password = "a long researcher password"
+    with app.app_context():
+        create_researcher(email, password)
+    page = client.get("/researcher/login")
+    r = client.post(
+        "/researcher/login",
+        data={"csrf_token": csrf_token(page.text), "email": email, "password": password},
+    )
+    assert r.status_code == 302, r.text[:500]

@@ -23,7 +23,7 @@ from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Answer, Response
 from survey.responses import catalog_version_id, default_wave
-from tests.helpers import csrf_token
+from tests.helpers import log_in
 
 PASSWORD = "a long researcher password"
 PRACTICES = ("target_bonus", "spot_award", "sales_commission")
@@ -226,18 +226,6 @@ def token_for(app) -> dict[str, str]:
         email = f"adj-{uuid.uuid4().hex[:12]}@example.org"
         token = create_api_token(create_researcher(email, PASSWORD))
     return {"Authorization": f"Bearer {token}"}
-
-
-def log_in(app, client) -> None:
-    email = f"adj-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    page = client.get("/researcher/login")
-    r = client.post(
-        "/researcher/login",
-        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
-    )
-    assert r.status_code == 302
 
 
 def strict_json(r) -> dict:

@@ -23,7 +23,7 @@ from survey import disclosure, results
 from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.extensions import db
-from tests.helpers import csrf_token
+from tests.helpers import log_in
 
 PASSWORD = "correct horse battery"
 N = 300
@@ -111,18 +111,6 @@ def test_api_category_rows_carry_the_bounds_beside_the_headline(app, client):
     assert any(i["p_ru_bounds"][0] < i["p_ru_bounds"][1] for i in body["categories"])
     practices = client.get("/api/v1/comparison", headers=headers).get_json()["practices"]
     assert "p_ru_bounds" not in practices[0]
-
-
-def log_in(app, client) -> None:
-    email = f"bounds-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    page = client.get("/researcher/login")
-    r = client.post(
-        "/researcher/login",
-        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
-    )
-    assert r.status_code == 302
 
 
 def test_categories_page_csv_and_report_show_the_bounds(app, client):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -17,15 +16,13 @@ from statsmodels.stats.multitest import multipletests
 
 from analysis.compare import compare
 from survey import queries, results
-from survey.auth import create_researcher
 from survey.dashboard import CSV_TABLES
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Response
 from survey.questions import BACKGROUND_BY_FIELD
-from tests.helpers import Respondent, csrf_token
+from tests.helpers import Respondent, log_in
 
-PASSWORD = "correct horse battery"
 PAGES = (
     "/researcher/",
     "/researcher/comparison",
@@ -57,19 +54,6 @@ def _fresh_cache():
     results.clear_cache()
     yield
     results.clear_cache()
-
-
-def log_in(app, client) -> None:
-    """A new researcher (rows outlive PostgreSQL tests) logged in through the form."""
-    email = f"dash-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    page = client.get("/researcher/login")
-    r = client.post(
-        "/researcher/login",
-        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
-    )
-    assert r.status_code == 302, r.text[:500]
 
 
 def seed(app, n: int = 150, seed: int = 11) -> None:

@@ -26,7 +26,7 @@ from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Answer, PracticeExample, Response
-from tests.helpers import csrf_token
+from tests.helpers import log_in
 
 PASSWORD = "a long researcher password"
 CANARY = "Canary-example-7731 of one identifiable person"
@@ -95,18 +95,6 @@ def api(client, token, path="/api/v1/comparison", status=200, **query):
     r = client.get(path, headers={"Authorization": f"Bearer {token}"}, query_string=query)
     assert r.status_code == status, (query, r.status_code, r.text[:400])
     return r.get_json()
-
-
-def log_in(app, client) -> None:
-    email = f"gate-{uuid.uuid4().hex[:10]}@example.org"
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    page = client.get("/researcher/login")
-    r = client.post(
-        "/researcher/login",
-        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
-    )
-    assert r.status_code == 302, r.text[:300]
 
 
 # ---------------------------------------------------------------- segment threshold

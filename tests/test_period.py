@@ -22,7 +22,7 @@ from survey.extensions import db
 from survey.models import Answer, Response
 from survey.queries import Segment
 from survey.responses import catalog_version_id, default_wave
-from tests.helpers import csrf_token
+from tests.helpers import log_in
 
 PASSWORD = "a long researcher password"
 BANDS = ("before_2014", "2014_2021", "2022_on")
@@ -258,18 +258,6 @@ def api(client, token, path="/api/v1/comparison", status=200, **query):
     r = client.get(path, headers={"Authorization": f"Bearer {token}"}, query_string=query)
     assert r.status_code == status, (path, query, r.status_code, r.text[:400])
     return r.get_json()
-
-
-def log_in(app, client) -> None:
-    email = f"period-{uuid.uuid4().hex[:10]}@example.org"
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    page = client.get("/researcher/login")
-    r = client.post(
-        "/researcher/login",
-        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
-    )
-    assert r.status_code == 302, r.text[:300]
 
 
 # ---------------------------------------------------------------- counts under a period

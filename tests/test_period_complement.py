@@ -10,6 +10,7 @@ from survey import disclosure, queries, responses, results
 from survey.auth import create_api_token, create_researcher
 from survey.extensions import db
 from survey.models import Answer, Response
+from tests.helpers import log_in
 
 
 def test_the_smallest_other_periods_are_withheld_until_the_withheld_ones_are_large():
@@ -133,8 +134,6 @@ def test_the_comparison_page_says_which_period_each_kinds_answers_refer_to(
     """From the gated sample description: of the 40 / 12 / 3 Russian-company respondents
     per period (a plain count of the fixture), 3 is withheld and 12 with it (secondary
     suppression: the total would give 3 away); the foreign line shows its 20."""
-    from tests.test_disclosure import log_in
-
     log_in(app, client)
     page = client.get(f"/researcher/comparison?lang={lang}")
     assert page.status_code == 200
