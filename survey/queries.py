@@ -11,7 +11,7 @@ the shapes documented in :mod:`analysis`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from flask import g
 from sqlalchemy import and_, case, func, literal, null, or_, select
@@ -23,6 +23,7 @@ from survey.models import Practice, PracticeExample, Response, ResponsePage, Wav
 from survey.questions import (
     BACKGROUND_BY_FIELD,
     KIND_BACKGROUND_BY_FIELD,
+    KIND_WORKERS,
     PERIODS,
     WORKED_IN_KINDS,
     kind_field,
@@ -223,7 +224,7 @@ def period_counts(segment: Segment, pop: Population) -> dict[str, dict[str, int]
     """For each kind: the protected respondents of the segment WITHOUT its period who worked
     in that kind, per period of that kind (the gate's complementary suppression)."""
     base = protected(pop)
-    broader = Segment(**{**asdict(segment), "period": None})
+    broader = replace(segment, period=None)
     out: dict[str, dict[str, int]] = {}
     for kind in KINDS:
         column = getattr(Response, kind_field(kind, "last_year"))
@@ -283,11 +284,6 @@ def examples(practice_id: str, segment: Segment, kind: str | None, limit: int) -
         .limit(limit)
     )
     return list(db.session.scalars(stmt))
-
-
-KIND_WORKERS = {
-    kind: tuple(code for code, kinds in WORKED_IN_KINDS.items() if kind in kinds) for kind in KINDS
-}
 
 
 def count_respondents(segment: Segment, pop: Population | None = None) -> int:

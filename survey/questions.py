@@ -392,5 +392,10 @@ def kind_field(kind: str, name: str) -> str:
 EXAMPLE_MAX_CHARS = 1000
 
 WORKED_IN_KINDS = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": ("ru", "foreign")}
+# The worked_in codes of the respondents who answer about each kind of company.
+KIND_WORKERS = {
+    kind: tuple(code for code, kinds in WORKED_IN_KINDS.items() if kind in kinds)
+    for kind in ("ru", "foreign")
+}
 # The consent version stored with a response comes from the consent texts in force
 # (survey/consent.yaml, CONSENT_PATH); responses before 2026-12 carry "2026-11".

@@ -29,7 +29,7 @@ from operator import itemgetter
 import numpy as np
 
 from survey.lazy import LazyModule
-from survey.questions import WORKED_IN_KINDS
+from survey.questions import KIND_WORKERS
 from survey.vectors import KINDS
 
 pd = LazyModule("pandas")  # imported on the first count table, like survey.queries
@@ -57,9 +57,6 @@ _CHARACTER_CLASS = {
 }
 CLASS_OF = bytes(_CHARACTER_CLASS.get(chr(b), _INVALID) for b in range(256))
 
-KIND_WORKERS = {
-    kind: tuple(code for code, kinds in WORKED_IN_KINDS.items() if kind in kinds) for kind in KINDS
-}
 _BLOCK = 4096  # rows per step of the cell-major transpose (a block stays in the cache)
 
 
