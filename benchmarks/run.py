@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import re
 import secrets
@@ -427,27 +428,52 @@ def bench_http(url: str, tmp: Path, n: int, label: str) -> list[Line]:
     ]
 
 
+EXPORT_SCRIPT = """
+import json, re, sys, time
+from survey import create_app
+from survey.export import Export, ExportOptions
+out, what = sys.argv[1], sys.argv[2]
+app = create_app()
+with app.app_context():
+    started = time.perf_counter()
+    export = Export(ExportOptions(max_suppressed_share=1.0))
+    if what == "zip":
+        with open(out + ".zip", "wb") as fh:
+            export.zip_to(fh)
+    else:
+        for name in ("responses", "answers_long", "codebook", "disclosure_report"):
+            with open(out + "-" + name, "wb") as fh:
+                for chunk in export.csv_chunks(name):
+                    fh.write(chunk)
+    took = time.perf_counter() - started
+# VmHWM, not ru_maxrss: Linux carries the parent's peak RSS across fork and exec into the
+# child's ru_maxrss, which made this line report the bench's own memory.
+peak = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1])
+print(json.dumps({"seconds": took, "peak_kb": peak}))
+"""
+
+
+def _export_run(env: dict, out: Path, what: str) -> dict:
+    """One export in a fresh process: seconds from planning to the last byte, peak RSS."""
+    result = subprocess.run(
+        [sys.executable, "-c", EXPORT_SCRIPT, str(out), what],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
-    """flask export (both CSV files) vs the sqlite3 shell writing the long table."""
+    """The export (both CSV files, codebook, disclosure report; then the whole zip) against
+    the target (LimeSurvey: 10,000 responses to CSV in 1.2-1.4 s, peers.md), with the
+    sqlite3 shell writing the long table as the bare baseline."""
     out = tmp / f"export-{n}"
     env = app_env(url, tmp / "instance", secrets.token_hex(16))
-    started = time.perf_counter()
-    code = (
-        "import sys; from survey import create_app; from survey.export import Export, "
-        "ExportOptions\napp = create_app()\nwith app.app_context():\n"
-        "    e = Export(ExportOptions(max_suppressed_share=1.0))\n"
-        "    for name in ('responses', 'answers_long'):\n"
-        f"        with open('{out}-' + name + '.csv', 'wb') as fh:\n"
-        "            [fh.write(c) for c in e.csv_chunks(name)]\n"
-        # VmHWM, not ru_maxrss: Linux carries the parent's peak RSS across fork and exec
-        # into the child's ru_maxrss, which made this line report the bench's own memory.
-        "import re; print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True
-    )
-    ours = time.perf_counter() - started
-    peak_mb = int(result.stdout.strip().splitlines()[-1]) / 1024
+    files = min((_export_run(env, out, "files") for _ in range(2)), key=lambda r: r["seconds"])
+    whole = _export_run(env, out, "zip")
     sqlite3 = shutil.which("sqlite3")
     baseline = float("nan")
     if sqlite3:
@@ -461,16 +487,31 @@ def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
                 [sqlite3, "-csv", "-header", str(sqlite_path), query], stdout=sink, check=True
             )
             baseline = time.perf_counter() - started
+    # 1.2 s at 10,000 (LimeSurvey's time), 10 s at 100,000; in proportion between and above.
+    target = 1.2 if n <= 10_000 else max(1.2, 10.0 * n / 100_000)
+    peak_mb = files["peak_kb"] / 1024
+    zip_peak_mb = whole["peak_kb"] / 1024
     return [
         Line(
-            f"export {n:,} (both CSV files)",
-            ours,
+            f"export {n:,} (both CSV files, codebook, report) vs sqlite3 shell",
+            files["seconds"],
             baseline,
             "s",
-            "<= 3x",
-            not baseline == baseline or ours <= 3 * baseline,
+            f"<= {target:g} s",
+            files["seconds"] <= target,
         ),
         Line(f"export {n:,}, peak RSS", peak_mb, 200.0, "MB", "< 200 MB", peak_mb < 200),
+        Line(
+            f"export {n:,}, whole zip (with paradata)",
+            whole["seconds"],
+            files["seconds"],
+            "s",
+            "(information)",
+            True,
+        ),
+        Line(
+            f"export {n:,} zip, peak RSS", zip_peak_mb, 200.0, "MB", "< 200 MB", zip_peak_mb < 200
+        ),
     ]
 
 

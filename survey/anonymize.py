@@ -424,10 +424,11 @@ def _levels(counts, steps, index):
     for current, (variable, step) in enumerate(steps, 1):
         i = index[variable]
         coarser = {v: recode(step, v) for v in {combo[i] for combo in grouped}}
-        regrouped: Counter = Counter()
-        for combo, n in grouped.items():
-            regrouped[combo[:i] + (coarser[combo[i]],) + combo[i + 1 :]] += n
-        grouped = regrouped
+        if any(coded != v for v, coded in coarser.items()):  # else nothing to regroup
+            regrouped: Counter = Counter()
+            for combo, n in grouped.items():
+                regrouped[combo[:i] + (coarser[combo[i]],) + combo[i + 1 :]] += n
+            grouped = regrouped
         name = variable if variable not in generalized else f"{variable} (broader)"
         generalized = [*generalized, name]
         yield current, grouped, generalized
@@ -503,13 +504,20 @@ def plan(
                     best = (*found, current, generalized)
                 del found
     released, touched, suppressed, current, generalized = best
+    # The chosen steps, composed per variable and worked out once per distinct value.
+    coders: dict[int, dict] = {}
+    for variable, step in steps[:current]:
+        i = index[variable]
+        coder = coders.setdefault(i, {v: v for v in {raw[i] for raw in counts}})
+        for value, coded in coder.items():
+            coder[value] = recode(step, coded)
     mapping: dict[tuple, tuple] = {}
     touched_records = 0
     for raw, n in counts.items():
-        combo = tuple(raw)
-        for variable, step in steps[:current]:
-            i = index[variable]
-            combo = combo[:i] + (recode(step, combo[i]),) + combo[i + 1 :]
+        combo = list(raw)
+        for i, coder in coders.items():
+            combo[i] = coder[combo[i]]
+        combo = tuple(combo)
         mapping[raw] = released[combo]
         touched_records += n if combo in touched else 0
     result = DisclosurePlan(
@@ -524,7 +532,7 @@ def plan(
         max_suppressed_share=max_suppressed_share,
         structural=structural,
         level=current,
-        _counts=dict(counts),
+        _counts=counts,  # the caller's: held, never changed
     )
     if result.suppressed_share > max_suppressed_share:
         raise ExportRefused(

@@ -139,12 +139,48 @@ def resolve(cat: Catalog, stored: dict | None) -> Order:
 
 def answer_positions(cat: Catalog, stored: dict | None) -> dict[str, tuple[int, int]]:
     """Practice id -> (page position, position within the page), both 1-based."""
-    order = resolve(cat, stored)
-    return {
-        practice.id: (page_at, item_at)
-        for page_at, page in enumerate(order.pages, 1)
-        for item_at, practice in enumerate(page.practices, 1)
-    }
+    return positions(cat, stored)[2]
+
+
+def positions(
+    cat: Catalog, stored: dict | None
+) -> tuple[str, dict[str, int], dict[str, tuple[int, int]]]:
+    """What :func:`resolve` says about positions, without building the order: the kind shown
+    first, page key -> position, and practice id -> (page position, position within the
+    page), all 1-based."""
+    return Positions(cat)(stored)
+
+
+class Positions:
+    """:func:`positions` for many responses over one catalogue (the export works them out
+    for every response: the catalogue's pages are indexed once)."""
+
+    def __init__(self, cat: Catalog):
+        self.keys = [page.key for page in cat.pages]
+        # Each page's practice ids in catalogue order (a dict: ordered, and a set).
+        self.ids = {page.key: dict.fromkeys(p.id for p in page.practices) for page in cat.pages}
+
+    def __call__(self, stored: dict | None) -> tuple[str, dict[str, int], dict]:
+        stored = stored if isinstance(stored, dict) else {}
+        keys = [k for k in stored.get("pages") or [] if k in self.ids]
+        keys += [key for key in self.keys if key not in keys]
+        within = stored.get("practices") or {}
+        at: dict[str, tuple[int, int]] = {}
+        for page_at, key in enumerate(keys, 1):
+            ids = self.ids[key]
+            listed = within.get(key) or []
+            seen = set(listed)
+            if len(seen) == len(listed):  # as resolve sorts them, without the sort
+                ordered = [pid for pid in listed if pid in ids]
+                ordered += [pid for pid in ids if pid not in seen]
+            else:
+                rank = {pid: i for i, pid in enumerate(listed)}
+                ordered = sorted(ids, key=lambda pid: rank.get(pid, len(rank)))
+            for item_at, pid in enumerate(ordered, 1):
+                at[pid] = (page_at, item_at)
+        first = stored.get("first_kind")
+        first = first if first in COMPANY_KINDS else COMPANY_KINDS[0]
+        return first, {key: i for i, key in enumerate(keys, 1)}, at
 
 
 # -- indicators (pure) ---------------------------------------------------------------------

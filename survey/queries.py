@@ -11,15 +11,16 @@ the shapes documented in :mod:`analysis`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 
 from flask import g
-from sqlalchemy import and_, case, func, literal, null, or_, select
+from sqlalchemy import and_, case, func, literal, literal_column, null, or_, select
 
 from survey import readpath
 from survey.extensions import db
 from survey.lazy import LazyModule
-from survey.models import Practice, PracticeExample, Response, ResponsePage, Wave
+from survey.models import CatalogVersion, Practice, PracticeExample, Response, ResponsePage, Wave
 from survey.questions import (
     BACKGROUND_BY_FIELD,
     KIND_BACKGROUND_BY_FIELD,
@@ -333,6 +334,15 @@ def _plain_rows(stmt) -> list[tuple]:
     responses 230 ms instead of 105 ms on SQLite. Only for statements whose bound values
     need no type conversion (strings, numbers, booleans).
     """
+    cursor = _plain_cursor(stmt)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _plain_cursor(stmt):
+    """A driver cursor on which a SELECT has been executed (see :func:`_plain_rows`)."""
     connection = db.session.connection()
     compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
@@ -341,9 +351,10 @@ def _plain_rows(stmt) -> list[tuple]:
     cursor = connection.connection.cursor()
     try:
         cursor.execute(str(compiled), params)
-        return cursor.fetchall()
-    finally:
+    except BaseException:
         cursor.close()
+        raise
+    return cursor
 
 
 def answer_counts(
@@ -556,3 +567,168 @@ def kind_patterns(
     )
     blocks = readpath.decode(rows, layout, segment.period)
     return readpath.kind_patterns(blocks, frame, practice_ids)
+
+
+# -- the export's reads ----------------------------------------------------------------------
+# The export (survey/export/) reads through these functions: the released quasi-identifiers
+# are planned on grouped counts, the rows come in keyset chunks of one response row each
+# (its answer vector, never the answer rows), and paradata and examples by chunk of ids.
+LEGACY_CHARACTERS = "yABCDE"  # a former "met it" answer (vectors.py alphabet)
+CURRENT_CHARACTERS = "12345pemr"  # applied, existed, not my role: only the scale since 2026-12
+
+
+def _contains_any(column, characters: str):
+    """SQL: whether a text column holds any of the characters, case-sensitively: a GLOB
+    on SQLite (its LIKE ignores case), a regular expression on PostgreSQL, both with a
+    character class of ``characters`` (letters and digits only)."""
+    if not characters.isalnum():
+        raise ValueError("only letters and digits may form the character class")
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return column.op("GLOB")(f"*[{characters}]*")
+    if dialect == "postgresql":
+        return column.op("~")(f"[{characters}]")
+    stripped = column  # any other database: strip each character and compare lengths
+    for character in characters:
+        stripped = func.replace(stripped, character, "")
+    return func.length(stripped) < func.length(column)
+
+
+def scale_flags() -> list:
+    """Per response: it has a former "met it" answer (``legacy``); it has an answer only the
+    scale since 2026-12 has (``current``: applied, existed, not my role, or a "mixed"
+    rating, which is an applied answer). Read from the answer vector."""
+    return [
+        _contains_any(Response.answer_code, LEGACY_CHARACTERS).label("legacy"),
+        _contains_any(Response.answer_code, CURRENT_CHARACTERS).label("current"),
+    ]
+
+
+def export_keys(
+    conditions: list, stored: tuple[str, ...], size: int = 10_000
+) -> Iterator[list[tuple]]:
+    """The raw quasi-identifiers of every selected response, in batches of ``size``
+    rows: ``(id, export_id,
+    is_demo, wave_id, submitted_on, language, legacy, current, *stored)``, where ``stored``
+    names response columns (plain driver tuples: ``submitted_on`` is a date on PostgreSQL
+    and ISO text on SQLite).
+
+    Not grouped in the database: nearly every response of a study has a combination of its
+    own, and SQLite took five times longer to group them than Python takes to count them.
+    """
+    columns = [
+        Response.id,
+        Response.export_id,
+        Response.is_demo,
+        Response.wave_id,
+        Response.submitted_on,
+        Response.language,
+        *scale_flags(),
+        *(getattr(Response, name) for name in stored),
+    ]
+    cursor = _plain_cursor(select(*columns).where(*conditions))
+    try:
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def export_vectors(ids: list[int]) -> list[tuple]:
+    """``(id, export_id, catalog_version_id, answer_code)`` of the responses with these
+    ids, in the order of ``ids`` (a response deleted since is left out).
+
+    The export reads its responses by primary key, in an order it sorted itself (by random
+    id): a keyset query ordered by ``export_id`` made SQLite sort every remaining response
+    for each chunk, and PostgreSQL cannot use the unique index for a byte order. The ids
+    are written into the statement as integers (compiling thousands of bound parameters
+    took longer than the query)."""
+    stmt = select(
+        Response.id, Response.export_id, Response.catalog_version_id, Response.answer_code
+    ).where(Response.id.op("IN")(literal_column(f"({_ID_LIST})")))
+    sql = str(stmt.compile(dialect=db.session.get_bind().dialect))
+    listed = ",".join(str(int(i)) for i in ids) or "NULL"
+    cursor = db.session.connection().connection.cursor()
+    try:
+        cursor.execute(sql.replace(_ID_LIST, listed, 1))
+        found = {row[0]: row for row in cursor.fetchall()}
+    finally:
+        cursor.close()
+    return [found[i] for i in ids if i in found]
+
+
+_ID_LIST = "__survey_export_ids__"
+
+
+def export_paradata(ids: list[int], flags: tuple[str, ...]) -> tuple[dict, dict]:
+    """Paradata of a chunk of responses: ``{id: (question_order, active_seconds, *flags,
+    languages)}`` with the set of languages its answer pages were saved in last, and
+    ``{(id, page): (seconds, straightlining, speeding)}``."""
+    connection = db.session.connection()
+    own_rows = connection.execute(
+        select(
+            Response.id,
+            Response.question_order,
+            Response.active_seconds,
+            *(getattr(Response, name) for name in flags),
+        ).where(Response.id.in_(ids))
+    )
+    languages: dict[int, set[str]] = {i: set() for i in ids}
+    pages = {}
+    for rid, page, seconds, flat, fast, language in connection.execute(
+        select(
+            ResponsePage.response_id,
+            ResponsePage.page,
+            ResponsePage.seconds,
+            ResponsePage.straightlining,
+            ResponsePage.speeding,
+            ResponsePage.language,
+        ).where(ResponsePage.response_id.in_(ids))
+    ):
+        pages[(rid, page)] = (seconds, flat, fast)
+        if language:
+            languages[rid].add(language)
+    own = {row[0]: (*row[1:], languages[row[0]]) for row in own_rows}
+    return own, pages
+
+
+def export_examples(ids: list[int]) -> list[tuple]:
+    """Free-text examples of a chunk of responses: ``(response_id, practice_id,
+    company_kind, text)``, unordered."""
+    return db.session.execute(
+        select(
+            PracticeExample.response_id,
+            PracticeExample.practice_id,
+            PracticeExample.company_kind,
+            PracticeExample.text,
+        ).where(PracticeExample.response_id.in_(ids))
+    ).all()
+
+
+def practice_names(exclude: list[str]) -> list[tuple[str, str, str]]:
+    """``(id, Russian name, English name)`` of every stored practice not in ``exclude``
+    (practices retired from the catalogue), in their stored order."""
+    rows = db.session.execute(
+        select(Practice.id, Practice.name_ru, Practice.name_en)
+        .where(Practice.id.not_in(exclude))
+        .order_by(Practice.position)
+    )
+    return [tuple(row) for row in rows]
+
+
+def waves() -> list[tuple[int, str, str, str]]:
+    """``(id, code, Russian name, English name)`` of every wave, oldest first."""
+    rows = db.session.execute(
+        select(Wave.id, Wave.code, Wave.name_ru, Wave.name_en).order_by(Wave.id)
+    )
+    return [tuple(row) for row in rows]
+
+
+def catalog_snapshots() -> list[tuple[str, str, dict]]:
+    """``(version, checksum, snapshot)`` of every stored catalogue version, oldest first."""
+    rows = db.session.execute(
+        select(CatalogVersion.version, CatalogVersion.checksum, CatalogVersion.content).order_by(
+            CatalogVersion.id
+        )
+    )
+    return [tuple(row) for row in rows]

@@ -1,0 +1,123 @@
+"""What a researcher asks of an export, checked: the query parameters, the k floor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import gettext as _
+
+from survey.export.files import FORMATS, file_names
+from survey.filters import BadQuery, check_names, parse_bool
+
+# Query parameters of the export endpoints (``lang``, the interface language, is global).
+PARAMETERS = ("file", "format", "k", "include_demo", "include_examples", "confirm_examples")
+DEFAULT_K = 5
+MAX_K = 50
+DEFAULT_MAX_SUPPRESSED_SHARE = 0.1
+
+
+class ExportRequestError(ValueError):
+    """The export request itself is wrong (unknown or repeated parameter, a value out of
+    range, unknown file, examples without confirmation)."""
+
+
+def min_k() -> int:
+    """The smallest k an export may use: the configured ``EXPORT_MIN_K`` (never below 2)."""
+    return max(2, int(current_app.config.get("EXPORT_MIN_K", DEFAULT_K)))
+
+
+def default_k() -> int:
+    """The k of an export that does not name one: 5, or the floor if that is higher."""
+    return max(DEFAULT_K, min_k())
+
+
+def check_k(k) -> int:
+    """``k`` as an integer within [EXPORT_MIN_K, 50], else :class:`ExportRequestError`."""
+    low = min_k()
+    text = str(k).strip()
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= MAX_K:
+        raise ExportRequestError(
+            _(
+                "The parameter “k” must be a whole number from %(low)d to %(high)d "
+                "(the smallest k this server allows is %(low)d), not “%(value)s”.",
+                low=low,
+                high=MAX_K,
+                value=text[:20],
+            )
+        )
+    return int(text)
+
+
+def bad_parameter(exc: BadQuery) -> ExportRequestError:
+    """The request error for a parameter :mod:`survey.filters` refused."""
+    return ExportRequestError(
+        _("The parameter “%(name)s” is not valid: %(reason)s.", name=exc.param, reason=exc.reason)
+    )
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What a researcher asked for."""
+
+    include_demo: bool = False
+    fmt: str = "utf8"
+    k: int = DEFAULT_K
+    max_suppressed_share: float = DEFAULT_MAX_SUPPRESSED_SHARE
+    include_examples: bool = False
+
+    @classmethod
+    def from_mapping(cls, args) -> ExportOptions:
+        """Options from query parameters. An unknown or repeated parameter name, or a value
+        that cannot be honoured, is an :class:`ExportRequestError` naming it: nothing is
+        silently ignored, clamped or replaced by a default."""
+        try:
+            check_names(args, PARAMETERS)
+            fmt = args.get("format") or "utf8"
+            if fmt not in FORMATS:
+                raise BadQuery("format", f"expected one of {', '.join(FORMATS)}")
+            include_demo = parse_bool("include_demo", args.get("include_demo"))
+            include_examples = parse_bool("include_examples", args.get("include_examples"))
+        except BadQuery as exc:
+            raise bad_parameter(exc) from exc
+        k = args.get("k")
+        return cls(
+            include_demo=include_demo,
+            fmt=fmt,
+            k=default_k() if k is None or k == "" else check_k(k),
+            max_suppressed_share=current_app.config.get(
+                "EXPORT_MAX_SUPPRESSED_SHARE", DEFAULT_MAX_SUPPRESSED_SHARE
+            ),
+            include_examples=include_examples,
+        )
+
+    def file_names(self) -> list[str]:
+        """The files of an export with these options."""
+        return file_names(self.include_examples)
+
+
+def requested_file(args, name: str | None, options: ExportOptions) -> str:
+    """The file a download asks for (``zip`` for all of them), checked.
+
+    ``name`` is the file when the URL path carries it (then ``file`` may not also be
+    given); free-text examples need ``confirm_examples=1``."""
+    if name is not None and "file" in args:
+        raise bad_parameter(BadQuery("file", "the file is already named in the URL path"))
+    name = name if name is not None else args.get("file") or "zip"
+    try:
+        confirmed = parse_bool("confirm_examples", args.get("confirm_examples"))
+    except BadQuery as exc:
+        raise bad_parameter(exc) from exc
+    if options.include_examples and not confirmed:
+        raise ExportRequestError(
+            _("Free-text examples need confirm_examples=1: they may contain personal details.")
+        )
+    if name != "zip" and name not in options.file_names():
+        raise ExportRequestError(
+            _(
+                "Unknown file “%(name)s”; choose zip or one of %(names)s.",
+                name=name[:40],
+                names=", ".join(options.file_names()),
+            )
+        )
+    return name
