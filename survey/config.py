@@ -58,6 +58,13 @@ def _export_min_k(value: int) -> int:
     return value
 
 
+def _positive(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise RuntimeError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def normalise_database_url(url: str) -> str:
     """Map the bare ``postgres://`` and ``postgresql://`` schemes to the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -111,6 +118,15 @@ def from_environment(instance_path: str) -> dict:
         "EXPORT_MAX_SUPPRESSED_SHARE": float(os.environ.get("EXPORT_MAX_SUPPRESSED_SHARE", "0.1")),
         # The smallest k any export leaving the server may ask for (survey/export.py).
         "EXPORT_MIN_K": _export_min_k(_int("EXPORT_MIN_K", 5)),
+        # Background jobs (survey/jobs.py): an export or report over more responses than
+        # its limit runs beside the request, which answers at once with a progress page.
+        "EXPORT_SYNC_LIMIT": _int("EXPORT_SYNC_LIMIT", 20_000),
+        "REPORT_SYNC_LIMIT": _int("REPORT_SYNC_LIMIT", 200_000),
+        "JOB_RESULT_HOURS": _positive("JOB_RESULT_HOURS", 24),
+        "JOB_HEARTBEAT_SECONDS": _positive("JOB_HEARTBEAT_SECONDS", 5),
+        "JOB_STALE_SECONDS": _positive("JOB_STALE_SECONDS", 60),
+        "JOB_THREADS": _positive("JOB_THREADS", 1),
+        "JOBS_INLINE": _bool(os.environ.get("JOBS_INLINE"), False),
     }
 
 

@@ -12,6 +12,8 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    DateTime,
+    Float,
     ForeignKey,
     Index,
     MetaData,
@@ -397,3 +399,51 @@ class ApiToken(Base):
     revoked_on: Mapped[dt.date | None] = mapped_column(Date)
 
     researcher: Mapped[Researcher] = relationship(back_populates="tokens")
+
+
+JOB_KINDS = ("export", "report")
+JOB_STATUSES = ("queued", "running", "done", "failed")
+# Why a job failed: the export's request or its anonymity check, the report's disclosure
+# gate, an unexpected error, or the process that ran it stopped (no heartbeat).
+JOB_ERRORS = ("bad_request", "export_refused", "withheld", "internal", "worker_lost")
+
+
+def new_job_id() -> str:
+    """The public id of a background job: 32 random URL-safe characters, not guessable."""
+    return secrets.token_urlsafe(24)
+
+
+class Job(Base):
+    """A long export or report computed in the background (survey/jobs.py).
+
+    The state lives here, so any worker can show it; the result is a file under the
+    instance folder (``result_path``, relative to it) until ``expires_at``. Times are UTC.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (
+        CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+        CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        CheckConstraint(_in("error", JOB_ERRORS), name="error"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+        CheckConstraint("status = 'done' OR result_path IS NULL", name="result_when_done"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_job_id)
+    kind: Mapped[str] = mapped_column(String(16))
+    parameters: Mapped[dict] = mapped_column(JSON)
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("researcher.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    result_path: Mapped[str | None] = mapped_column(String(255))
+    download_name: Mapped[str | None] = mapped_column(String(255))
+    mimetype: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
