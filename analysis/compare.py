@@ -35,6 +35,21 @@ from analysis.ratings import (
     _median_many,
     _signed_rank_many,
 )
+from analysis.table import COLUMN_GROUPS, DTYPES, Q_FAMILIES, TEXT_COLUMNS, column, order
+
+# The table's columns are defined once, in analysis.table; COLUMN_GROUPS, Q_FAMILIES and
+# TEXT_COLUMNS stay importable from here for survey.disclosure.
+
+__all__ = [
+    "ASSUMPTIONS",
+    "ASSUMPTIONS_RU",
+    "COLUMN_GROUPS",
+    "Q_FAMILIES",
+    "TEXT_COLUMNS",
+    "assumptions_text",
+    "compare",
+    "multiple_testing",
+]
 
 
 def assumptions_text(low_n: int = 10, alpha: float = 0.05, lang: str = "en") -> str:
@@ -138,122 +153,6 @@ def multiple_testing(pvals: Any, method: str = "fdr_bh") -> np.ndarray:
     return out
 
 
-def _kind_columns(kind: str) -> tuple[str, ...]:
-    return (
-        f"n_{kind}",
-        f"k_{kind}",
-        f"dk_{kind}",
-        f"p_{kind}",
-        f"ci_{kind}_low",
-        f"ci_{kind}_high",
-        f"p_{kind}_bound_low",
-        f"p_{kind}_bound_high",
-    )
-
-
-def _rating_columns(kind: str) -> tuple[str, ...]:
-    return (
-        f"rating_n_{kind}",
-        f"rating_mean_{kind}",
-        f"rating_mean_{kind}_ci_low",
-        f"rating_mean_{kind}_ci_high",
-        f"rating_median_{kind}",
-        *[f"r{r}_{kind}" for r in RATINGS],
-    )
-
-
-COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
-    "ru": _kind_columns("ru"),
-    "foreign": _kind_columns("foreign"),
-    "ru_only": ("n_ru_only", "k_ru_only", "p_ru_only"),
-    "foreign_only": ("n_foreign_only", "k_foreign_only", "p_foreign_only"),
-    "primary": (
-        "diff",
-        "diff_ci_low",
-        "diff_ci_high",
-        "test",
-        "statistic",
-        "p_val",
-        "q_val",
-        "cohens_h",
-        "cohens_h_ci_low",
-        "cohens_h_ci_high",
-        "overlap_r",
-    ),
-    "indep": (
-        "indep_diff",
-        "indep_ci_low",
-        "indep_ci_high",
-        "indep_test",
-        "indep_statistic",
-        "indep_p_val",
-        "indep_q_val",
-        "indep_cohens_h",
-    ),
-    "paired": (
-        "paired_n",
-        "paired_b",
-        "paired_c",
-        "paired_diff",
-        "paired_ci_low",
-        "paired_ci_high",
-        "paired_p_val",
-        "paired_q_val",
-    ),
-    "rating_ru": _rating_columns("ru"),
-    "rating_foreign": _rating_columns("foreign"),
-    "rating_ru_only": ("rating_n_ru_only",),
-    "rating_foreign_only": ("rating_n_foreign_only",),
-    "rating_test": (
-        "rating_diff",
-        "rating_diff_ci_low",
-        "rating_diff_ci_high",
-        "rating_test",
-        "rating_statistic",
-        "rating_df",
-        "rating_p_val",
-        "rating_q_val",
-        "rating_r",
-    ),
-    "rating_mwu": (
-        "mwu_u",
-        "mwu_p_val",
-        "mwu_q_val",
-        "rank_biserial",
-        "rank_biserial_ci_low",
-        "rank_biserial_ci_high",
-    ),
-    "rating_paired": ("rating_paired_n", "wilcoxon_statistic", "wilcoxon_p_val", "wilcoxon_q_val"),
-    "flags": ("low_n_ru", "low_n_foreign", "low_n_paired", "low_n_rating", "low_n"),
-}
-"""The statistics columns of :func:`compare`, in table order, grouped by what they rest on:
-the first column of a cell group (``ru``, ``foreign``, ``ru_only``, ``foreign_only``,
-``paired``, ``rating_*`` except the tests) is its count; ``primary`` and ``rating_test``
-(the primary tests, over all answers of both kinds), ``indep`` (``ru_only`` vs
-``foreign_only``) and ``rating_mwu`` (all Russian vs all foreign ratings as if independent)
-compare cells."""
-
-TEXT_COLUMNS = ("test", "indep_test", "rating_test")
-"""Columns of :func:`compare` that hold a test's name (object dtype, ``None`` for no test)."""
-
-Q_FAMILIES = ("", "indep_", "paired_", "rating_", "mwu_", "wilcoxon_")
-"""Prefixes of the p-value columns; BH q-values are computed within each family."""
-
-
-def _column_order(key: str) -> list[str]:
-    return [key, *(name for group in COLUMN_GROUPS.values() for name in group)]
-
-
-def _int_columns() -> list[str]:
-    cols = ["n_ru", "k_ru", "dk_ru", "n_foreign", "k_foreign", "dk_foreign"]
-    cols += ["n_ru_only", "k_ru_only", "n_foreign_only", "k_foreign_only"]
-    cols += ["paired_n", "paired_b", "paired_c", "rating_paired_n"]
-    cols += ["rating_n_ru_only", "rating_n_foreign_only"]
-    for kind in ("ru", "foreign"):
-        cols += [f"rating_n_{kind}", *[f"r{r}_{kind}" for r in RATINGS]]
-    return cols
-
-
 def compare(
     prevalence_counts: pd.DataFrame | None,
     paired_counts: pd.DataFrame | None,
@@ -291,61 +190,24 @@ def compare(
     Returns
     -------
     pandas.DataFrame
-        One row per item. Columns, in this order:
+        One row per item: ``key``, then the columns of :data:`analysis.table.COLUMNS` in
+        that order, each with its type and meaning there, grouped by the respondents they
+        rest on (:data:`analysis.table.GROUPS`): each kind's answers (``n_ru, k_ru, dk_ru,
+        p_ru``, its Wilson interval and its bounds with the don't-know answers known), the
+        respondents who answered about one kind only (``*_only``), the **primary**
+        comparison over all answers (``diff``, ``test = "overlap_z"``, ``p_val``,
+        ``q_val``, Cohen's h; see :func:`analysis.overlap.compare_overlapping`), the
+        *secondary* independent comparison of the one-kind-only respondents (``indep_*``,
+        see :func:`analysis.proportions.compare_independent`), the pairs (``paired_*``,
+        exact McNemar), each kind's ratings (``rating_*_ru``, ``r1_ru .. r5_ru``), the
+        **primary** rating comparison (``rating_diff``, ``rating_test = "overlap_t"``; see
+        :func:`analysis.overlap.compare_overlapping_means`), the *secondary* Mann-Whitney
+        (``mwu_*``, ``rank_biserial*``) and Wilcoxon (``wilcoxon_*``) tests, and the
+        ``low_n*`` flags (``n_ru < low_n``, ``n_foreign < low_n``, ``paired_n < low_n``,
+        ``min(rating_n_ru, rating_n_foreign) < low_n``, ``low_n_ru or low_n_foreign``).
 
-        * ``key``;
-        * ``n_ru, k_ru, dk_ru, p_ru, ci_ru_low, ci_ru_high`` and the same for ``foreign``:
-          yes + no answers, yes answers, don't-know answers (never in the denominator of p), the
-          share of yes and its Wilson interval;
-        * ``p_ru_bound_low, p_ru_bound_high`` and the same for ``foreign``: bounds of the
-          share if the don't-know answers were known, ``yes / (yes + no + dk)`` (every
-          don't-know a no) and ``(yes + dk) / (yes + no + dk)`` (every one a yes); ``p_ru``,
-          which leaves them out, lies between the two. At category level ``dk`` counts the
-          respondents whose category answer is undetermined (no yes, at least one
-          don't-know among its practices), so these are the category's prevalence bounds;
-        * ``n_ru_only, k_ru_only, p_ru_only`` and the same for ``foreign_only``: the
-          respondents who answered yes/no about one kind only (the kind's answers less the
-          paired table's margin);
-        * ``diff, diff_ci_low, diff_ci_high, test, statistic, p_val, q_val, cohens_h,
-          cohens_h_ci_low, cohens_h_ci_high, overlap_r``: the **primary** comparison over
-          all answers, valid when some respondents answered about both kinds:
-          ``p_ru - p_foreign`` with its MOVER interval, ``test = "overlap_z"`` (the
-          partially overlapping samples z-test of Derrick et al. 2015; ``None`` when a kind
-          has no yes/no answer), its z, p-value and BH q-value, Cohen's h with its interval
-          and the phi correlation of the paired answers
-          (see :func:`analysis.overlap.compare_overlapping`);
-        * ``indep_diff, indep_ci_low, indep_ci_high, indep_test, indep_statistic,
-          indep_p_val, indep_q_val, indep_cohens_h``: *secondary*, Russian-only vs
-          foreign-only respondents as two independent samples: Newcombe interval,
-          ``"chi2"`` / ``"fisher"`` (see :func:`analysis.proportions.compare_independent`);
-        * ``paired_n, paired_b, paired_c, paired_diff, paired_ci_low, paired_ci_high,
-          paired_p_val, paired_q_val``: respondents who know both kinds, ``b = yes_no``,
-          ``c = no_yes``, ``(b - c) / n`` with Newcombe's paired method 10 interval, exact
-          McNemar p and its q-value;
-        * ``rating_n_ru, rating_mean_ru, rating_mean_ru_ci_low, rating_mean_ru_ci_high,
-          rating_median_ru, r1_ru .. r5_ru`` and the same for ``foreign`` (the mean with its
-          t interval, see :func:`analysis.overlap.mean_rating_ci`);
-        * ``rating_n_ru_only, rating_n_foreign_only``: ratings from respondents who rated
-          one kind only;
-        * ``rating_diff, rating_diff_ci_low, rating_diff_ci_high, rating_test,
-          rating_statistic, rating_df, rating_p_val, rating_q_val, rating_r``: the
-          **primary** rating comparison, ``mean_ru - mean_foreign`` by the partially
-          overlapping samples t-test (``"overlap_t"``, Derrick et al. 2017, separate
-          variances; see :func:`analysis.overlap.compare_overlapping_means`) and the
-          correlation of the paired ratings;
-        * ``mwu_u, mwu_p_val, mwu_q_val, rank_biserial, rank_biserial_ci_low,
-          rank_biserial_ci_high``: *secondary*, Mann-Whitney U of all Russian vs all
-          foreign ratings as if independent (x = ru, y = foreign), and the rank-biserial
-          correlation (positive: ratings higher in Russian companies) with its Fisher-z
-          interval;
-        * ``rating_paired_n, wilcoxon_statistic, wilcoxon_p_val, wilcoxon_q_val``: Wilcoxon
-          signed-rank test of ``rating_ru - rating_foreign`` among respondents who rated the
-          item in both kinds;
-        * ``low_n_ru, low_n_foreign, low_n_paired, low_n_rating, low_n``: ``n_ru < low_n``,
-          ``n_foreign < low_n``, ``paired_n < low_n``, ``min(rating_n_ru, rating_n_foreign)
-          < low_n``, and ``low_n_ru or low_n_foreign``.
-
-        Counts are int64 and flags bool. q-values are Benjamini-Hochberg
+        Counts are int64, statistics float64, test names object (``None`` for no test)
+        and flags bool (:data:`analysis.table.DTYPES`). q-values are Benjamini-Hochberg
         (``multipletests(method="fdr_bh")``) within each family (``p_val``,
         ``indep_p_val``, ``paired_p_val``, ``rating_p_val``, ``mwu_p_val``,
         ``wilcoxon_p_val``; see :data:`Q_FAMILIES`) over the listed items whose p-value is
@@ -403,21 +265,14 @@ def compare(
     columns = _statistics(
         prev_dense, pair_dense, rate_dense[..., 0], paired_rate_dense[..., 0], alpha, low_n
     )
-    columns[key] = items
-    int_columns = set(_int_columns())
-    data: dict[str, Any] = {}
-    for name in _column_order(key):
+    data: dict[str, Any] = {key: pd.Series(items, dtype=prev[key].dtype if not items else None)}
+    for name in order(key)[1:]:  # the definition's order and types (analysis.table)
         values = columns.get(name, np.full(len(items), np.nan))  # q-values: below
-        if name == key:
-            data[name] = pd.Series(values, dtype=prev[key].dtype if not items else None)
-        elif name in TEXT_COLUMNS:
+        dtype = DTYPES[column(name).type]
+        if dtype is object:
             data[name] = pd.Series(values, dtype=object)
-        elif name in int_columns:
-            data[name] = np.asarray(values, dtype="int64")
-        elif name.startswith("low_n"):
-            data[name] = np.asarray(values, dtype=bool)
         else:
-            data[name] = np.asarray(values, dtype="float64")
+            data[name] = np.asarray(values, dtype=dtype)
     for family in Q_FAMILIES:
         data[f"{family}q_val"] = multiple_testing(data[f"{family}p_val"])
     return pd.DataFrame(data)

@@ -30,6 +30,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from analysis.proportions import KINDS
+from analysis.ratings import RATINGS
+from analysis.table import COLUMN_GROUPS, select
+
 __all__ = [
     "LANGS",
     "background_bars",
@@ -138,9 +142,23 @@ _UI: dict[str, dict[str, str]] = {
     },
 }
 
-_SIDES = ("ru", "foreign")
+_SIDES = KINDS
 _SIDE_STYLE = {"ru": (RU_COLOR, "circle"), "foreign": (FOREIGN_COLOR, "diamond")}
 _SIDE_OFFSET = {"ru": -0.17, "foreign": 0.17}  # rows grow downwards: Russian above
+
+# The comparison table's columns each chart reads (checked against analysis.table), besides
+# the item key.
+PREVALENCE_COLUMNS = select(
+    "diff",
+    "q_val",
+    *(f"{name}_{side}" for side in _SIDES for name in ("n", "k", "p", "low_n")),
+    *(f"ci_{side}_{end}" for side in _SIDES for end in ("low", "high")),
+)
+PAIRED_COLUMNS = select(*COLUMN_GROUPS["paired"], "low_n_paired")
+RATING_COLUMNS = select(
+    *(f"rating_n_{side}" for side in _SIDES),
+    *(f"r{level}_{side}" for side in _SIDES for level in RATINGS),
+)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -327,10 +345,7 @@ def prevalence_dumbbell(
     title = _title(title, ui["prevalence_title"])
     if len(table) == 0:
         return _empty_figure(kind, title, lang)
-    side_columns = [f"{name}_{side}" for side in _SIDES for name in ("n", "k", "p", "low_n")] + [
-        f"ci_{side}_{end}" for side in _SIDES for end in ("low", "high")
-    ]
-    _require(table, [key, "diff", "q_val", *side_columns], kind)
+    _require(table, [key, *PREVALENCE_COLUMNS], kind)
 
     order = _order(_num(table, "diff"), _plain_labels(table, key, labels, lang))
     rows = table.iloc[order].reset_index(drop=True)
@@ -468,9 +483,7 @@ def paired_dumbbell(
     title = _title(title, ui["paired_title"])
     if len(table) == 0:
         return _empty_figure(kind, title, lang)
-    columns = ["paired_n", "paired_b", "paired_c", "paired_diff", "paired_ci_low"]
-    columns += ["paired_ci_high", "paired_p_val", "paired_q_val", "low_n_paired"]
-    _require(table, [key, *columns], kind)
+    _require(table, [key, *PAIRED_COLUMNS], kind)
 
     diff_all = _num(table, "paired_diff")
     n_all = _num(table, "paired_n")
@@ -596,16 +609,10 @@ def rating_diverging(
     title = _title(title, ui["rating_title"])
     if len(table) == 0:
         return _empty_figure(kind, title, lang)
-    levels = range(1, 6)
-    _require(
-        table,
-        [key]
-        + [f"rating_n_{side}" for side in _SIDES]
-        + [f"r{level}_{side}" for side in _SIDES for level in levels],
-        kind,
-    )
+    levels = RATINGS
+    _require(table, [key, *RATING_COLUMNS], kind)
 
-    weights = np.arange(1, 6, dtype=float)
+    weights = np.asarray(RATINGS, dtype=float)
     hist_all = sum(
         np.column_stack([np.nan_to_num(_num(table, f"r{level}_{side}")) for level in levels])
         for side in _SIDES

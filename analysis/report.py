@@ -30,6 +30,16 @@ from analysis.figures import (
     prevalence_dumbbell,
     rating_diverging,
 )
+from analysis.table import (
+    BANDS,
+    BY_NAME,
+    CELL_GROUPS,
+    MIN_CELL,
+    REPORT,
+    Shown,
+    report_columns,
+    suppressed,
+)
 
 __all__ = ["SIGNIFICANCE", "format_comparison", "render_report"]
 
@@ -58,20 +68,6 @@ _UI: dict[str, dict[str, str]] = {
         "ratings": "Оценки влияния на мотивацию",
         "item": "Практика",
         "category": "Категория",
-        "ru": "Российские компании",
-        "foreign": "Иностранные компании",
-        "difference_group": "Сравнение долей",
-        "paired_group": "Знают оба типа компаний",
-        "ratings_group": "Оценки 1–5",
-        "share": "Доля",
-        "ci": "95% ДИ",
-        "bounds": "Границы (не знаю = нет / да)",
-        "difference": "Разница, п.п. [95% ДИ]",
-        "test": "Тест",
-        "cohens_h": "h Коэна",
-        "mean_ru": "Среднее, рос.",
-        "mean_foreign": "Среднее, иностр.",
-        "mwu_p": "p (t, пересек. выборки)",
         "no_rows": "Нет данных",
         "chi2": "χ²",
         "fisher": "Фишер",
@@ -126,20 +122,6 @@ _UI: dict[str, dict[str, str]] = {
         "ratings": "Ratings of the effect on motivation",
         "item": "Practice",
         "category": "Category",
-        "ru": "Russian companies",
-        "foreign": "Foreign companies",
-        "difference_group": "Difference in shares",
-        "paired_group": "Know both kinds of company",
-        "ratings_group": "Ratings 1–5",
-        "share": "Share",
-        "ci": "95% CI",
-        "bounds": "Bounds (don't know = no / yes)",
-        "difference": "Difference, pp [95% CI]",
-        "test": "Test",
-        "cohens_h": "Cohen's h",
-        "mean_ru": "Mean, Russian",
-        "mean_foreign": "Mean, foreign",
-        "mwu_p": "p (overlap t)",
         "no_rows": "No data",
         "chi2": "χ²",
         "fisher": "Fisher",
@@ -177,33 +159,6 @@ _UI: dict[str, dict[str, str]] = {
     },
 }
 
-_COMPARISON_COLUMNS = [
-    "n_ru",
-    "p_ru",
-    "ci_ru_low",
-    "ci_ru_high",
-    "n_foreign",
-    "p_foreign",
-    "ci_foreign_low",
-    "ci_foreign_high",
-    "diff",
-    "diff_ci_low",
-    "diff_ci_high",
-    "test",
-    "p_val",
-    "q_val",
-    "cohens_h",
-    "paired_n",
-    "paired_b",
-    "paired_c",
-    "paired_p_val",
-    "paired_q_val",
-    "rating_mean_ru",
-    "rating_mean_foreign",
-    "rating_p_val",
-    "rating_q_val",
-    "low_n",
-]
 
 _CSS = """
 *{box-sizing:border-box}
@@ -269,13 +224,10 @@ def format_comparison(
     Returns
     -------
     pandas.DataFrame
-        String columns ``label`` (plain text, not escaped), ``n_ru``, ``p_ru``,
-        ``ci_ru``, ``n_foreign``, ``p_foreign``, ``ci_foreign``, ``diff``,
-        ``test``, ``p_val``, ``q_val``, ``cohens_h``, ``paired_n``, ``paired_b``,
-        ``paired_c``, ``paired_p_val``, ``paired_q_val``, ``rating_mean_ru``,
-        ``rating_mean_foreign``, ``rating_p_val``, ``rating_q_val``, ``bounds_ru``,
-        ``bounds_foreign`` (the share's bounds with don't-know as no / as yes, like
-        ``"20.0–35.0%"``; a dash when the table has no ``p_*_bound_*`` columns), and bool
+        String columns ``label`` (plain text, not escaped), then one per entry of
+        :data:`analysis.table.REPORT`, in its order, written from its ``sources`` (the
+        share's bounds ``bounds_ru``, ``bounds_foreign``, like ``"20.0–35.0%"``, come at
+        every level: a dash when the table has no ``p_*_bound_*`` columns), and bool
         columns ``low_n`` and ``significant`` (prevalence q below the threshold).
 
     Examples
@@ -284,49 +236,15 @@ def format_comparison(
     ['30.0%']
     """
     ui = _ui(lang)
-    missing = [c for c in [key, *_COMPARISON_COLUMNS] if c not in table.columns]
+    required = [key, *(c for shown in REPORT if shown.key is None for c in shown.sources)]
+    missing = [c for c in [*required, "low_n"] if c not in table.columns]
     if missing:
         raise ValueError(f"format_comparison: missing columns {missing}")
-
-    def num(column: str) -> list[float]:
-        values = pd.to_numeric(table[column], errors="coerce")
-        return values.to_numpy(dtype=float, na_value=np.nan).tolist()
-
-    def starred(values: list[float]) -> list[str]:
-        return [format_p_value(v) + (f" {STAR}" if v < significance else "") for v in values]
-
-    tests = {"chi2": ui["chi2"], "fisher": ui["fisher"], "overlap_z": ui["overlap_z"]}
-    q_val = num("q_val")
+    q_val = _numbers(table, "q_val")
     out = pd.DataFrame(
         {
             "label": [item_label(labels, item_id, lang) for item_id in table[key].tolist()],
-            "n_ru": [_count(v) for v in num("n_ru")],
-            "p_ru": [format_percent(v) for v in num("p_ru")],
-            "ci_ru": _intervals(num("ci_ru_low"), num("ci_ru_high")),
-            "n_foreign": [_count(v) for v in num("n_foreign")],
-            "p_foreign": [format_percent(v) for v in num("p_foreign")],
-            "ci_foreign": _intervals(num("ci_foreign_low"), num("ci_foreign_high")),
-            "diff": [
-                _difference(d, lo, hi)
-                for d, lo, hi in zip(
-                    num("diff"), num("diff_ci_low"), num("diff_ci_high"), strict=True
-                )
-            ],
-            "test": [tests.get(str(t), MISSING) if _present(t) else MISSING for t in table["test"]],
-            "p_val": [format_p_value(v) for v in num("p_val")],
-            "q_val": starred(q_val),
-            "cohens_h": [_signed(v, 2) for v in num("cohens_h")],
-            "paired_n": [_count(v) for v in num("paired_n")],
-            "paired_b": [_count(v) for v in num("paired_b")],
-            "paired_c": [_count(v) for v in num("paired_c")],
-            "paired_p_val": [format_p_value(v) for v in num("paired_p_val")],
-            "paired_q_val": starred(num("paired_q_val")),
-            "rating_mean_ru": [_decimal(v, 2) for v in num("rating_mean_ru")],
-            "rating_mean_foreign": [_decimal(v, 2) for v in num("rating_mean_foreign")],
-            "rating_p_val": [format_p_value(v) for v in num("rating_p_val")],
-            "rating_q_val": starred(num("rating_q_val")),
-            "bounds_ru": _bounds(table, "ru"),
-            "bounds_foreign": _bounds(table, "foreign"),
+            **{shown.name: _shown(table, shown, ui, significance) for shown in REPORT},
             "low_n": [bool(v) if _present(v) else False for v in table["low_n"]],
             "significant": [v < significance for v in q_val],
         },
@@ -336,31 +254,53 @@ def format_comparison(
     return out.astype({"low_n": bool, "significant": bool})
 
 
-def _bounds(table: pd.DataFrame, kind: str) -> list[str]:
-    """The share's bounds (don't-know as no / as yes) for display; optional columns."""
-    low, high = f"p_{kind}_bound_low", f"p_{kind}_bound_high"
-    if low not in table.columns or high not in table.columns:
+def _numbers(table: pd.DataFrame, column: str) -> list[float]:
+    values = pd.to_numeric(table[column], errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan).tolist()
+
+
+def _shown(table: pd.DataFrame, shown: Shown, ui: dict[str, str], significance: float) -> list[str]:
+    """One column of :func:`format_comparison`, written from its sources in its style; a
+    dash throughout when the table lacks an optional column's sources."""
+    if any(c not in table.columns for c in shown.sources):
         return [MISSING] * len(table)
-    values = [pd.to_numeric(table[c], errors="coerce").to_numpy(float) for c in (low, high)]
-    return _intervals(values[0].tolist(), values[1].tolist())
+    if shown.style == "test":
+        names = {name: ui[name] for name in ("chi2", "fisher", "overlap_z")}
+        return [
+            names.get(str(t), MISSING) if _present(t) else MISSING for t in table[shown.sources[0]]
+        ]
+    values = [_numbers(table, c) for c in shown.sources]
+    if shown.style == "interval":
+        return _intervals(*values)
+    if shown.style == "difference":
+        return [_difference(*v) for v in zip(*values, strict=True)]
+    if shown.style == "q":
+        return [format_p_value(v) + (f" {STAR}" if v < significance else "") for v in values[0]]
+    one = {
+        "count": _count,
+        "percent": format_percent,
+        "p": format_p_value,
+        "signed": lambda v: _signed(v, 2),
+        "decimal": lambda v: _decimal(v, 2),
+    }[shown.style]
+    return [one(v) for v in values[0]]
 
 
-# Display columns holding a count, by the disclosure-control group that can withhold them.
-_WITHHELD_COUNTS = {
-    "ru": ("n_ru",),
-    "foreign": ("n_foreign",),
-    "paired": ("paired_n", "paired_b", "paired_c"),
+# Display columns holding a count, by the cell group (the disclosure gate's unit) they count.
+_WITHHELD_COUNTS: dict[str, list[str]] = {
+    group: [s.name for s in REPORT if s.style == "count" and BY_NAME[s.sources[0]].group == group]
+    for group in CELL_GROUPS
 }
 
 
 def _mark_withheld(out: pd.DataFrame, table: pd.DataFrame) -> None:
-    """Counts withheld by disclosure control (``suppressed_<group>`` columns and the
-    ``min_cell`` threshold, as survey.disclosure adds them) read "< threshold"."""
-    if "min_cell" not in table.columns or table.empty:
+    """Counts withheld by disclosure control (the gate's columns of
+    :data:`analysis.table.GATE_COLUMNS`, as survey.disclosure adds them) read "< threshold"."""
+    if MIN_CELL not in table.columns or table.empty:
         return
-    text = f"< {int(table['min_cell'].iloc[0])}"
+    text = f"< {int(table[MIN_CELL].iloc[0])}"
     for group, columns in _WITHHELD_COUNTS.items():
-        hidden = table[f"suppressed_{group}"].to_numpy(dtype=bool)
+        hidden = table[suppressed(group)].to_numpy(dtype=bool)
         for column in columns:
             out.loc[hidden, column] = text
 
@@ -555,30 +495,24 @@ def _comparison_table(
 ) -> str:
     ui = _UI[lang]
     shown = format_comparison(table, labels, lang, key)
-    # At category level each kind's share gets its don't-know bounds beside it.
-    bounds = key == "category_id"
-    per_kind = ["n", ui["share"], ui["ci"], *([ui["bounds"]] if bounds else [])]
-    kind_columns = {
-        kind: [f"n_{kind}", f"p_{kind}", f"ci_{kind}", *([f"bounds_{kind}"] if bounds else [])]
-        for kind in ("ru", "foreign")
-    }
+    columns = report_columns(key)
+    # The columns of one level only (each kind's don't-know bounds at category level) get
+    # their note.
+    bounds = any(c.key == key for c in columns)
+    spans = {band: sum(c.band == band for c in columns) for band in BANDS}
     group = (
         f'<tr><th class="label" rowspan="2" scope="col">{_e(item_header)}</th>'
-        f'<th colspan="{len(per_kind)}">{_e(ui["ru"])}</th>'
-        f'<th colspan="{len(per_kind)}">{_e(ui["foreign"])}</th>'
-        f'<th colspan="5">{_e(ui["difference_group"])}</th>'
-        f'<th colspan="5">{_e(ui["paired_group"])}</th>'
-        f'<th colspan="4">{_e(ui["ratings_group"])}</th></tr>'
+        + "".join(
+            f'<th colspan="{span}">{_e(BANDS[band][lang])}</th>'
+            for band, span in spans.items()
+            if span
+        )
+        + "</tr>"
     )
-    headers = per_kind * 2
-    headers += [ui["difference"], ui["test"], "p", "q", ui["cohens_h"]]
-    headers += ["n", "b", "c", "p", "q"]
-    headers += [ui["mean_ru"], ui["mean_foreign"], ui["mwu_p"], "q"]
-    second = "<tr>" + "".join(f'<th scope="col">{_e(h)}</th>' for h in headers) + "</tr>"
-    rest = ("label", "low_n", "significant", *kind_columns["ru"], *kind_columns["foreign"])
-    rest += ("bounds_ru", "bounds_foreign")
-    cells = [*kind_columns["ru"], *kind_columns["foreign"]]
-    cells += [c for c in shown.columns if c not in rest]
+    second = (
+        "<tr>" + "".join(f'<th scope="col">{_e(getattr(c, lang))}</th>' for c in columns) + "</tr>"
+    )
+    cells = [c.name for c in columns]
     body = []
     for row in shown.itertuples(index=False):
         label = _e(row.label) + (f" {LOW_N_MARK}" if row.low_n else "")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
-from flask import Blueprint, request
+from flask import Blueprint, request, url_for
 from flask_babel import force_locale
 
-from survey import filters
+from survey import filters, jobs
 from survey.auth import researcher_required
 from survey.catalog import Catalog
 from survey.lazy import LazyModule
@@ -22,6 +23,7 @@ disclosure = LazyModule("survey.disclosure")
 export = LazyModule("survey.export")
 queries = LazyModule("survey.queries")
 results = LazyModule("survey.results")
+definition = LazyModule("analysis.table")  # the comparison table's columns
 
 
 @bp.before_request
@@ -96,21 +98,11 @@ def practices():
     }
 
 
-def _rating(row: dict, kind: str) -> dict:
-    return {
-        "n": whole(row[f"rating_n_{kind}"]),
-        "mean": clean(row[f"rating_mean_{kind}"]),
-        "mean_ci": [
-            clean(row[f"rating_mean_{kind}_ci_low"]),
-            clean(row[f"rating_mean_{kind}_ci_high"]),
-        ],
-        "median": clean(row[f"rating_median_{kind}"]),
-        "counts": [whole(row[f"r{r}_{kind}"]) for r in range(1, 6)],
-    }
-
-
 def comparison_row(row: dict, key: str = "practice_id") -> dict:
-    """One practice (or category) of the comparison table as the API's JSON object.
+    """One practice (or category) of the comparison table as the API's JSON object: every
+    column of :data:`analysis.table.COLUMNS` at its ``api`` places, the meaning of the
+    secondary blocks as their ``description``, and ``suppressed``, the cell groups the
+    disclosure gate withheld (their values are null).
 
     ``diff``, ``test``, ``statistic``, ``p_value``, ``q_value``, ``cohens_h`` and
     ``rating_p_value``, ``rating_q_value`` are the primary tests (partially overlapping
@@ -121,91 +113,154 @@ def comparison_row(row: dict, key: str = "practice_id") -> dict:
     respondents whose category answer is undetermined (``dk_*``: no yes, some don't-know)
     counted as no, then as yes; ``p_ru`` (the headline) leaves them out.
     """
-    out = {
-        key: row[key],
-        **{
-            name: whole(row[name])
-            for name in ("n_ru", "k_ru", "dk_ru", "n_foreign", "k_foreign", "dk_foreign")
-        },
-        **{name: clean(row[name]) for name in ("p_ru", "p_foreign", "diff")},
-        "ci_ru": [clean(row["ci_ru_low"]), clean(row["ci_ru_high"])],
-        "ci_foreign": [clean(row["ci_foreign_low"]), clean(row["ci_foreign_high"])],
-        "diff_ci": [clean(row["diff_ci_low"]), clean(row["diff_ci_high"])],
-        "test": _name(row["test"]),
-        "statistic": clean(row["statistic"]),
-        "p_value": clean(row["p_val"]),
-        "q_value": clean(row["q_val"]),
-        "cohens_h": clean(row["cohens_h"]),
-        "cohens_h_ci": [clean(row["cohens_h_ci_low"]), clean(row["cohens_h_ci_high"])],
-        "overlap_r": clean(row["overlap_r"]),
-        "paired": {
-            "n": whole(row["paired_n"]),
-            "b": whole(row["paired_b"]),
-            "c": whole(row["paired_c"]),
-            "diff": clean(row["paired_diff"]),
-            "diff_ci": [clean(row["paired_ci_low"]), clean(row["paired_ci_high"])],
-            "p_value": clean(row["paired_p_val"]),
-            "q_value": clean(row["paired_q_val"]),
-        },
-        "rating_ru": _rating(row, "ru"),
-        "rating_foreign": _rating(row, "foreign"),
-        "rating_diff": clean(row["rating_diff"]),
-        "rating_diff_ci": [clean(row["rating_diff_ci_low"]), clean(row["rating_diff_ci_high"])],
-        "rating_test": _name(row["rating_test"]),
-        "rating_statistic": clean(row["rating_statistic"]),
-        "rating_df": clean(row["rating_df"]),
-        "rating_p_value": clean(row["rating_p_val"]),
-        "rating_q_value": clean(row["rating_q_val"]),
-        "rating_u": clean(row["mwu_u"]),
-        "rank_biserial": clean(row["rank_biserial"]),
-        "rating_paired": {
-            "n": whole(row["rating_paired_n"]),
-            "statistic": clean(row["wilcoxon_statistic"]),
-            "p_value": clean(row["wilcoxon_p_val"]),
-            "q_value": clean(row["wilcoxon_q_val"]),
-        },
-        "secondary": {
-            "independent": {
-                "description": "Russian-only vs foreign-only respondents, independent samples",
-                "n_ru": whole(row["n_ru_only"]),
-                "k_ru": whole(row["k_ru_only"]),
-                "n_foreign": whole(row["n_foreign_only"]),
-                "k_foreign": whole(row["k_foreign_only"]),
-                "diff": clean(row["indep_diff"]),
-                "diff_ci": [clean(row["indep_ci_low"]), clean(row["indep_ci_high"])],
-                "test": _name(row["indep_test"]),
-                "statistic": clean(row["indep_statistic"]),
-                "p_value": clean(row["indep_p_val"]),
-                "q_value": clean(row["indep_q_val"]),
-                "cohens_h": clean(row["indep_cohens_h"]),
-            },
-            "mann_whitney": {
-                "description": "all Russian vs all foreign ratings as if independent",
-                "u": clean(row["mwu_u"]),
-                "p_value": clean(row["mwu_p_val"]),
-                "q_value": clean(row["mwu_q_val"]),
-                "rank_biserial": clean(row["rank_biserial"]),
-                "rank_biserial_ci": [
-                    clean(row["rank_biserial_ci_low"]),
-                    clean(row["rank_biserial_ci_high"]),
-                ],
-            },
-        },
-        "low_n": bool(row["low_n"]),
-        "suppressed": [group for group in disclosure.CELL_GROUPS if row.get(f"suppressed_{group}")],
-        "low_n_paired": bool(row["low_n_paired"]),
-        "low_n_rating": bool(row["low_n_rating"]),
-    }
-    if key == "category_id":
-        for kind in ("ru", "foreign"):
-            bounds = [clean(row[f"p_{kind}_bound_low"]), clean(row[f"p_{kind}_bound_high"])]
-            out[f"p_{kind}_bounds"] = bounds
+    fields, cells = _row_fields(key)
+    out = {key: row[key], **_fill(fields, row)}
+    out["suppressed"] = [group for group, flag in cells if row.get(flag)]
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _row_fields(key: str) -> tuple[tuple, list[tuple[str, str]]]:
+    """How to write a row (built once per level from the definition): the JSON object as
+    nested fields, and each cell group's gate flag (see :func:`_fill`)."""
+    shape: dict = {}
+    for column in definition.api_columns(key):
+        for path in column.api_paths:
+            _place(shape, path, (column.name, _JSON_VALUE[column.type]))
+    for group in definition.GROUPS:
+        if group.api:
+            _place(shape, (*definition.json_path(group.api), "description"), (None, group.meaning))
+    cells = [(group, definition.suppressed(group)) for group in definition.CELL_GROUPS]
+    return _compile(shape), cells
+
+
+def _compile(node):
+    """A tree of dicts and lists whose leaves are (column, writer) or (None, constant) into
+    nested ``(is_list, fields)``, each field ``(key, column, writer, constant or child)``."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    fields = []
+    for name, child in items:
+        if isinstance(child, tuple):
+            column, writer = child
+            if column is None:
+                fields.append((name, None, None, writer))
+            else:
+                fields.append((name, column, writer, None))
+        else:
+            fields.append((name, None, None, _compile(child)))
+    return isinstance(node, list), tuple(fields)
+
+
+def _fill(compiled: tuple, row: dict):
+    """The JSON value of a compiled shape (:func:`_compile`) for one row."""
+    is_list, fields = compiled
+    out = {}
+    for name, column, writer, other in fields:
+        if writer is not None:
+            out[name] = writer(row[column])
+        elif type(other) is tuple:
+            out[name] = _fill(other, row)
+        else:
+            out[name] = other
+    return list(out.values()) if is_list else out
+
+
+def _place(target, path: tuple, value) -> None:
+    """Put ``value`` at ``path`` (keys and list positions) in nested dicts and lists."""
+    for step, following in zip(path[:-1], path[1:], strict=True):
+        empty = [] if isinstance(following, int) else {}
+        if isinstance(step, int):
+            target.extend([None] * (step + 1 - len(target)))
+            if target[step] is None:
+                target[step] = empty
+            target = target[step]
+        else:
+            target = target.setdefault(step, empty)
+    last = path[-1]
+    if isinstance(last, int):
+        target.extend([None] * (last + 1 - len(target)))
+    target[last] = value
 
 
 def _name(value) -> str | None:
     """A test's name, or None when there is no test (or it is withheld)."""
     return value if isinstance(value, str) else None
+
+
+# How a value of each column type of the comparison table (analysis.table.TYPES) is written,
+# and its JSON schema type.
+_JSON_VALUE = {"int": whole, "float": clean, "text": _name, "bool": bool}
+_JSON_TYPE = {
+    "int": ["integer", "null"],
+    "float": ["number", "null"],
+    "text": ["string", "null"],
+    "bool": "boolean",
+}
+
+
+def comparison_row_schema(key: str) -> dict:
+    """The JSON schema of :func:`comparison_row`'s object, from the same definition: each
+    column's type and meaning at its places (an interval is a list of its limits)."""
+    root: dict = {
+        "type": "object",
+        "description": f"One row of the comparison table ({key}); null where withheld or "
+        "not computable, and the withheld cell groups in 'suppressed'",
+        "properties": {
+            key: {"type": "string"},
+            "suppressed": {"type": "array", "items": {"enum": list(definition.CELL_GROUPS)}},
+        },
+    }
+    for column in definition.api_columns(key):
+        leaf = {"type": _JSON_TYPE[column.type]}
+        if column.values:
+            leaf["enum"] = [*column.values, None]
+        for path in column.api_paths:
+            node = root
+            for step in path[:-1]:
+                if isinstance(step, int):
+                    raise ValueError(f"{column.name}: a list inside a list is not documented")
+                node = node["properties"].setdefault(step, {"type": "object", "properties": {}})
+            last = path[-1]
+            if isinstance(last, int):  # a list of like values: its positions in the description
+                node = node.setdefault("list", {})
+                node[last] = (column, leaf)
+            else:
+                node["properties"][last] = {**leaf, "description": column.meaning}
+    for group in definition.GROUPS:
+        if group.api:
+            node = root
+            for step in definition.json_path(group.api):
+                node = node["properties"][step]
+            node["description"] = group.meaning
+            node["properties"]["description"] = {"const": group.meaning}
+    return _close_schema(root)
+
+
+def _close_schema(node: dict) -> dict:
+    """Every property required; the lists gathered by position become array schemas."""
+    properties = node.get("properties")
+    if properties is None:
+        return node
+    for name, child in list(properties.items()):
+        if "list" in child:
+            items = child.pop("list")
+            leaves = {str(leaf) for _column, leaf in items.values()}
+            if len(leaves) != 1 or sorted(items) != list(range(len(items))):
+                raise ValueError(f"{name}: a list's places must be 0..n-1 of one type")
+            first_leaf = next(iter(items.values()))[1]
+            properties[name] = {
+                "type": "array",
+                "minItems": len(items),
+                "maxItems": len(items),
+                "items": first_leaf,
+                "description": "; ".join(
+                    f"[{i}] {column.meaning}" for i, (column, _leaf) in sorted(items.items())
+                ),
+            }
+        else:
+            _close_schema(child)
+    node["required"] = list(properties)
+    return node
 
 
 @bp.get("/comparison")
@@ -368,13 +423,33 @@ def fieldwork():
 @bp.get("/export/<name>")
 def export_file(name: str):
     """The anonymized export: ``zip``, ``responses``, ``answers_long``, ``codebook``,
-    ``disclosure_report`` (and ``examples`` with include_examples=1&confirm_examples=1)."""
+    ``disclosure_report`` (and ``examples`` with include_examples=1&confirm_examples=1).
+    Over more than EXPORT_SYNC_LIMIT responses: 202 and the job that prepares it."""
     try:
+        job = jobs.start_export_if_large(request.args, name)
+        if job is not None:
+            return jobs.as_json(job), 202, {"Location": url_for("api.job", job_id=job.id)}
         return export.download(request.args, name)
     except export.ExportRequestError as exc:
         return {"error": "bad_request", "message": str(exc)}, 400
     except anonymize.ExportRefused as exc:
         return {"error": "export_refused", "message": str(exc)}, 409
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    """A background job of this researcher: status, progress, and its file's URL once done."""
+    return jobs.as_json(jobs.owned_or_404(job_id))
+
+
+@bp.get("/jobs/<job_id>/file")
+def job_file(job_id: str):
+    """The file a finished job produced; 409 (with the job) while there is none."""
+    found = jobs.owned_or_404(job_id)
+    if not jobs.available(found):
+        message = jobs.message(found) or jobs.pending_message()
+        return {"error": "not_ready", "message": message, "job": jobs.as_json(found)}, 409
+    return jobs.send_result(found)
 
 
 @bp.get("/openapi.json")
@@ -448,6 +523,46 @@ LEVEL_PARAM = {
 }
 
 
+JOB_SCHEMA = {
+    "type": "object",
+    "required": ["id", "kind", "status", "progress", "error", "message", "url", "file_url"],
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"enum": ["export", "report"]},
+        "status": {"enum": ["queued", "running", "done", "failed"]},
+        "progress": {"type": "number"},
+        "error": {
+            "type": ["string", "null"],
+            "enum": [None, "bad_request", "export_refused", "withheld", "internal", "worker_lost"],
+        },
+        "message": {"type": ["string", "null"]},
+        "url": {"type": "string"},
+        "file_url": {"type": ["string", "null"]},
+        "download_name": {"type": ["string", "null"]},
+    },
+}
+
+
+def job_path(summary: str, responses: dict, unauthorized: dict, error: dict) -> dict:
+    """The OpenAPI operation of a job route: its id in the path, 401 and 404 besides."""
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": [
+                {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                **responses,
+                "401": unauthorized,
+                "404": {
+                    "description": "No such job of this researcher (or it has expired)",
+                    "content": {"application/json": {"schema": error}},
+                },
+            },
+        }
+    }
+
+
 def openapi_document(server: str) -> dict:
     """Build the OpenAPI document (paths, security, error schema)."""
     error = {"$ref": "#/components/schemas/Error"}
@@ -519,10 +634,20 @@ def openapi_document(server: str) -> dict:
                                 "suppressed": {"const": False},
                                 "min_cell": {"type": "integer"},
                                 "n_respondents": {"type": "integer"},
+                                "practices": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/PracticeRow"},
+                                },
+                                "categories": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/CategoryRow"},
+                                },
                             },
                         },
                     ],
                 },
+                "PracticeRow": comparison_row_schema("practice_id"),
+                "CategoryRow": comparison_row_schema("category_id"),
                 "ByPeriod": {
                     "description": "One comparison per period band, each exactly as "
                     "/comparison?period=<band> gives it: each band passes the disclosure gate "
@@ -704,9 +829,46 @@ def openapi_document(server: str) -> dict:
                             "description": "Export refused (anonymity)",
                             "content": {"application/json": {"schema": error}},
                         },
+                        "202": {
+                            "description": "A large study: the export is prepared by a "
+                            "background job; 'url' (and the Location header) is the job",
+                            "content": {"application/json": {"schema": JOB_SCHEMA}},
+                        },
                     },
                 }
             },
+            "/jobs/{job_id}": job_path(
+                "A background job (its starter only): status queued, running, done or "
+                "failed, progress 0 to 1, and 'file_url' once done",
+                {
+                    "200": {
+                        "description": "The job",
+                        "content": {"application/json": {"schema": JOB_SCHEMA}},
+                    },
+                },
+                unauthorized,
+                error,
+            ),
+            "/jobs/{job_id}/file": job_path(
+                "The file a finished job produced",
+                {
+                    "200": {
+                        "description": "The file",
+                        "content": {
+                            "application/zip": {},
+                            "text/csv": {},
+                            "text/html": {},
+                            "application/json": {},
+                        },
+                    },
+                    "409": {
+                        "description": "Not done yet, or failed: the job is in 'job'",
+                        "content": {"application/json": {"schema": error}},
+                    },
+                },
+                unauthorized,
+                error,
+            ),
             "/openapi.json": get("This document"),
         },
     }

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from survey import filters
+from survey import filters, jobs
 from survey.auth import current_researcher, researcher_required
 from survey.i18n import current_language
 from survey.lazy import LazyModule
@@ -26,6 +26,7 @@ disclosure = LazyModule("survey.disclosure")
 export = LazyModule("survey.export")
 queries = LazyModule("survey.queries")
 results = LazyModule("survey.results")
+definition = LazyModule("analysis.table")  # the comparison table's columns
 
 
 @bp.before_request
@@ -292,13 +293,58 @@ def export_page():
 
 @bp.route("/export/download")
 def export_download():
-    """The anonymized export (zip or one file); refusals come back to the options page."""
+    """The anonymized export (zip or one file); refusals come back to the options page.
+    Over more than EXPORT_SYNC_LIMIT responses it is prepared in the background."""
     try:
+        job = jobs.start_export_if_large(request.args)
+        if job is not None:
+            return redirect(url_for("dashboard.job", job_id=job.id), 303)
         return export.download(request.args)
     except (export.ExportRequestError, anonymize.ExportRefused) as exc:
         return render_template(
             "dashboard/export.html", **_common(), error=str(exc), **_k_bounds()
         ), 409 if isinstance(exc, anonymize.ExportRefused) else 400
+
+
+@bp.route("/report")
+def report_download():
+    """The self-contained HTML report of the comparison (this page's filters) as a file;
+    over more than REPORT_SYNC_LIMIT responses it is prepared in the background."""
+    segment = _segment()
+    job = jobs.start_report_if_large(segment)
+    if job is not None:
+        return redirect(url_for("dashboard.job", job_id=job.id), 303)
+    try:
+        html, name = jobs.report_html(segment, current_language())
+    except jobs.Withheld as exc:
+        return _withheld(exc.result)
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.route("/jobs/<job_id>")
+def job(job_id: str):
+    """A background job (its starter only): progress, refreshing itself without JavaScript
+    while it runs; then the file's link, or why it failed."""
+    found = jobs.owned_or_404(job_id)
+    return render_template("dashboard/job.html", **_common(), job=found, **jobs.view(found))
+
+
+@bp.route("/jobs/<job_id>/file")
+def job_file(job_id: str):
+    """The file a finished job produced; back to the job's page while there is none."""
+    found = jobs.owned_or_404(job_id)
+    if not jobs.available(found):
+        return redirect(url_for("dashboard.job", job_id=found.id))
+    return jobs.send_result(found)
+
+
+@bp.post("/jobs/<job_id>/restart")
+def job_restart(job_id: str):
+    """A job whose worker stopped (or whose file is gone), started again as a new job."""
+    found = jobs.restart(jobs.owned_or_404(job_id))
+    return redirect(url_for("dashboard.job", job_id=found.id), 303)
 
 
 CSV_TABLES = ("comparison", "categories", "fieldwork", "dropoff", "background")
@@ -326,16 +372,14 @@ def csv_table(name: str, segment: queries.Segment, lang: str) -> pd.DataFrame:
         result = results.comparison(segment)
         if result.suppressed:
             frame = pd.DataFrame([result.verdict.as_json()])
-        elif name == "comparison":
-            frame = disclosure.csv_ready(result.table)
-            frame.insert(
-                1, "practice_name", frame["practice_id"].map(results.practice_labels(lang))
+        else:  # the columns of the one definition (analysis.table), the item's name second
+            level, table, labels = (
+                ("practice", result.table, results.practice_labels(lang))
+                if name == "comparison"
+                else ("category", result.category_table, results.category_labels(lang))
             )
-        else:
-            frame = disclosure.csv_ready(result.category_table)
-            frame.insert(
-                1, "category_name", frame["category_id"].map(results.category_labels(lang))
-            )
+            frame = disclosure.csv_ready(table)[definition.gated_order(f"{level}_id")]
+            frame.insert(1, f"{level}_name", frame[f"{level}_id"].map(labels))
         demo = result.demo
     else:
         data = results.fieldwork(segment.include_demo)

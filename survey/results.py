@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from analysis.compare import assumptions_text, compare
+from analysis.table import suppressed
 from survey import disclosure, filters, queries
 from survey.extensions import db
 from survey.questions import (
@@ -79,6 +82,15 @@ def _tables(segment: queries.Segment, pop: queries.Population) -> tuple[pd.DataF
     return table, category_table
 
 
+def _in_context(app, function, *args):
+    """``function(*args)`` in an application context (and database session) of its own."""
+    with app.app_context():
+        try:
+            return function(*args)
+        finally:
+            db.session.remove()
+
+
 def _compute(segment: queries.Segment) -> Comparison:
     pop = queries.population(segment.include_demo, segment.include_flagged)
     verdict = disclosure.check_segment(segment, pop)
@@ -86,12 +98,17 @@ def _compute(segment: queries.Segment) -> Comparison:
         empty = pd.DataFrame()
         return Comparison(empty, empty, 0, pop.demo, pop.use_real, segment, {}, verdict)
     threshold = verdict.min_cell
-    table, category_table = _tables(segment, pop)
-    protected = queries.protected(pop)
-    # Demo rows are no cover: with demo rows mixed in, cells are judged on the real rows.
-    guard_tables = _tables(segment, protected) if protected != pop else (None, None)
-    # The sample, its size and its structure by kind in one pass over the response table.
-    background, n_respondents, structure = queries.sample_counts(segment, pop)
+    # The sample, its size and its structure by kind in one pass over the response table,
+    # on a connection of its own while this thread decodes and counts the vectors: the
+    # database works outside Python's lock, so on two cores the two overlap.
+    app = current_app._get_current_object()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sample = pool.submit(_in_context, app, queries.sample_counts, segment, pop)
+        table, category_table = _tables(segment, pop)
+        protected = queries.protected(pop)
+        # Demo rows are no cover: with demo rows mixed in, cells are judged on the real rows.
+        guard_tables = _tables(segment, protected) if protected != pop else (None, None)
+        background, n_respondents, structure = sample.result()
     if protected != pop:
         structure = queries.kind_structure(segment, protected)
     return Comparison(
@@ -181,7 +198,7 @@ def examples(practice_id: str, result: Comparison) -> dict[str | None, list[str]
     if row.empty:
         return {}
     hidden = {
-        kind: f"suppressed_{kind}" in row and bool(row[f"suppressed_{kind}"].iloc[0])
+        kind: suppressed(kind) in row and bool(row[suppressed(kind)].iloc[0])
         for kind in queries.KINDS
     }
     out: dict[str | None, list[str]] = {}

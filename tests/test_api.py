@@ -18,6 +18,7 @@ from statsmodels.genmod.generalized_estimating_equations import GEE
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
+from analysis import table as definition
 from analysis.compare import compare
 from survey import disclosure, queries, results
 from survey.auth import create_api_token, create_researcher, token_hash
@@ -111,6 +112,26 @@ def assert_error(r, status: int) -> None:
     body = strict_json(r.text)
     assert isinstance(body["error"], str) and body["error"]
     assert isinstance(body["message"], str) and body["message"]
+
+
+def json_at(value, path: tuple):
+    """The value at a path of keys and list positions."""
+    for step in path:
+        value = value[step]
+    return value
+
+
+def json_leaves(value, path: tuple = ()) -> dict[tuple, object]:
+    """Every leaf of a JSON value by its path (keys and list positions)."""
+    if isinstance(value, dict):
+        return {
+            k: v for key, item in value.items() for k, v in json_leaves(item, (*path, key)).items()
+        }
+    if isinstance(value, list):
+        return {
+            k: v for i, item in enumerate(value) for k, v in json_leaves(item, (*path, i)).items()
+        }
+    return {path: value}
 
 
 def close(a, b) -> bool:
@@ -210,58 +231,18 @@ def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, clien
     assert list(got) == expected["practice_id"].tolist()
     for row in expected.to_dict("records"):
         item = got[row["practice_id"]]
-        pairs = {
-            "n_ru": item["n_ru"],
-            "k_ru": item["k_ru"],
-            "p_ru": item["p_ru"],
-            "ci_ru_low": item["ci_ru"][0],
-            "ci_ru_high": item["ci_ru"][1],
-            "n_foreign": item["n_foreign"],
-            "k_foreign": item["k_foreign"],
-            "p_foreign": item["p_foreign"],
-            "ci_foreign_low": item["ci_foreign"][0],
-            "ci_foreign_high": item["ci_foreign"][1],
-            "diff": item["diff"],
-            "diff_ci_low": item["diff_ci"][0],
-            "diff_ci_high": item["diff_ci"][1],
-            "p_val": item["p_value"],
-            "q_val": item["q_value"],
-            "cohens_h": item["cohens_h"],
-            "paired_n": item["paired"]["n"],
-            "paired_b": item["paired"]["b"],
-            "paired_c": item["paired"]["c"],
-            "paired_p_val": item["paired"]["p_value"],
-            "paired_q_val": item["paired"]["q_value"],
-            "rating_n_ru": item["rating_ru"]["n"],
-            "rating_mean_ru": item["rating_ru"]["mean"],
-            "rating_median_ru": item["rating_ru"]["median"],
-            "rating_n_foreign": item["rating_foreign"]["n"],
-            "rating_mean_foreign": item["rating_foreign"]["mean"],
-            "rating_median_foreign": item["rating_foreign"]["median"],
-            "rating_p_val": item["rating_p_value"],
-            "rating_q_val": item["rating_q_value"],
-            "rating_diff": item["rating_diff"],
-            "rating_diff_ci_low": item["rating_diff_ci"][0],
-            "rating_mean_ru_ci_low": item["rating_ru"]["mean_ci"][0],
-            "rank_biserial": item["rank_biserial"],
-            "mwu_u": item["rating_u"],
-            "mwu_p_val": item["secondary"]["mann_whitney"]["p_value"],
-            "cohens_h_ci_high": item["cohens_h_ci"][1],
-            "n_ru_only": item["secondary"]["independent"]["n_ru"],
-            "k_foreign_only": item["secondary"]["independent"]["k_foreign"],
-            "indep_p_val": item["secondary"]["independent"]["p_value"],
-            "indep_q_val": item["secondary"]["independent"]["q_value"],
-        }
-        for column, value in pairs.items():
-            want = row[column]
-            want = None if isinstance(want, float) and math.isnan(want) else want
-            assert close(value, want), (row["practice_id"], column, value, want)
-        assert item["test"] == (row["test"] if isinstance(row["test"], str) else None)
-        assert item["low_n"] == bool(row["low_n"])
-        for kind in ("ru", "foreign"):
-            want = [row[f"r{r}_{kind}"] for r in range(1, 6)]
-            want = [None if isinstance(w, float) and math.isnan(w) else w for w in want]
-            assert item[f"rating_{kind}"]["counts"] == want
+        # Every column the API shows, at each of its places (analysis.table's definition).
+        for column in definition.api_columns("practice_id"):
+            want = row[column.name]
+            for path in column.api_paths:
+                value = json_at(item, path)
+                if column.type == "text":
+                    assert value == (want if isinstance(want, str) else None), column.name
+                elif column.type == "bool":
+                    assert value is bool(want), column.name
+                else:
+                    want = None if isinstance(want, float) and math.isnan(want) else want
+                    assert close(value, want), (row["practice_id"], column.name, value, want)
     # q-values are Benjamini-Hochberg over the practices' p-values.
     p_values = [item["p_value"] for item in body["practices"]]
     q_values = multipletests(p_values, method="fdr_bh")[1]
@@ -274,6 +255,47 @@ def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, clien
     for item in body["categories"]:
         assert item["n_ru"] > 0 and item["test"] == "overlap_z"
     assert_error(client.get("/api/v1/comparison?level=bogus", headers=bearer(token)), 400)
+
+
+def test_the_comparison_json_and_its_schema_hold_the_columns_of_the_one_definition(app, client):
+    seed(app)
+    _email, token = researcher(app)
+    document = get_json(client, "/api/v1/openapi.json", token)
+    schemas = document["components"]["schemas"]
+    for level, key, rows_name, schema_name in (
+        ("practice", "practice_id", "practices", "PracticeRow"),
+        ("category", "category_id", "categories", "CategoryRow"),
+    ):
+        body = get_json(client, "/api/v1/comparison", token, level=level)
+        columns = definition.api_columns(key)
+        places = {path for column in columns for path in column.api_paths}
+        descriptions = {
+            (*definition.json_path(group.api), "description"): group.meaning
+            for group in definition.GROUPS
+            if group.api
+        }
+        assert body[rows_name]
+        for item in body[rows_name]:
+            assert set(item.pop("suppressed")) <= set(definition.CELL_GROUPS)
+            leaves = json_leaves(item)
+            # Exactly the item key, the definition's places and the groups' descriptions.
+            assert set(leaves) == {(key,), *places, *descriptions}, level
+            assert {path: leaves[path] for path in descriptions} == descriptions
+        # The document describes the same fields, with each column's meaning.
+        schema = schemas[schema_name]
+        top = {path[0] for path in places} | {key, "suppressed"}
+        assert set(schema["required"]) == set(schema["properties"]) == top, level
+        for column in columns:
+            for path in column.api_paths:
+                node = schema
+                for step in path:
+                    if isinstance(step, int):
+                        assert f"[{step}] {column.meaning}" in node["description"]
+                        node = node["items"]
+                    else:
+                        node = node["properties"][step]
+                if not isinstance(path[-1], int):
+                    assert node["description"] == column.meaning, column.name
 
 
 def raw_answers(app, practice_id: str) -> pd.DataFrame:

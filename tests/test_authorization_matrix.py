@@ -31,6 +31,7 @@ JSON_401 = "401 JSON"
 
 LINK_REFUSED = "Ссылка недействительна или её срок истёк."
 WRONG_TOKEN = "x" * 32  # the shape of a resume token, but nobody's
+NO_JOB = "j" * 32  # the shape of a job id, but nobody's (tests/test_jobs.py: another's job)
 
 # (method, rule): (sample path, form posted with the visitor's own CSRF token,
 #                  anonymous, respondent with a draft, another respondent, researcher, API token)
@@ -112,6 +113,53 @@ MATRIX: dict[tuple[str, str], tuple] = {
         LOGIN,
         OK,
         OK,
+    ),
+    ("GET", "/researcher/report"): ("/researcher/report", None, LOGIN, LOGIN, LOGIN, OK, OK),
+    # ---- background jobs: only the researcher who started one sees it (else a 404)
+    ("GET", "/researcher/jobs/<job_id>"): (
+        f"/researcher/jobs/{NO_JOB}",
+        None,
+        LOGIN,
+        LOGIN,
+        LOGIN,
+        "404",
+        "404",
+    ),
+    ("GET", "/researcher/jobs/<job_id>/file"): (
+        f"/researcher/jobs/{NO_JOB}/file",
+        None,
+        LOGIN,
+        LOGIN,
+        LOGIN,
+        "404",
+        "404",
+    ),
+    ("POST", "/researcher/jobs/<job_id>/restart"): (
+        f"/researcher/jobs/{NO_JOB}/restart",
+        {},
+        LOGIN,
+        LOGIN,
+        LOGIN,
+        "404",
+        "404",
+    ),
+    ("GET", "/api/v1/jobs/<job_id>"): (
+        f"/api/v1/jobs/{NO_JOB}",
+        None,
+        JSON_401,
+        JSON_401,
+        JSON_401,
+        "404",
+        "404",
+    ),
+    ("GET", "/api/v1/jobs/<job_id>/file"): (
+        f"/api/v1/jobs/{NO_JOB}/file",
+        None,
+        JSON_401,
+        JSON_401,
+        JSON_401,
+        "404",
+        "404",
     ),
     ("GET", "/researcher/table/<name>.csv"): (
         "/researcher/table/fieldwork.csv",

@@ -14,8 +14,9 @@ from markupsafe import escape
 from sqlalchemy import func, select, update
 from statsmodels.stats.multitest import multipletests
 
+from analysis import table as definition
 from analysis.compare import compare
-from survey import queries, results
+from survey import disclosure, queries, results
 from survey.dashboard import CSV_TABLES
 from survey.demo import seed_demo
 from survey.extensions import db
@@ -264,90 +265,25 @@ def test_a_real_response_hides_the_demo_data_unless_asked_for(app, client, monke
 
 # --------------------------------------------------------------------------- CSV
 
-# The comparison table's counts and what rests on each (written out here, not imported from
-# the gate): a count below 10 withholds its own percentages and intervals ...
+# The comparison table's counts and what rests on each, from the table's one definition
+# (analysis.table, not from the gate): a count below 10 withholds its cell's other columns ...
 CELL_COLUMNS = {
-    "n_ru": ("k_ru", "dk_ru", "p_ru", "ci_ru_low", "ci_ru_high"),
-    "n_foreign": ("k_foreign", "dk_foreign", "p_foreign", "ci_foreign_low", "ci_foreign_high"),
-    "n_ru_only": ("k_ru_only", "p_ru_only"),
-    "n_foreign_only": ("k_foreign_only", "p_foreign_only"),
-    "paired_n": (
-        "paired_b",
-        "paired_c",
-        "paired_diff",
-        "paired_ci_low",
-        "paired_ci_high",
-        "paired_p_val",
-        "paired_q_val",
-    ),
-    "rating_n_ru": (
-        "rating_mean_ru",
-        "rating_mean_ru_ci_low",
-        "rating_mean_ru_ci_high",
-        "rating_median_ru",
-        "r1_ru",
-        "r2_ru",
-        "r3_ru",
-        "r4_ru",
-        "r5_ru",
-    ),
-    "rating_n_foreign": (
-        "rating_mean_foreign",
-        "rating_mean_foreign_ci_low",
-        "rating_mean_foreign_ci_high",
-        "rating_median_foreign",
-        *(f"r{i}_foreign" for i in range(1, 6)),
-    ),
-    "rating_paired_n": ("wilcoxon_statistic", "wilcoxon_p_val", "wilcoxon_q_val"),
-    "rating_n_ru_only": (),
-    "rating_n_foreign_only": (),
+    definition.GROUP_BY_NAME[group].count: definition.COLUMN_GROUPS[group][1:]
+    for group in definition.CELL_GROUPS
 }
-CELL_COUNT = {"ru": "n_ru", "foreign": "n_foreign", "rating_ru": "rating_n_ru"}
-CELL_COUNT["rating_foreign"] = "rating_n_foreign"
-CELL_COUNT.update(ru_only="n_ru_only", foreign_only="n_foreign_only")
-# ... and a test comparing two cells is withheld when either is.
-TEST_COLUMNS = {
-    ("ru", "foreign"): (
-        "diff",
-        "diff_ci_low",
-        "diff_ci_high",
-        "test",
-        "statistic",
-        "p_val",
-        "q_val",
-        "cohens_h",
-        "cohens_h_ci_low",
-        "cohens_h_ci_high",
-        "overlap_r",
-    ),
-    ("ru_only", "foreign_only"): (
-        "indep_diff",
-        "indep_ci_low",
-        "indep_ci_high",
-        "indep_test",
-        "indep_statistic",
-        "indep_p_val",
-        "indep_q_val",
-        "indep_cohens_h",
-    ),
-    ("rating_ru", "rating_foreign"): (
-        "rating_diff",
-        "rating_diff_ci_low",
-        "rating_diff_ci_high",
-        "rating_test",
-        "rating_statistic",
-        "rating_df",
-        "rating_p_val",
-        "rating_q_val",
-        "rating_r",
-        "mwu_u",
-        "mwu_p_val",
-        "mwu_q_val",
-        "rank_biserial",
-        "rank_biserial_ci_low",
-        "rank_biserial_ci_high",
-    ),
-}
+CELL_COUNT = {group: definition.GROUP_BY_NAME[group].count for group in definition.CELL_GROUPS}
+
+
+def _tests_by_sides() -> dict[tuple[str, ...], tuple[str, ...]]:
+    """... and a test comparing two cells is withheld when either is."""
+    out: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for group in definition.TEST_GROUPS:
+        sides = definition.GROUP_BY_NAME[group].sides
+        out[sides] = out.get(sides, ()) + definition.COLUMN_GROUPS[group]
+    return out
+
+
+TEST_COLUMNS = _tests_by_sides()
 # ... and a kind's total is its one-kind-only respondents plus those who know both: when the
 # segment has 1 to 9 respondents of one such group (worked_in), the other's blocks go too.
 COMPLEMENTS = {
@@ -459,6 +395,29 @@ def test_csv_downloads_hold_the_numbers_of_the_comparison_table(app, client):
     assert sum(direct.values()) == 150
     assert frames["dropoff"]["reached"].iloc[0] == 150
     assert client.get("/researcher/table/nope.csv").status_code == 404
+
+
+def test_the_csv_tables_and_the_gate_take_the_columns_of_the_one_definition(app, client):
+    seed(app)
+    log_in(app, client)
+    for name, key, label in (
+        ("comparison", "practice_id", "practice_name"),
+        ("categories", "category_id", "category_name"),
+    ):
+        r = client.get(f"/researcher/table/{name}.csv")
+        header = r.get_data(as_text=True).splitlines()[0].split(",")
+        gated = definition.gated_order(key)
+        assert header == [key, label, *gated[1:], "demo_data"], name
+    # The disclosure gate withholds by the definition's groups: each cell by its count,
+    # each test with its two cells.
+    assert list(disclosure.CELL_GROUPS) == list(definition.CELL_GROUPS)
+    for group, (count, columns) in disclosure.CELL_GROUPS.items():
+        assert count == definition.GROUP_BY_NAME[group].count, group
+        assert columns == definition.COLUMN_GROUPS[group], group
+    assert list(disclosure.TEST_GROUPS) == list(definition.TEST_GROUPS)
+    for group, (sides, columns) in disclosure.TEST_GROUPS.items():
+        assert sides == definition.GROUP_BY_NAME[group].sides, group
+        assert columns == definition.COLUMN_GROUPS[group], group
 
 
 # --------------------------------------------------------------------------- practice detail

@@ -15,6 +15,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_effectsize
 
 import analysis
+from analysis import table as definition
 from analysis.compare import (
     ASSUMPTIONS,
     ASSUMPTIONS_RU,
@@ -27,129 +28,15 @@ from .test_paired import _reference_newcombe
 
 ITEMS = ["bonus", "flexible_hours", "training"]
 
-COLUMNS = [
-    "practice_id",
-    "n_ru",
-    "k_ru",
-    "dk_ru",
-    "p_ru",
-    "ci_ru_low",
-    "ci_ru_high",
-    "p_ru_bound_low",
-    "p_ru_bound_high",
-    "n_foreign",
-    "k_foreign",
-    "dk_foreign",
-    "p_foreign",
-    "ci_foreign_low",
-    "ci_foreign_high",
-    "p_foreign_bound_low",
-    "p_foreign_bound_high",
-    "n_ru_only",
-    "k_ru_only",
-    "p_ru_only",
-    "n_foreign_only",
-    "k_foreign_only",
-    "p_foreign_only",
-    "diff",
-    "diff_ci_low",
-    "diff_ci_high",
-    "test",
-    "statistic",
-    "p_val",
-    "q_val",
-    "cohens_h",
-    "cohens_h_ci_low",
-    "cohens_h_ci_high",
-    "overlap_r",
-    "indep_diff",
-    "indep_ci_low",
-    "indep_ci_high",
-    "indep_test",
-    "indep_statistic",
-    "indep_p_val",
-    "indep_q_val",
-    "indep_cohens_h",
-    "paired_n",
-    "paired_b",
-    "paired_c",
-    "paired_diff",
-    "paired_ci_low",
-    "paired_ci_high",
-    "paired_p_val",
-    "paired_q_val",
-    "rating_n_ru",
-    "rating_mean_ru",
-    "rating_mean_ru_ci_low",
-    "rating_mean_ru_ci_high",
-    "rating_median_ru",
-    "r1_ru",
-    "r2_ru",
-    "r3_ru",
-    "r4_ru",
-    "r5_ru",
-    "rating_n_foreign",
-    "rating_mean_foreign",
-    "rating_mean_foreign_ci_low",
-    "rating_mean_foreign_ci_high",
-    "rating_median_foreign",
-    "r1_foreign",
-    "r2_foreign",
-    "r3_foreign",
-    "r4_foreign",
-    "r5_foreign",
-    "rating_n_ru_only",
-    "rating_n_foreign_only",
-    "rating_diff",
-    "rating_diff_ci_low",
-    "rating_diff_ci_high",
-    "rating_test",
-    "rating_statistic",
-    "rating_df",
-    "rating_p_val",
-    "rating_q_val",
-    "rating_r",
-    "mwu_u",
-    "mwu_p_val",
-    "mwu_q_val",
-    "rank_biserial",
-    "rank_biserial_ci_low",
-    "rank_biserial_ci_high",
-    "rating_paired_n",
-    "wilcoxon_statistic",
-    "wilcoxon_p_val",
-    "wilcoxon_q_val",
-    "low_n_ru",
-    "low_n_foreign",
-    "low_n_paired",
-    "low_n_rating",
-    "low_n",
+# The table's columns, their order and types come from its one definition (analysis.table);
+# every value below is computed independently of it.
+COLUMNS = definition.order("practice_id")
+INT_COLUMNS = list(definition.INT_COLUMNS)
+TEXT_COLUMNS = definition.TEXT_COLUMNS
+FLAGS = ["low_n_ru", "low_n_foreign", "low_n_paired", "low_n_rating", "low_n"]
+Q_COLUMNS = [
+    f"{family}q_val" for family in ("", "indep_", "paired_", "rating_", "mwu_", "wilcoxon_")
 ]
-
-INT_COLUMNS = [
-    "n_ru",
-    "k_ru",
-    "dk_ru",
-    "n_foreign",
-    "k_foreign",
-    "dk_foreign",
-    "n_ru_only",
-    "k_ru_only",
-    "n_foreign_only",
-    "k_foreign_only",
-    "paired_n",
-    "paired_b",
-    "paired_c",
-    "rating_n_ru",
-    *[f"r{r}_ru" for r in range(1, 6)],
-    "rating_n_foreign",
-    *[f"r{r}_foreign" for r in range(1, 6)],
-    "rating_paired_n",
-    "rating_n_ru_only",
-    "rating_n_foreign_only",
-]
-
-TEXT_COLUMNS = ("test", "indep_test", "rating_test")
 
 
 # --------------------------------------------------------------------------- raw answers
@@ -553,6 +440,8 @@ def test_compare_equals_scipy_and_statsmodels_on_the_raw_answers(sample):
         for row in raw.itertuples(index=False, name=None)
     ]
     refs = [_reference([r for r in records if r[1] == item]) for item in ITEMS]
+    # Every column of the definition is checked below against an independent computation.
+    assert {*refs[0], *FLAGS, *Q_COLUMNS} == set(COLUMNS[1:])
     for row, ref in zip(table.to_dict("records"), refs, strict=True):
         for name, expected in ref.items():
             got = row[name]
@@ -578,6 +467,9 @@ def test_compare_equals_scipy_and_statsmodels_on_the_raw_answers(sample):
         )
     for column in INT_COLUMNS:
         assert table[column].dtype == "int64", column
+    for column in TEXT_COLUMNS:  # a test's name is one the definition documents, or None
+        names = {None, *(v for v in table[column] if isinstance(v, str))}
+        assert names <= {None, *definition.column(column).values}, column
 
 
 # --------------------------------------------------------------------------- multiple testing
@@ -763,7 +655,9 @@ def test_public_api_is_re_exported():
     assert analysis.compare is compare
 
 
-@pytest.mark.parametrize("module", ["proportions", "paired", "ratings", "compare", "overlap"])
+@pytest.mark.parametrize(
+    "module", ["proportions", "paired", "ratings", "compare", "overlap", "table"]
+)
 def test_docstring_examples_run(module):
     module = importlib.import_module(f"analysis.{module}")
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -11,6 +11,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from analysis import figures
+from analysis import table as definition
 from analysis.figures import (
     background_bars,
     dropoff,
@@ -26,17 +27,8 @@ from analysis.figures import (
     rating_diverging,
 )
 
-COLUMNS = (
-    "practice_id, n_ru, k_ru, dk_ru, p_ru, ci_ru_low, ci_ru_high, n_foreign, k_foreign, "
-    "dk_foreign, p_foreign, ci_foreign_low, ci_foreign_high, diff, diff_ci_low, diff_ci_high, "
-    "test, statistic, p_val, q_val, cohens_h, paired_n, paired_b, paired_c, paired_diff, "
-    "paired_ci_low, paired_ci_high, paired_p_val, paired_q_val, rating_n_ru, rating_mean_ru, "
-    "rating_median_ru, r1_ru, r2_ru, r3_ru, r4_ru, r5_ru, rating_n_foreign, "
-    "rating_mean_foreign, rating_median_foreign, r1_foreign, r2_foreign, r3_foreign, "
-    "r4_foreign, r5_foreign, rating_u, rating_p_val, rating_q_val, rank_biserial, "
-    "rating_paired_n, wilcoxon_statistic, wilcoxon_p_val, wilcoxon_q_val, low_n_ru, "
-    "low_n_foreign, low_n_paired, low_n_rating, low_n"
-).split(", ")
+# A hand-made comparison table has the columns of the one definition, in its order.
+COLUMNS = definition.order("practice_id")
 
 LOW_N = 10
 
@@ -57,6 +49,7 @@ def make_table(*items: dict, key: str = "practice_id") -> pd.DataFrame:
 
     Each item: ``id`` and optionally ``ru``/``foreign`` = (k, n), ``q``, ``paired`` =
     (n, b, c), ``paired_q``, ``ratings_ru``/``ratings_foreign`` = counts of 1..5, ``p``.
+    Columns no builder reads are empty (NaN, None for a test's name, False for a flag).
     """
     rows = []
     for item in items:
@@ -105,7 +98,7 @@ def make_table(*items: dict, key: str = "practice_id") -> pd.DataFrame:
             "paired_ci_high": paired_diff + 0.15,
             "paired_p_val": item.get("paired_q", 0.6) / 2,
             "paired_q_val": item.get("paired_q", 0.6),
-            "rating_u": 10.0,
+            "mwu_u": 10.0,
             "rating_p_val": 0.3,
             "rating_q_val": 0.4,
             "rank_biserial": 0.05,
@@ -118,8 +111,14 @@ def make_table(*items: dict, key: str = "practice_id") -> pd.DataFrame:
         }
         row["low_n"] = row["low_n_ru"] or row["low_n_foreign"]
         rows.append(row)
+    unknown = {name for row in rows for name in row} - {key, *COLUMNS}
+    assert not unknown, f"not columns of the comparison table: {unknown}"
     columns = [key if c == "practice_id" else c for c in COLUMNS]
     table = pd.DataFrame(rows, columns=columns)
+    for name in definition.TEXT_COLUMNS:
+        table[name] = table[name].astype(object).where(table[name].notna(), None)
+    for name in definition.BOOL_COLUMNS:
+        table[name] = table[name].fillna(False).astype(bool)
     assert list(table.columns) == columns
     return table
 
