@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import weakref
+from dataclasses import dataclass
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from wtforms import (
     BooleanField,
@@ -15,7 +19,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, StopValidation
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 from survey.catalog import Page, Practice
 from survey.questions import (
@@ -177,9 +188,89 @@ def _clean_text(value):
     return cleaned.strip()
 
 
+class CodeRadioField(RadioField):
+    """A radio group whose choice check is one lookup in the frozen set of its codes.
+
+    WTForms' own check walks the choices and, for the empty answers every page has
+    (ratings not asked), translates its message by loading WTForms' catalogue: together
+    an eighth of a page save. The message is never shown: an empty answer gets the
+    field's own message (its validators replace this one), and a value outside the
+    codes is refused as tampering before validation (:func:`check_untampered`).
+    """
+
+    def __init__(self, label=None, validators=None, codes=frozenset(), **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.codes = codes
+        self.type = "RadioField"  # templates (the error summary's anchors) treat it as one
+
+    def pre_validate(self, form):
+        """The answer must be one of the codes."""
+        if not self.process_errors and self.data not in self.codes:
+            raise ValidationError(_l("Please answer this question."))
+
+
+def _code_radio(label: str, choices: tuple[SelectChoice, ...], validators) -> CodeRadioField:
+    return CodeRadioField(
+        label,
+        choices=list(choices),
+        codes=frozenset(c.value for c in choices),
+        validators=validators,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _page_choices(
+    page: Page, kinds: tuple[str, ...], lang: str
+) -> dict[str, tuple[SelectChoice, ...]]:
+    """Every field of a practice page by name, in page order (per practice and kind: did
+    it exist, the rating, the example), with its choices (none for the example box):
+    what the form class and :func:`shown_page_fields` are built from."""
+    ratings = tuple(SelectChoice(o.code, o.label(lang)) for o in RATING_OPTIONS)
+    fields = {}
+    for practice in page.practices:
+        met = tuple(SelectChoice(o.code, o.label(lang)) for o in met_options(practice))
+        for kind in kinds:
+            fields[met_name(practice.id, kind)] = met
+            fields[rating_name(practice.id, kind)] = ratings
+            fields[example_name(practice.id, kind)] = ()
+    return fields
+
+
 def practice_page_form(page: Page, kinds: tuple[str, ...], lang: str, **kwargs) -> FlaskForm:
     """The form of one practice page, asking only about the kinds the respondent worked in."""
     return _practice_page_form_class(page, tuple(kinds), lang)(**kwargs)
+
+
+# Per field of the cached page form classes: the attributes of the field as WTForms bound
+# it once, by (prefix, translations).
+_BOUND_ONCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _CopyBoundFields:
+    """Form ``Meta`` that binds a practice page's fields by copying the field bound the
+    first time, instead of constructing it again (WTForms' ``bind_field`` hook).
+
+    Constructing the ~55 fields of a page (labels, flags, validator checks, choices) was a
+    fifth of a page save. A bound field holds nothing per request until the form
+    processes the post (data, raw data, errors), and what it shares with its copies
+    (label, flags, validators, choices) is never changed after binding;
+    ``tests/test_questionnaire_draft_answers.py`` checks that a copy equals a fresh bind.
+    """
+
+    def bind_field(self, form, unbound_field, options):
+        """The field bound to ``form``: a copy of the first binding, for our field types."""
+        if unbound_field.field_class not in (CodeRadioField, TextAreaField):
+            return super().bind_field(form, unbound_field, options)
+        key = (options.get("prefix", ""), options.get("translations"))
+        known = _BOUND_ONCE.setdefault(unbound_field, {})
+        if key not in known:
+            field = super().bind_field(form, unbound_field, options)
+            known[key] = {k: v for k, v in vars(field).items() if k not in ("_form", "meta")}
+            return field
+        field = object.__new__(unbound_field.field_class)
+        field.__dict__.update(known[key])
+        field._form, field.meta = form, form.meta
+        return field
 
 
 @functools.lru_cache(maxsize=256)
@@ -188,27 +279,19 @@ def _practice_page_form_class(page: Page, kinds: tuple[str, ...], lang: str) -> 
     building ~30 fields per request was an eighth of a practice page's time."""
 
     class PracticePageForm(FlaskForm):
-        pass
+        Meta = _CopyBoundFields
 
+    choices = _page_choices(page, kinds, lang)
     for practice in page.practices:
         for kind in kinds:
             met = met_name(practice.id, kind)
+            setattr(PracticePageForm, met, _code_radio(MET.text(lang), choices[met], [_required()]))
+            rating = rating_name(practice.id, kind)
             setattr(
                 PracticePageForm,
-                met,
-                RadioField(
-                    MET.text(lang),
-                    choices=[SelectChoice(o.code, o.label(lang)) for o in met_options(practice)],
-                    validators=[_required()],
-                ),
-            )
-            setattr(
-                PracticePageForm,
-                rating_name(practice.id, kind),
-                RadioField(
-                    RATING.text(lang),
-                    choices=[SelectChoice(o.code, o.label(lang)) for o in RATING_OPTIONS],
-                    validators=[_rating_required_when_applied(met)],
+                rating,
+                _code_radio(
+                    RATING.text(lang), choices[rating], [_rating_required_when_applied(met)]
                 ),
             )
             setattr(
@@ -232,15 +315,93 @@ def _practice_page_form_class(page: Page, kinds: tuple[str, ...], lang: str) -> 
     return PracticePageForm
 
 
+@dataclass(frozen=True, slots=True)
+class ShownField:
+    """A practice page's field as a GET shows it, before anything is posted: what the
+    page's writers (:func:`radio_group_html`, :func:`textarea_html`,
+    :func:`field_errors_html`) read of a WTForms field.
+
+    A GET has nothing to validate, and binding the ~55 fields of a WTForms form was a
+    fifth of what it cost once its rendering was fixed; a post (valid or not) still goes
+    through the WTForms form.
+    """
+
+    id: str
+    name: str
+    data: str | None
+    choices: tuple[SelectChoice, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def _value(self) -> str:
+        return "" if self.data is None else self.data
+
+
+def shown_page_fields(
+    page: Page, kinds: tuple[str, ...], lang: str, data: dict
+) -> dict[str, ShownField]:
+    """The fields of a practice page holding ``data`` (field name -> value, as the form's
+    ``data=`` would take it), by name: the same ids, names, choices and values the
+    page's WTForms form would render, example texts through the same filter."""
+    return {
+        name: ShownField(name, name, data.get(name), choices)
+        if choices
+        else ShownField(name, name, _clean_text(data.get(name)))
+        for name, choices in _page_choices(page, tuple(kinds), lang).items()
+    }
+
+
+def csrf_input_html() -> Markup:
+    """The hidden CSRF input of a form, as Flask-WTF writes it, with the session's token
+    (:func:`flask_wtf.csrf.generate_csrf`, the token a FlaskForm renders)."""
+    name = escape(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    return Markup(  # noqa: S704 - escaped
+        f'<input id="{name}" name="{name}" type="hidden" value="{escape(generate_csrf())}">'
+    )
+
+
 def radio_group_html(field, legend=None, hint=None, inline=False, classes="", extra_attrs=""):
     """A radio fieldset, written in Python rather than as a Jinja macro.
 
     A practice page has ~30 of them with ~120 inputs; as a macro they were half of the
-    page's rendering time. The inputs of a field are built once and cached; only the
-    checked state and the error attributes are filled in per request. ``extra_attrs`` is
-    trusted markup written by our templates, everything else is escaped.
+    page's rendering time. Everything but the checked input is built once per (field,
+    wording, errors) and cached; only the checked state is filled in per request.
+    ``extra_attrs`` is trusted markup written by our templates, everything else is
+    escaped.
     """
-    fid, errors = field.id, field.errors
+    choices = tuple((str(c.value), str(c.label)) for c in field.choices)
+    head, inputs, tail = _radio_group_parts(
+        field.id,
+        field.name,
+        str(legend or field.label.text),
+        str(hint or ""),
+        bool(inline),
+        classes,
+        extra_attrs,
+        choices,
+        tuple(str(e) for e in field.errors),
+    )
+    data = None if field.data is None else str(field.data)
+    parts = [head]
+    for (value, _), (before, after) in zip(choices, inputs, strict=True):
+        parts += (before, " checked" if data == value else "", after)
+    parts.append(tail)
+    return Markup("".join(parts))  # noqa: S704 - every interpolated value is escaped
+
+
+@functools.lru_cache(maxsize=4096)
+def _radio_group_parts(
+    fid: str,
+    name: str,
+    legend: str,
+    hint: str,
+    inline: bool,
+    classes: str,
+    extra_attrs: str,
+    choices: tuple[tuple[str, str], ...],
+    errors: tuple[str, ...],
+) -> tuple[str, list[tuple[str, str]], str]:
+    """The escaped markup of a radio fieldset around its inputs' checked attributes: the
+    head, (before, after) for each input, the tail."""
     described = []
     if hint:
         described.append(f"{fid}-hint ")
@@ -250,29 +411,41 @@ def radio_group_html(field, legend=None, hint=None, inline=False, classes="", ex
         f'<fieldset class="radio-group {"inline" if inline else ""} {escape(classes)} '
         f'{"has-error" if errors else ""}" id="{escape(fid)}" {extra_attrs}\n  ',
         f'aria-describedby="{escape("".join(described))}"' if described else "",
-        f">\n  <legend>{escape(legend or field.label.text)}</legend>\n  ",
+        f">\n  <legend>{escape(legend)}</legend>\n  ",
     ]
     if hint:
         head.append(f'<p class="hint" id="{escape(fid)}-hint">{escape(hint)}</p>')
-    head.append("\n  ")
-    head.append(field_errors_html(field))
-    head.append('\n  <div class="options">')
-    data = None if field.data is None else str(field.data)
+    head += ("\n  ", _errors_html(fid, errors), '\n  <div class="options">')
     invalid = ' aria-invalid="true"' if errors else ""
-    choices = tuple((str(c.value), str(c.label)) for c in field.choices)
-    inputs = _radio_inputs(fid, field.name, choices)
-    for (value, _), (before, after) in zip(choices, inputs, strict=True):
-        head += (before, " checked" if data == value else "", invalid, after)
-    head.append("\n  </div>\n</fieldset>")
-    return Markup("".join(head))  # noqa: S704 - every interpolated value is escaped above
+    inputs = [(before, invalid + after) for before, after in _radio_inputs(fid, name, choices)]
+    return "".join(head), inputs, "\n  </div>\n</fieldset>"
+
+
+def textarea_html(field, rows: int, maxlength: int) -> Markup:
+    """A text field as a textarea, the markup WTForms' ``TextArea`` widget writes (same
+    attributes in the same order, ``aria-*`` pointing to the error when there is one).
+
+    Written here because the widget's generic attribute handling for the ~20 example
+    boxes of a practice page was a fifth of the page's time.
+    """
+    fid, name = escape(field.id), escape(field.name)
+    described = f'aria-describedby="{fid}-error" aria-invalid="true" ' if field.errors else ""
+    return Markup(  # noqa: S704 - every interpolated value is escaped
+        f'<textarea {described}id="{fid}" maxlength="{int(maxlength)}" name="{name}" '
+        f'rows="{int(rows)}">\r\n{escape(field._value())}</textarea>'
+    )
 
 
 def field_errors_html(field) -> Markup:
     """A field's error messages, the paragraph its ``aria-describedby`` points to."""
-    if not field.errors:
-        return Markup("")
-    spans = "".join(f"<span>{escape(e)}</span> " for e in field.errors)
-    return Markup(f'\n<p class="field-error" id="{escape(field.id)}-error">{spans}</p>\n')  # noqa: S704 - escaped
+    return Markup(_errors_html(field.id, field.errors))  # noqa: S704 - escaped
+
+
+def _errors_html(fid: str, errors) -> str:
+    if not errors:
+        return ""
+    spans = "".join(f"<span>{escape(e)}</span> " for e in errors)
+    return f'\n<p class="field-error" id="{escape(fid)}-error">{spans}</p>\n'
 
 
 @functools.lru_cache(maxsize=4096)
@@ -304,6 +477,9 @@ def check_untampered(form: FlaskForm, posted) -> None:
         if len(values) > 1:
             raise TamperedForm(f"field {key!r} sent {len(values)} times")
         field = fields.get(key)
-        if isinstance(field, RadioField | SelectField) and values[0] != "":
+        if isinstance(field, CodeRadioField) and values[0] != "":
+            if values[0] not in field.codes:
+                raise TamperedForm(f"impossible value for {key!r}")
+        elif isinstance(field, RadioField | SelectField) and values[0] != "":
             if values[0] not in {choice.value for choice in field.choices}:
                 raise TamperedForm(f"impossible value for {key!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from functools import wraps
+from typing import NamedTuple
 
 from flask import (
     Blueprint,
@@ -39,12 +40,17 @@ from survey.forms import (
     ConsentForm,
     TamperedForm,
     check_untampered,
+    csrf_input_html,
     example_name,
+    field_errors_html,
     met_name,
     met_options,
     practice_page_form,
     profile_form,
+    radio_group_html,
     rating_name,
+    shown_page_fields,
+    textarea_html,
 )
 from survey.i18n import current_language
 from survey.links import public_url
@@ -55,7 +61,6 @@ from survey.questions import (
     KIND_BLOCK_TITLES,
     KIND_LABELS,
     KIND_QUESTIONS,
-    MET,
     MET_LABELS,
     RATING,
     RATING_MIXED,
@@ -112,8 +117,10 @@ def _seconds_on(page: str) -> int | None:
     """Seconds the page was open before this save, capped; None (unknown) if it was never
     served to this browser."""
     served = session.get(SERVED_KEY)
-    served = dict(served) if isinstance(served, dict) else {}
-    since = served.pop(page, None)
+    if not isinstance(served, dict) or page not in served:
+        return None  # nothing to take out: the session (and its cookie) stays as it is
+    served = dict(served)
+    since = served.pop(page)
     session[SERVED_KEY] = served
     if not isinstance(since, int | float):
         return None
@@ -257,18 +264,20 @@ def _step_url(position: int) -> str:
 
 
 def _initial_page_data(response, page) -> dict:
-    answers = responses.answers_by_practice(response)
+    """The page's form data from the draft: its answers as stored (read from the
+    response's answer vector, :func:`survey.responses.page_answers`) and its examples."""
+    ids = [p.id for p in page.practices]
+    answers = responses.page_answers(response, page.practices)
     examples = responses.examples_for_page(
-        responses.examples_by_practice(response),
-        [p.id for p in page.practices],
-        _order().kinds(response.kinds()),
+        responses.page_examples(response, ids), ids, _order().kinds(response.kinds())
     )
     data = {}
     for practice in page.practices:
+        offered = {o.code for o in met_options(practice)}
         for kind in response.kinds():
             answer = answers.get((practice.id, kind))
             # Only today's choices: a 'yes' from before 2026-12 is asked again, unchecked.
-            if answer and answer.met in {o.code for o in met_options(practice)}:
+            if answer and answer.met in offered:
                 data[met_name(practice.id, kind)] = answer.met
                 if answer.rating:
                     data[rating_name(practice.id, kind)] = str(answer.rating)
@@ -293,26 +302,67 @@ def _cells(form, page, kinds) -> list[responses.Cell]:
     return cells
 
 
-def _fields_in_order(form, page, kinds) -> list:
+class ShownCell(NamedTuple):
+    """One kind of company's questions about a practice, as the page shows them."""
+
+    kind: str
+    met: object
+    rating: object
+    example: object
+
+
+class Section(NamedTuple):
+    """One practice on the page: its texts and its cells, in the respondent's order."""
+
+    id: str
+    name: str
+    description: str
+    cells: list[ShownCell]
+
+
+def _sections(fields, page, kinds, lang: str) -> list[Section]:
+    """What the page shows, in the respondent's order, with every field and text looked up
+    here once (attribute and name lookups in the template cost more than the markup)."""
+    return [
+        Section(
+            practice.id,
+            practice.name.get(lang),
+            practice.description.get(lang),
+            [
+                ShownCell(
+                    kind,
+                    fields[met_name(practice.id, kind)],
+                    fields[rating_name(practice.id, kind)],
+                    fields[example_name(practice.id, kind)],
+                )
+                for kind in kinds
+            ],
+        )
+        for practice in page.practices
+    ]
+
+
+def _fields_in_order(sections: list[Section]) -> list:
     """The form's fields in the order the page shows them (for the error summary)."""
-    names = []
-    for practice in page.practices:
-        for kind in kinds:
-            names += [met_name(practice.id, kind), rating_name(practice.id, kind)]
-        names += [example_name(practice.id, kind) for kind in kinds]
-    return [form[name] for name in names]
+    fields = []
+    for section in sections:
+        for cell in section.cells:
+            fields += [cell.met, cell.rating]
+        fields += [cell.example for cell in section.cells]
+    return fields
 
 
 def _summary_labels(page, kinds, lang) -> dict[str, str]:
     """Labels for the error summary: practice and company kind, not just the question."""
     labels = {}
+    examples = {kind: str(EXAMPLE_LABELS[kind]) for kind in kinds}
     for practice in page.practices:
         name = practice.name.get(lang)
         for kind in kinds:
             where = f"{name} — {KIND_LABELS[kind].label(lang)}"
             labels[met_name(practice.id, kind)] = where
             labels[rating_name(practice.id, kind)] = f"{where} — {RATING.text(lang)}"
-            labels[example_name(practice.id, kind)] = f"{name} — {EXAMPLE_LABELS[kind]}"
+            labels[example_name(practice.id, kind)] = f"{name} — {examples[kind]}"
     return labels
 
 
@@ -341,24 +391,35 @@ def practice_page(number: int):
             seconds = _seconds_on(f"page/{number}")
             responses.save_page(response, page, cells, examples, lang, position + 1, seconds)
             return redirect(_after_save(_step_url(position + 1)))
-    else:
-        data = _initial_page_data(response, page)
-        form = practice_page_form(canonical, kinds, lang, data=data)
-        _mark_served(f"page/{number}")
+        return _render_practice_page(form, page, position, kinds, lang, errors=True)
+    data = _initial_page_data(response, page)
+    _mark_served(f"page/{number}")
+    fields = shown_page_fields(canonical, kinds, lang, data)
+    return _render_practice_page(fields, page, position, kinds, lang, errors=False)
+
+
+def _render_practice_page(fields, page, position: int, kinds, lang: str, errors: bool):
+    """The page with its fields as they stand: the stored answers (a GET: plain
+    :class:`survey.forms.ShownField` values, nothing to validate) or a post sent back
+    with its errors (the WTForms form). The error summary is built only then."""
     shown_kinds = _order().kinds(kinds)
+    sections = _sections(fields, page, shown_kinds, lang)
     return render_template(
         "questionnaire/practice_page.html",
-        form=form,
-        fields_in_order=_fields_in_order(form, page, shown_kinds),
+        csrf_field=csrf_input_html(),
+        sections=sections,
+        fields_in_order=_fields_in_order(sections) if errors else [],
+        summary_labels=_summary_labels(page, kinds, lang) if errors else {},
         page=page,
         kinds=shown_kinds,
-        kind_labels=KIND_LABELS,
-        kind_questions=KIND_QUESTIONS,
-        rating_question=RATING,
-        met_question=MET,
+        kind_legends={kind: KIND_QUESTIONS[kind].label(lang) for kind in shown_kinds},
+        example_labels={kind: str(EXAMPLE_LABELS[kind]) for kind in shown_kinds},
+        rating_legend=RATING.text(lang),
+        rating_hint=RATING.hint(lang),
+        radio=radio_group_html,
+        textarea=textarea_html,
+        field_errors=field_errors_html,
         progress=progress(position + 1),
-        names={"met": met_name, "rating": rating_name, "example": example_name},
-        summary_labels=_summary_labels(page, kinds, lang),
         previous_url=_step_url(position - 1),
     )
 

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from survey import paradata, vectors
 from survey.catalog import Catalog, Page, check_wordings
@@ -159,6 +160,15 @@ def layout(version_id: int) -> tuple[str, ...]:
     return cache[version_id]
 
 
+def _layout_index(version_id: int) -> dict[str, int]:
+    """Practice id -> its position in the layout of a catalogue version (cached like
+    :func:`layout`)."""
+    cache = current_app.extensions.setdefault("survey_vector_layout_index", {})
+    if version_id not in cache:
+        cache[version_id] = {pid: i for i, pid in enumerate(layout(version_id))}
+    return cache[version_id]
+
+
 # An answer row as survey.vectors.encode reads it (Core columns: no ORM row handling).
 _answer = Answer.__table__.c
 ANSWER_CELLS = (
@@ -170,18 +180,90 @@ ANSWER_CELLS = (
 )
 
 
+# The statements of a practice page's view and save, built once: building them on every
+# request took a tenth of a save. Their values are bound when they run (:rid the response,
+# :ids the page's practice ids, ...).
+def _of_page(table):
+    """A table's rows of one response about some practices."""
+    c = table.c
+    return (c.response_id == bindparam("rid")) & c.practice_id.in_(bindparam("ids", expanding=True))
+
+
+def _touch_statement(with_seconds: bool):
+    """The UPDATE of :func:`_touch` (:today, :lang, :step, and :secs added if known)."""
+    c = Response.__table__.c
+    step = bindparam("step", type_=c.last_page.type)
+    values = {
+        "updated_on": bindparam("today", type_=c.updated_on.type),
+        "language": bindparam("lang", type_=c.language.type),
+        "last_page": case((c.last_page < step, step), else_=c.last_page),
+    }
+    if with_seconds:
+        values["active_seconds"] = c.active_seconds + bindparam("secs", type_=Integer)
+    return Response.__table__.update().where(c.id == bindparam("rid")).values(**values)
+
+
+def _page_row_statement(with_seconds: bool):
+    """The UPDATE of :func:`_record_page` (:rid and :key the row, :lang, :secs)."""
+    c = ResponsePage.__table__.c
+    values: dict = {"language": bindparam("lang", type_=c.language.type)}
+    if with_seconds:  # an SQL increment: two tabs saving at once both count
+        values["seconds"] = func.coalesce(c.seconds, 0) + bindparam("secs", type_=Integer)
+    return (
+        ResponsePage.__table__.update()
+        .where(c.response_id == bindparam("rid"), c.page == bindparam("key"))
+        .values(**values)
+    )
+
+
+_FIND = select(Response).where(Response.resume_token_hash == bindparam("token_hash"))
+_LOCK = select(Response.id).where(Response.id == bindparam("rid")).with_for_update()
+_ANSWER_ROWS = select(*ANSWER_CELLS).where(_answer.response_id == bindparam("rid"))
+_SET_VECTOR = (
+    Response.__table__.update()
+    .where(Response.__table__.c.id == bindparam("rid"))
+    .values(answer_code=bindparam("code"))
+)
+_DELETE_PAGE = tuple(
+    model.__table__.delete().where(_of_page(model.__table__))
+    for model in (Answer, FictitiousAnswer, PracticeExample)
+)
+_PAGE_ANSWERS = {
+    model: select(*(model.__table__.c[column.name] for column in ANSWER_CELLS)).where(
+        _of_page(model.__table__)
+    )
+    for model in (Answer, FictitiousAnswer)
+}
+_PAGE_EXAMPLES = select(
+    PracticeExample.__table__.c.practice_id,
+    PracticeExample.__table__.c.company_kind,
+    PracticeExample.__table__.c.text,
+).where(_of_page(PracticeExample.__table__))
+_TOUCH = {with_seconds: _touch_statement(with_seconds) for with_seconds in (False, True)}
+_PAGE_ROW = {with_seconds: _page_row_statement(with_seconds) for with_seconds in (False, True)}
+
+
 def _lock(response: Response) -> None:
     """Hold the response's row until commit (PostgreSQL; SQLite has one writer at a time),
     so that two tabs saving pages at once write their answers and vectors one after the
     other: the vector each computes includes the other's answers."""
-    db.session.execute(select(Response.id).where(Response.id == response.id).with_for_update())
+    db.session.execute(_LOCK, {"rid": response.id})
+
+
+def _vector(response: Response) -> str:
+    """The response's vector from its answer rows as this transaction sees them (one
+    SELECT)."""
+    rows = db.session.execute(_ANSWER_ROWS, {"rid": response.id})
+    return vectors.encode(rows, layout(response.catalog_version_id))
 
 
 def _store_vector(response: Response) -> None:
-    """Set the response's vector from its answer rows as this transaction sees them
-    (one SELECT; the caller commits)."""
-    rows = db.session.execute(select(*ANSWER_CELLS).where(_answer.response_id == response.id))
-    response.answer_code = vectors.encode(rows, layout(response.catalog_version_id))
+    """Write the response's vector from its answer rows as this transaction sees them
+    (one SELECT, one UPDATE; the caller commits). A Core UPDATE rather than an ORM
+    attribute: flushing the response object cost more than the statement."""
+    code = _vector(response)
+    db.session.execute(_SET_VECTOR, {"rid": response.id, "code": code})
+    set_committed_value(response, "answer_code", code)  # the object matches the row
 
 
 def start(language: str, quality_flag: str | None = None) -> tuple[Response, str]:
@@ -218,7 +300,7 @@ def find(token: str | None) -> Response | None:
     """The response a resume token opens: a live draft or a submitted response, else None."""
     if not token or len(token) > 100:
         return None
-    response = db.session.scalar(select(Response).filter_by(resume_token_hash=hash_token(token)))
+    response = db.session.scalar(_FIND, {"token_hash": hash_token(token)})
     if response is None:
         return None
     if response.status == "draft" and is_expired(response):
@@ -256,29 +338,34 @@ def is_expired(response: Response) -> bool:
 def _record_page(response: Response, page_key: str, language: str, seconds: int | None) -> None:
     """Set a page's language (the latest save wins) and add its seconds, if known, to its
     row (created if an older draft has none)."""
-    values: dict = {"language": language}
-    if seconds is not None:  # an SQL increment: two tabs saving at once both count
-        values["seconds"] = func.coalesce(ResponsePage.seconds, 0) + seconds
-    result = db.session.execute(
-        update(ResponsePage)
-        .where(ResponsePage.response_id == response.id, ResponsePage.page == page_key)
-        .values(**values)
-    )
+    values = {"rid": response.id, "key": page_key, "lang": language, "secs": seconds}
+    result = db.session.execute(_PAGE_ROW[seconds is not None], values)
     if result.rowcount == 0:
-        db.session.add(
-            ResponsePage(response_id=response.id, page=page_key, seconds=seconds, language=language)
+        db.session.execute(
+            ResponsePage.__table__.insert().values(
+                response_id=response.id, page=page_key, seconds=seconds, language=language
+            )
         )
+
+
+_TOUCHED = ("updated_on", "language", "last_page", "active_seconds")
 
 
 def _touch(
     response: Response, language: str, page: int, seconds: int | None, page_key: str
 ) -> None:
-    response.updated_on = today()
-    if seconds is not None:
-        response.active_seconds = Response.active_seconds + seconds
+    """Record a save on the response in one UPDATE: today's date, the language of the
+    last page saved (or the submit), the furthest step reached and the seconds added;
+    and on the page's row.
+
+    Core statements, not ORM attributes: flushing the response object cost more than the
+    statements. The object's other pending changes (the background) are flushed at the
+    commit, in the same transaction; its copies of these columns are expired.
+    """
+    values = {"rid": response.id, "today": today(), "lang": language, "step": page, "secs": seconds}
+    db.session.execute(_TOUCH[seconds is not None], values)
+    db.session.expire(response, _TOUCHED)
     _record_page(response, page_key, language, seconds)
-    response.language = language  # the language of the last page saved (or the submit)
-    response.last_page = max(response.last_page or 0, page)
 
 
 def save_profile(response: Response, data: dict, language: str, seconds: int | None = None) -> None:
@@ -370,21 +457,12 @@ def save_page(
     an example typed for one is discarded. The answer vector is recomputed from all the
     response's rows before the commit.
     """
-    _lock(response)
     fictitious = catalog().fictitious_ids
     ids = [p.id for p in page.practices]
     kinds = response.kinds()
     given = {(c.practice_id, c.kind): c for c in cells}
-    for model in (Answer, FictitiousAnswer):
-        db.session.execute(
-            delete(model).where(model.response_id == response.id, model.practice_id.in_(ids))
-        )
-    db.session.execute(
-        delete(PracticeExample).where(
-            PracticeExample.response_id == response.id, PracticeExample.practice_id.in_(ids)
-        )
-    )
     rows: dict[bool, list[dict]] = {False: [], True: []}
+    texts: list[dict] = []
     for pid in ids:
         for kind in COMPANY_KINDS:
             cell = given.get((pid, kind)) if kind in kinds else None
@@ -403,17 +481,73 @@ def save_page(
             )
             text = examples.get((pid, kind)) if kind in kinds else None
             if text and pid not in fictitious:
-                db.session.add(
-                    PracticeExample(
-                        response_id=response.id, practice_id=pid, company_kind=kind, text=text
-                    )
+                texts.append(
+                    {
+                        "response_id": response.id,
+                        "practice_id": pid,
+                        "company_kind": kind,
+                        "text": text,
+                    }
                 )
+    # The rows are built before the first write: on SQLite the database is locked for
+    # writing from there to the commit. Core statements on the tables: the ORM's bulk DML
+    # and unit of work (synchronising the session, flushing objects) cost more than the
+    # statements themselves.
+    _lock(response)
+    for statement in _DELETE_PAGE:
+        db.session.execute(statement, {"rid": response.id, "ids": ids})
     for is_fictitious, model in ((False, Answer), (True, FictitiousAnswer)):
         if rows[is_fictitious]:
             db.session.execute(model.__table__.insert(), rows[is_fictitious])
+    if texts:
+        db.session.execute(PracticeExample.__table__.insert(), texts)
     _store_vector(response)
     _touch(response, language, page_index, seconds, page.key)
     db.session.commit()
+
+
+def page_answers(response: Response, practices) -> dict[tuple[str, str], Cell]:
+    """The draft's stored answers about some practices (a page's), keyed by (practice id,
+    company kind); a cell never answered is absent.
+
+    Real practices are read from the response's answer vector, which the request has
+    already loaded with the response (no query): every write path keeps it equal to the
+    answer rows in the same transaction. Rows are read only where the vector has no cell:
+    fictitious practices (their answers live in ``fictitious_answer``) and a practice
+    outside the layout of the response's catalogue version (added to the served catalogue
+    after the draft was started), or a vector that does not fit its layout.
+    """
+    practice_ids = layout(response.catalog_version_id)
+    index = _layout_index(response.catalog_version_id)
+    code = response.answer_code
+    fits = code is not None and len(code) == 2 * len(practice_ids)
+    fictitious = catalog().fictitious_ids
+    out: dict[tuple[str, str], Cell] = {}
+    from_rows: dict[type, list[str]] = {Answer: [], FictitiousAnswer: []}
+    for practice in practices:
+        i = index.get(practice.id)
+        if practice.id in fictitious:
+            from_rows[FictitiousAnswer].append(practice.id)
+        elif i is None or not fits:
+            from_rows[Answer].append(practice.id)
+        else:
+            for k, kind in enumerate(vectors.KINDS):
+                met, rating, mixed = vectors.decode_cell(code[2 * i + k])
+                if met is not None:
+                    out[(practice.id, kind)] = Cell(practice.id, kind, met, rating, mixed)
+    for model, ids in from_rows.items():
+        if ids:
+            rows = db.session.execute(_PAGE_ANSWERS[model], {"rid": response.id, "ids": ids})
+            for pid, kind, met, rating, mixed in rows:
+                out[(pid, kind)] = Cell(pid, kind, met, rating, bool(mixed))
+    return out
+
+
+def page_examples(response: Response, practice_ids) -> dict[tuple[str, str | None], str]:
+    """The response's free-text examples about some practices (a page's), keyed like
+    :func:`examples_by_practice`: one Core query, no ORM objects."""
+    rows = db.session.execute(_PAGE_EXAMPLES, {"rid": response.id, "ids": list(practice_ids)})
+    return {(pid, kind): text for pid, kind, text in rows}
 
 
 def answers_by_practice(response: Response) -> dict[tuple[str, str], Answer | FictitiousAnswer]:
