@@ -339,12 +339,21 @@ def recompute_quality_command() -> None:
 def verify_answers_command(repair: bool, batch: int) -> None:
     """Check every response's answer vector against its answer rows (exit code 1 on any
     mismatch; with --repair, mismatches are rewritten from the rows and the exit code is 0)."""
-    checked = mismatched = 0
+    checked = mismatched = unrepairable = 0
     for count, mismatches in responses.check_vectors(repair=repair, batch=batch):
         checked += count
         mismatched += len(mismatches)
+        unrepairable += sum(not m.repairable for m in mismatches)
         for mismatch in mismatches:
-            click.echo(mismatch.describe() + (" (repaired)" if repair else ""))
+            done = " (repaired)" if repair and mismatch.repairable else ""
+            click.echo(mismatch.describe() + done, err=not mismatch.repairable)
+    if unrepairable:
+        click.echo(
+            f"Checked {checked} response(s): {unrepairable} hold answer rows their catalogue "
+            "version does not ask; a vector cannot represent them (see the lines above).",
+            err=True,
+        )
+        click.get_current_context().exit(1)
     if repair:
         click.echo(f"Checked {checked} response(s); repaired {mismatched} vector(s).")
     elif mismatched:

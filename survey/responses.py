@@ -696,9 +696,22 @@ class VectorMismatch:
     stored: str | None
     expected: str
     practice_ids: tuple[str, ...]
+    # Practices with answer rows that the layout of the response's catalogue version has no
+    # cell for: no vector can hold them, so --repair cannot fix this response.
+    outside: tuple[str, ...] = ()
+
+    @property
+    def repairable(self) -> bool:
+        """Rewriting the vector from the rows makes them agree."""
+        return not self.outside
 
     def describe(self) -> str:
         """One line naming the response and its first differing cells."""
+        if self.outside:
+            return (
+                f"response {self.response_id}: answer rows for {', '.join(self.outside)}, "
+                "which its catalogue version does not ask (no vector can hold them)"
+            )
         if self.stored is None:
             return f"response {self.response_id}: no vector stored"
         if len(self.stored) != len(self.expected):
@@ -752,11 +765,12 @@ def _recheck(response_id: int) -> VectorMismatch | None:
         return None
     stored, version_id = found
     practice_ids = layout(version_id)
-    rows = db.session.execute(select(*ANSWER_CELLS).where(_answer.response_id == response_id))
+    rows = db.session.execute(select(*ANSWER_CELLS).where(_answer.response_id == response_id)).all()
     expected = vectors.encode(rows, practice_ids)
-    return (
-        None if stored == expected else VectorMismatch(response_id, stored, expected, practice_ids)
-    )
+    outside = tuple(sorted({row[0] for row in rows} - set(practice_ids)))
+    if stored == expected and not outside:
+        return None
+    return VectorMismatch(response_id, stored, expected, practice_ids, outside)
 
 
 def check_vectors(repair: bool = False, batch: int = 2000) -> Iterator[tuple[int, list]]:
@@ -790,17 +804,19 @@ def check_vectors(repair: bool = False, batch: int = 2000) -> Iterator[tuple[int
             rid
             for rid, version_id, stored in ids
             if stored != vectors.encode((row[1:] for row in rows.get(rid, ())), layout(version_id))
+            or {row[1] for row in rows.get(rid, ())} - set(layout(version_id))
         ]
         # Read again under the row's lock (the one every write path takes first): a page
         # saved between the two reads above is no mismatch, and a repair never replaces
         # a newer vector with an older one.
         mismatches = [m for m in map(_recheck, suspects) if m is not None]
-        if repair and mismatches:
+        fixable = [m for m in mismatches if m.repairable]
+        if repair and fixable:
             db.session.execute(
                 update(Response.__table__)
                 .where(Response.__table__.c.id == bindparam("rid"))
                 .values(answer_code=bindparam("code")),
-                [{"rid": m.response_id, "code": m.expected} for m in mismatches],
+                [{"rid": m.response_id, "code": m.expected} for m in fixable],
             )
         db.session.commit()  # ends the batch's read snapshot, and writes its repairs
         last = ids[-1][0]

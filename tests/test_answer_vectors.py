@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from survey import vectors
 from survey.extensions import db
+from survey.models import Answer, Practice
 from tests.helpers import PROFILE, Respondent, csrf_token
 
 BOTH = ("ru", "foreign")
@@ -375,6 +376,38 @@ def test_verify_answers_finds_a_row_changed_behind_the_vectors_back(app):
     assert f"response {rid}: " in result.output and "/foreign stored" in result.output
     assert verify(app, "--repair").exit_code == 0
     checked_vectors(app)
+
+
+def test_verify_answers_refuses_rows_the_catalogue_version_does_not_ask(app):
+    """An answer row for a practice outside the layout of the response's catalogue version
+    cannot be held by any vector: reported (exit 1), never "repaired" away."""
+    catalog = catalog_of(app)
+    client = app.test_client()
+    respondent = Respondent(client)
+    respondent.consent()
+    assert respondent.profile().status_code == 302
+    with app.app_context():
+        rid = db.session.execute(text("SELECT id FROM response")).scalar()
+        db.session.add(
+            Practice(
+                id="not_in_any_layout",
+                category_id=catalog.practices[0].category,
+                position=999,
+                reward="non_financial",
+                name_ru="Практика вне каталога",
+                name_en="A practice outside the catalogue",
+                active=False,
+            )
+        )
+        db.session.flush()
+        db.session.add(
+            Answer(response_id=rid, practice_id="not_in_any_layout", company_kind="ru", met="no")
+        )
+        db.session.commit()
+    for args in ((), ("--repair",)):
+        result = verify(app, *args)
+        assert result.exit_code == 1, result.output
+        assert f"response {rid}: answer rows for not_in_any_layout" in result.output
 
 
 # ---------------------------------------------------------------- two tabs at once
