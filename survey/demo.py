@@ -7,14 +7,19 @@ report and file that shows it says so.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from itertools import repeat
 
 import numpy as np
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from survey.catalog import Catalog
 from survey.extensions import db
-from survey.models import COMPANY_KINDS, Answer, Response, new_export_id
+from survey.models import COMPANY_KINDS, Answer, Response
 from survey.questions import (
     BACKGROUND_BY_FIELD,
     FUNCTION_OPTIONS,
@@ -23,6 +28,7 @@ from survey.questions import (
     kind_field,
 )
 from survey.responses import catalog_version_id, default_wave, layout, today
+from survey.vectors import decode_cell
 
 DEMO_CONSENT = "demo"  # synthetic rows consented to nothing: their consent_version says so
 WORKED_IN = (("ru_only", 0.35), ("foreign_only", 0.2), ("both", 0.45))
@@ -198,13 +204,23 @@ def _paired_yes(u: np.ndarray, p_ru, p_foreign, correlation: float):
 
 
 # One character per answer cell, in the alphabet of the answer vector (survey/vectors.py),
-# which is stored as the response's answer_code and which the database expands into
-# answer rows (see _EXPAND_SQL):
+# which is stored as the response's answer_code and from which the answer rows are made:
 # "a" not applicable (kind not worked in), "n" no, "d" don't know, "r" not my role, "e"
 # existed but not for me; applied: "1".."5" with that rating, "m" rated "mixed / can't
 # say", "p" without a rating.
 _NA, _NO, _DK, _NOT_MINE, _EXISTED = (ord(c) for c in "andre")
 _MIXED, _UNRATED = ord("m"), ord("p")
+_DEMO_CELLS = "andre12345mp"
+
+# SQLite: the page cache of the seeding connection (KiB; the application's connections
+# keep their 32 MiB). A chunk of 10,000 respondents adds about 90 MB of pages: with room
+# for all of them none is spilled to the log before the chunk commits (and written again
+# when touched after), which made the answer rows 15 % slower to insert.
+SQLITE_CACHE_KIB = 128 * 1024
+# SQLite: at most this many chunks in the write-ahead log (see _Checkpoints).
+CHECKPOINT_EVERY = 4
+# PostgreSQL: respondents per block of answer rows handed to COPY (about 5 MB of text).
+COPY_BLOCK = 1000
 
 
 def seed_demo(
@@ -230,29 +246,45 @@ def seed_demo(
 
     The respondents answer the scale asked since 2026-12 (applied / existed / no / don't
     know, "not applicable to my role" on practices marked with ``functions``) and carry
-    each kind's block; none looks like a response from before 2026-12.
+    each kind's block; none looks like a response from before 2026-12. The numbers follow
+    the seed (and ``chunk``: each chunk draws its respondents in turn); the export ids are
+    random.
 
-    Python draws the answers with numpy and hands the database one short code string per
-    respondent; the database expands it into the answer rows itself (INSERT ... SELECT
-    over a cross join with the catalogue's cells). Binding five values per answer row from
-    Python was three quarters of the seeding time. On SQLite each chunk is one transaction.
-    The code string is in the alphabet and layout of :mod:`survey.vectors` (the real
-    practices of the served catalogue version, in its snapshot's order, times the two
-    kinds), so it is also stored as each response's ``answer_code``, in the same
-    transaction as its rows.
+    Python draws the answers with numpy, a chunk of respondents at a time, and writes each
+    respondent's answers as one code string in the alphabet and layout of
+    :mod:`survey.vectors` (the real practices of the served catalogue version, in its
+    snapshot's order, times the two kinds): it is stored as the response's
+    ``answer_code``, and the answer rows, which stay the source of truth, are made from it
+    in the same transaction, in the order of the answer table's unique index (response,
+    practice, kind), so that every index entry is appended at the end of its index. The
+    next chunk is drawn in a second thread while the database writes the current one
+    (:class:`_Ahead`). How each database is written (issue 14; the figures are in the
+    README):
 
-    On SQLite the seeding connection also skips the per-row CHECK and FOREIGN KEY
-    evaluation, which was half of what remained: every row is valid by construction (the
-    CASE expressions of ``_EXPAND_SQL``, ids inserted in the same transaction, practice
-    ids from the catalogue), the tests check the stored rows against every constraint, and
-    the connection is discarded afterwards so no other work ever runs without them.
-
-    On PostgreSQL the whole seeding is one transaction which, as the PostgreSQL manual
-    advises for bulk loads ("Populating a Database"), drops the answer table's foreign keys
-    and adds them back at the end, when one join validates every row at once instead of
-    two trigger calls per row (which were 60% of the time). The transaction holds an
-    exclusive lock on the answer table until it commits: seed a study before fieldwork,
-    not during it. An interrupted seeding leaves nothing behind.
+    - SQLite: one transaction per chunk. The response rows go in with ``executemany`` on
+      the driver's connection; the answer rows are made by SQLite itself (``INSERT ...
+      SELECT`` over the chunk's responses and the catalogue's cells, :data:`_EXPAND_SQL`),
+      with no Python object per answer. The seeding connection skips the per-row CHECK and
+      FOREIGN KEY evaluation (every row is valid by construction, the tests check the
+      stored rows against every constraint, and the connection is discarded afterwards) and
+      has a larger page cache; the write-ahead log is copied into the database file by a
+      second connection in a second thread (:class:`_Checkpoints`). The ``data_version``
+      row trigger on ``response`` (one UPDATE per seeded response, a third of the time of
+      the response inserts) is dropped and created again from its stored SQL within the
+      chunk's transaction, which bumps the version once itself: no other connection can
+      see the database without the trigger (readers see the last commit, writers wait for
+      the write lock), and a failure rolls the drop back with the rest.
+    - PostgreSQL: one transaction for the whole seeding, which, as the manual advises for
+      bulk loads ("Populating a Database"), drops the answer table's foreign keys and adds
+      them back at the end, when one join validates every row at once instead of two
+      trigger calls per row. Responses and answers are loaded with COPY (PostgreSQL's
+      fastest path: 40 % less server time than ``INSERT ... SELECT``). The answer rows'
+      COPY text is assembled with numpy from per-cell templates (:class:`_AnswerCopy`),
+      with their ids from one block reserved on the table's sequence (a ``nextval`` per
+      row was 8 % of the server's time). The transaction holds an exclusive lock on
+      the answer table until it commits: seed a study before fieldwork, not during it. An
+      interrupted seeding leaves nothing behind; ``data_version`` is bumped by its
+      statement trigger on ``response``.
     """
     if not -1.0 <= correlation <= 1.0:
         raise ValueError(f"correlation must lie in [-1, 1], got {correlation!r}")
@@ -265,39 +297,59 @@ def seed_demo(
     practices = [p.id for p in cat.practices]
     if tuple(practices) != layout(version_id):
         raise ValueError("the catalogue to seed is not the one this application serves")
+    first_day = today() - dt.timedelta(days=45)
+    dates = [(first_day + dt.timedelta(days=d)).isoformat() for d in range(45)]
+    chunks = (
+        _chunk(rng, np.arange(first, min(first + chunk, start_id + n)), params, practices,
+               (wave_id, version_id, dates), correlation)
+        for first in range(start_id, start_id + n, chunk)
+    )  # fmt: skip
     with db.engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.exec_driver_sql("PRAGMA ignore_check_constraints=ON")
-        cells = [
-            (i * 2 + k + 1, pid, kind)
-            for i, pid in enumerate(practices)
-            for k, kind in enumerate(COMPANY_KINDS)
-        ]
-        _create_staging(connection, cells)
+        load = _load_sqlite if connection.dialect.name == "sqlite" else _load_postgresql
+        raw = connection.connection.driver_connection
         try:
-            foreign_keys = [] if sqlite else _drop_answer_foreign_keys(connection)
-            done = 0
-            while done < n:
-                size = min(chunk, n - done)
-                ids = np.arange(start_id + done, start_id + done + size)
-                responses, codes = _chunk(
-                    rng, ids, params, practices, wave_id, version_id, correlation
-                )
-                _bulk_insert(connection, responses, codes)
-                if sqlite:
-                    connection.commit()
-                done += size
-                if progress:
-                    progress(size)
-            _restore_foreign_keys(connection, foreign_keys)
-            connection.commit()
+            # Closed at once if the caller stops: its threads end, its transaction is left.
+            with closing(load(raw, practices, _Ahead(chunks))) as loading:
+                for size in loading:
+                    if progress:
+                        progress(size)
         finally:
-            # Closed, never back to the pool: its pragmas are changed, and its temporary
-            # staging tables go with it.
+            # Closed, never back to the pool: its settings are changed, its temporary table
+            # goes with it, and an unfinished transaction is rolled back.
             connection.invalidate()
     return n
+
+
+class _Ahead:
+    """The chunks, each drawn in a second thread while the one before is written.
+
+    A loader calls :meth:`prefetch` just before it waits on the database (SQLite inside one
+    long statement, PostgreSQL in its own process: neither holds Python's lock), so that
+    the next chunk is drawn meanwhile on the other core, not while the loader itself needs
+    Python (binding the response rows). One draw at a time, in order: the numbers stay
+    the seed's.
+    """
+
+    def __init__(self, items: Iterator):
+        self.items = items
+        self.worker = ThreadPoolExecutor(max_workers=1)
+        self.pending = None
+
+    def prefetch(self) -> None:
+        """Start drawing the next chunk, unless it is already on its way."""
+        if self.pending is None:
+            self.pending = self.worker.submit(next, self.items, None)
+
+    def __iter__(self):
+        try:
+            while True:
+                self.prefetch()
+                item, self.pending = self.pending.result(), None
+                if item is None:
+                    return
+                yield item
+        finally:
+            self.worker.shutdown(wait=True)
 
 
 _RESPONSE_COLUMNS = (
@@ -307,6 +359,7 @@ _RESPONSE_COLUMNS = (
 )  # fmt: skip
 _BACKGROUND_COLUMNS = tuple(name for name in BACKGROUND_BY_FIELD if name != "worked_in")
 _KIND_COLUMNS = tuple(kind_field(kind, name) for kind in COMPANY_KINDS for name in KIND_FIELDS)
+_COLUMNS = (*_RESPONSE_COLUMNS, *_BACKGROUND_COLUMNS, *_KIND_COLUMNS)
 
 
 def _weighted(rng, codes, weights, size) -> np.ndarray:
@@ -386,9 +439,15 @@ def _kind_blocks(rng, worked, background) -> dict[str, np.ndarray]:
     return blocks
 
 
-def _chunk(rng, ids, params, practices, wave_id, version_id, correlation):
-    """Draw one chunk: response rows (tuples, each with its answer vector) and
-    ``(response id, answer code)`` pairs for the expansion into answer rows."""
+def _chunk(rng, ids, params, practices, study, correlation):
+    """Draw one chunk: ``(ids, response rows, cells)``: the response rows as tuples in the
+    order of :data:`_COLUMNS`, each with its answer vector, and the same vectors as a
+    (respondents x cells) uint8 matrix of their characters.
+
+    ``study`` is (wave id, catalogue version id, the 45 dates the responses are spread
+    over). Nothing here needs the application or the database: it runs in a second thread.
+    """
+    wave_id, version_id, day_of = study
     size = len(ids)
     codes = {name: q.codes() for name, q in BACKGROUND_BY_FIELD.items()}
     worked = rng.choice([w for w, _ in WORKED_IN], size=size, p=[p for _, p in WORKED_IN])
@@ -405,18 +464,7 @@ def _chunk(rng, ids, params, practices, wave_id, version_id, correlation):
     background["region"] = np.where(rng.random(size) < 0.2, None, background["region"])
     days = rng.integers(0, 45, size=size)
     lang = np.where(rng.random(size) < 0.8, "ru", "en")
-    first_day = today() - dt.timedelta(days=45)
-    day_of = [(first_day + dt.timedelta(days=d)).isoformat() for d in range(45)]
-    fixed = ("submitted", wave_id, version_id)
-    rows = [
-        (int(rid), new_export_id(), None, *fixed, language, True, DEMO_CONSENT,
-         day, day, day, day, 99, str(w))
-        for rid, language, w, day in zip(
-            ids.tolist(), lang.tolist(), worked.tolist(), (day_of[d] for d in days.tolist()),
-            strict=True,
-        )
-    ]  # fmt: skip
-    # Answer codes, one column per (practice, kind) in the order of the staging cells.
+    # Answer codes, one column per (practice, kind) in the layout of survey.vectors.
     cells = np.empty((size, 2 * len(practices)), dtype=np.uint8)
     asks = {"ru": worked != "foreign_only", "foreign": worked != "ru_only"}
     since_2022 = {kind: blocks[kind_field(kind, "last_year")] == "2022_on" for kind in asks}
@@ -466,99 +514,298 @@ def _chunk(rng, ids, params, practices, wave_id, version_id, correlation):
             column = np.where(not_mine, _NOT_MINE, np.where(is_dk, _DK, column))
             cells[:, 2 * i + k] = np.where(asks[kind], column, _NA)
     strings = np.char.decode(cells.view(f"S{cells.shape[1]}").ravel(), "ascii").tolist()
-    responses = [
-        (*row, code, *values)
-        for row, code, *values in zip(
-            rows, strings,
-            *(background[name].tolist() for name in _BACKGROUND_COLUMNS),
-            *(blocks[name].tolist() for name in _KIND_COLUMNS), strict=True,
-        )
-    ]  # fmt: skip
-    return responses, list(zip(ids.tolist(), strings, strict=True))
+    # The rows are zipped from columns (constants repeated): no Python work per value. The
+    # export ids have the form of models.new_export_id (8 random bytes in hex), drawn at once.
+    random_hex = secrets.token_hex(8 * size)
+    dates = np.array(day_of)[days].tolist()
+    columns = {
+        "id": ids.tolist(),
+        "export_id": [random_hex[i : i + 16] for i in range(0, 16 * size, 16)],
+        "resume_token_hash": repeat(None),
+        "status": repeat("submitted"),
+        "wave_id": repeat(wave_id),
+        "catalog_version_id": repeat(version_id),
+        "language": lang.tolist(),
+        "is_demo": repeat(True),
+        "consent_version": repeat(DEMO_CONSENT),
+        "consented_on": dates,
+        "started_on": dates,
+        "updated_on": dates,
+        "submitted_on": dates,
+        "last_page": repeat(99),
+        "worked_in": worked.tolist(),
+        "answer_code": strings,
+        **{name: background[name].tolist() for name in _BACKGROUND_COLUMNS},
+        **{name: blocks[name].tolist() for name in _KIND_COLUMNS},
+    }
+    responses = list(zip(*(columns[name] for name in _COLUMNS), strict=False))  # repeat()s
+    return ids, responses, cells
 
 
-def _create_staging(connection, cells: list[tuple]) -> None:
-    connection.execute(
-        text("CREATE TEMPORARY TABLE demo_cell (pos INTEGER PRIMARY KEY, "
-             "practice_id VARCHAR(64) NOT NULL, company_kind VARCHAR(8) NOT NULL)")
-    )  # fmt: skip
-    connection.execute(
-        text("CREATE TEMPORARY TABLE demo_code (response_id INTEGER PRIMARY KEY, code TEXT)")
-    )
-    connection.execute(
-        text("INSERT INTO demo_cell (pos, practice_id, company_kind) VALUES (:p, :i, :k)"),
-        [{"p": p, "i": i, "k": k} for p, i, k in cells],
-    )
-    connection.commit()
+def _index_order(practices: list[str]) -> list[tuple[int, str, str]]:
+    """The cells ``(position in the vector, practice id, kind)`` in the order of the answer
+    table's unique index (response, practice, kind) under byte-wise (C) collation. Under
+    another collation the rows are the same, only some index entries land mid-page."""
+    cells = [
+        (2 * i + k, pid, kind)
+        for i, pid in enumerate(practices)
+        for k, kind in enumerate(COMPANY_KINDS)
+    ]
+    return sorted(cells, key=lambda cell: (cell[1].encode(), cell[2].encode()))
 
 
-def _drop_answer_foreign_keys(connection) -> list[tuple[str, str]]:
-    """Drop the answer table's foreign keys (PostgreSQL); return (name, definition) pairs."""
-    # Fail clearly, rather than hang, if another session is using the table.
-    connection.exec_driver_sql("SET LOCAL lock_timeout = '15s'")
-    keys = connection.execute(
-        text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'answer'::regclass AND contype = 'f' ORDER BY conname"
-        )
-    ).all()
-    for name, _ in keys:
-        connection.exec_driver_sql(f'ALTER TABLE answer DROP CONSTRAINT "{name}"')
-    return [tuple(key) for key in keys]
-
-
-def _restore_foreign_keys(connection, keys: list[tuple[str, str]]) -> None:
-    """Add the dropped foreign keys back; PostgreSQL validates every row as it does so."""
-    for name, definition in keys:
-        connection.exec_driver_sql(f'ALTER TABLE answer ADD CONSTRAINT "{name}" {definition}')
-
-
-# The database turns each respondent's code string into one answer row per cell. The
-# CASE expressions can only yield valid codes, a rating or "mixed" only with "applied",
-# and never both.
+# SQLite makes each chunk's answer rows from its responses' answer codes and the
+# catalogue's cells (the temporary table demo_cell, in index order). Each cell's character
+# is taken from the code as a BLOB (X'6E' is "n"): substr() of TEXT counts characters from
+# the start of the string, of a BLOB it indexes bytes, and this expression is evaluated
+# thrice per row (as TEXT, a quarter of the statement's time). The CASE expressions can
+# only yield valid codes, a rating or "mixed" only with "applied", and never both.
 _EXPAND_SQL = """
 INSERT INTO answer (response_id, practice_id, company_kind, met, rating, rating_mixed)
-SELECT response_id, practice_id, company_kind,
-       CASE ch WHEN 'n' THEN 'no' WHEN 'd' THEN 'dk' WHEN 'a' THEN 'na'
-               WHEN 'r' THEN 'not_my_role' WHEN 'e' THEN 'existed' ELSE 'applied' END,
-       CASE WHEN ch IN ('1', '2', '3', '4', '5') THEN CAST(ch AS INTEGER) END,
-       ch = 'm'
-FROM (SELECT c.response_id, cell.practice_id, cell.company_kind,
-             substr(c.code, cell.pos, 1) AS ch
-      FROM demo_code c CROSS JOIN demo_cell cell) AS expanded
+SELECT id, practice_id, company_kind,
+       CASE ch WHEN X'61' THEN 'na' WHEN X'6E' THEN 'no' WHEN X'65' THEN 'existed'
+               WHEN X'64' THEN 'dk' WHEN X'72' THEN 'not_my_role' ELSE 'applied' END,
+       nullif(instr(X'3132333435', ch), 0),
+       ch = X'6D'
+FROM (SELECT r.id, cell.practice_id, cell.company_kind,
+             substr(CAST(r.answer_code AS BLOB), cell.pos, 1) AS ch
+      FROM response r CROSS JOIN demo_cell cell
+      WHERE r.id BETWEEN ? AND ?) AS expanded
 """
+# The trigger that bumps data_version for every submitted response inserted (migration
+# 0010), and what it does.
+_VERSION_TRIGGER = "data_version_insert"
+_BUMP_VERSION = "UPDATE data_version SET version = version + 1 WHERE id = 1"
 
 
-def _bulk_insert(connection, responses: list[tuple], codes: list[tuple]) -> None:
-    """Insert one chunk with the driver's fastest bulk path (the caller commits)."""
-    columns = (*_RESPONSE_COLUMNS, *_BACKGROUND_COLUMNS, *_KIND_COLUMNS)
-    if connection.dialect.name == "postgresql":
-        # The transaction was opened through SQLAlchemy (_drop_answer_foreign_keys), so the
-        # caller's commit covers what this raw cursor writes.
-        with connection.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY response ({', '.join(columns)}) FROM STDIN") as copy:
+def _load_sqlite(raw, practices: list[str], chunks: _Ahead) -> Iterator[int]:
+    """Write the chunks through the sqlite3 connection ``raw``, one transaction each; yield
+    each chunk's size once it is committed."""
+    raw.execute("PRAGMA foreign_keys=OFF")
+    raw.execute("PRAGMA ignore_check_constraints=ON")
+    raw.execute(f"PRAGMA cache_size=-{int(SQLITE_CACHE_KIB)}")
+    # The cells in index order (``rank``, the order in which the cross join reads them).
+    raw.execute(
+        "CREATE TEMPORARY TABLE demo_cell (rank INTEGER PRIMARY KEY, pos INTEGER NOT NULL, "
+        "practice_id VARCHAR(64) NOT NULL, company_kind VARCHAR(8) NOT NULL)"
+    )
+    raw.executemany(
+        "INSERT INTO demo_cell (pos, practice_id, company_kind) VALUES (?, ?, ?)",
+        [(pos + 1, pid, kind) for pos, pid, kind in _index_order(practices)],
+    )
+    raw.commit()
+    trigger = raw.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (_VERSION_TRIGGER,)
+    ).fetchone()
+    marks = ", ".join("?" * len(_COLUMNS))
+    # Column names are this module's constants, never input.
+    insert = f"INSERT INTO response ({', '.join(_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+    with _Checkpoints(raw) as checkpoints:
+        for number, (ids, responses, _) in enumerate(chunks):
+            if number % CHECKPOINT_EVERY == 0:
+                checkpoints.wait()  # all copied: this chunk starts the log afresh
+            raw.execute("BEGIN IMMEDIATE")  # the write lock, before the trigger goes
+            raw.execute(_BUMP_VERSION)  # once for the chunk, instead of once per response
+            if trigger:
+                raw.execute(f'DROP TRIGGER "{_VERSION_TRIGGER}"')
+            raw.executemany(insert, responses)
+            chunks.prefetch()
+            raw.execute(_EXPAND_SQL, (int(ids[0]), int(ids[-1])))
+            if trigger:
+                raw.execute(trigger[0])  # as the migration created it, in the same transaction
+            raw.commit()
+            checkpoints.start()
+            yield len(ids)
+
+
+class _Checkpoints:
+    """SQLite: copy the write-ahead log into the database file in a second thread, with a
+    connection of its own, while the next chunk is written.
+
+    The seeding connection does not checkpoint itself (``wal_autocheckpoint=0``); after
+    each commit this copies what is committed (``PASSIVE``: it never waits for, nor
+    blocks, a reader or writer). Done by the committing connection, as SQLite does by
+    default, the copy (with its fsyncs) was a tenth of the seeding's time. The log can only
+    start again from its beginning when everything in it is copied, so :meth:`wait` is
+    called every ``CHECKPOINT_EVERY`` chunks (the log holds at most that many) and at the
+    end (the seeding returns with the log copied, as before).
+    """
+
+    def __init__(self, raw):
+        self.raw = raw
+        path = next(
+            (file for _, name, file in raw.execute("PRAGMA database_list") if name == "main"), ""
+        )
+        self.connection = (
+            sqlite3.connect(path, timeout=10.0, check_same_thread=False) if path else None
+        )
+        self.worker = ThreadPoolExecutor(max_workers=1)
+        self.pending = []
+
+    def __enter__(self):
+        if self.connection:
+            self.raw.execute("PRAGMA wal_autocheckpoint=0")
+        return self
+
+    def start(self) -> None:
+        """Copy what is committed now, in the background."""
+        if self.connection:
+            self.pending.append(self.worker.submit(self._checkpoint))
+
+    def _checkpoint(self) -> None:
+        self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def wait(self) -> None:
+        """Until every copy started is done (raising what one raised)."""
+        pending, self.pending = self.pending, []
+        for future in pending:
+            future.result()
+
+    def __exit__(self, kind, error, trace):
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            self.worker.shutdown(wait=True)
+            if self.connection:
+                self.connection.close()
+
+
+def _load_postgresql(raw, practices: list[str], chunks: _Ahead) -> Iterator[int]:
+    """Write the chunks through the psycopg connection ``raw`` in one transaction; yield
+    each chunk's size once it is sent; commit after the last."""
+    answers = _AnswerCopy(practices)
+    with raw.cursor() as cursor:
+        # Fail clearly, rather than hang, if another session is using the tables.
+        cursor.execute("SET LOCAL lock_timeout = '15s'")
+        # No other session may insert answers until the seeding commits: the reserved ids
+        # below stay the seeding's own, and the dropped foreign keys are never missed.
+        cursor.execute("LOCK TABLE answer IN EXCLUSIVE MODE")
+        keys = _drop_answer_foreign_keys(cursor)
+        for ids, responses, cells in chunks:
+            with cursor.copy(f"COPY response ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
                 for row in responses:
                     copy.write_row(row)
-            with cursor.copy("COPY demo_code (response_id, code) FROM STDIN") as copy:
-                for row in codes:
-                    copy.write_row(row)
-            cursor.execute(_EXPAND_SQL)
-            cursor.execute("DELETE FROM demo_code")
-            # Ids were given explicitly: move the sequence past them for later inserts.
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence('response', 'id'), "
-                "(SELECT MAX(id) FROM response))"
-            )
-    else:
-        # Through the SQLAlchemy connection (executemany underneath), so that it knows a
-        # transaction is open and the caller's commit really commits each chunk.
-        marks = ", ".join("?" * len(columns))
-        # Column names are this module's constants, never input.
-        insert_sql = f"INSERT INTO response ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-        connection.exec_driver_sql(insert_sql, responses)
-        connection.exec_driver_sql("INSERT INTO demo_code (response_id, code) VALUES (?, ?)", codes)
-        connection.exec_driver_sql(_EXPAND_SQL)
-        connection.exec_driver_sql("DELETE FROM demo_code")
+            chunks.prefetch()
+            first = _reserve_answer_ids(cursor, cells.size)
+            with cursor.copy(f"COPY answer ({', '.join(_AnswerCopy.COLUMNS)}) FROM STDIN") as copy:
+                for start in range(0, len(ids), COPY_BLOCK):
+                    stop = start + COPY_BLOCK
+                    block = answers.block(
+                        ids[start:stop], cells[start:stop], first + start * cells.shape[1]
+                    )
+                    copy.write(block)
+            yield len(ids)
+        # Ids were given explicitly: move the sequence past them for later inserts.
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('response', 'id'), "
+            "(SELECT MAX(id) FROM response))"
+        )
+        _restore_foreign_keys(cursor, keys)
+    raw.commit()
+
+
+def _reserve_answer_ids(cursor, count: int) -> int:
+    """Take ``count`` consecutive ids from the answer table's sequence; return the first.
+
+    One statement, while the seeding holds the table's lock (no insert elsewhere can draw
+    from the sequence in between).
+    """
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence('answer', 'id'), "
+        "nextval(pg_get_serial_sequence('answer', 'id')) + %s - 1)",
+        (count,),
+    )
+    return cursor.fetchone()[0] - count + 1
+
+
+def _drop_answer_foreign_keys(cursor) -> list[tuple[str, str]]:
+    """Drop the answer table's foreign keys (PostgreSQL); return (name, definition) pairs."""
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'answer'::regclass AND contype = 'f' ORDER BY conname"
+    )
+    keys = [tuple(key) for key in cursor.fetchall()]
+    for name, _ in keys:
+        cursor.execute(f'ALTER TABLE answer DROP CONSTRAINT "{name}"')
+    return keys
+
+
+def _restore_foreign_keys(cursor, keys: list[tuple[str, str]]) -> None:
+    """Add the dropped foreign keys back; PostgreSQL validates every row as it does so."""
+    for name, definition in keys:
+        cursor.execute(f'ALTER TABLE answer ADD CONSTRAINT "{name}" {definition}')
+
+
+def _copy_text(value: str) -> str:
+    """``value`` escaped for a field of COPY's text format."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """Positive integers as right-aligned decimal text, blank-padded: ``values.shape`` x
+    ``width`` uint8."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)[..., None]
+    digits = (values // powers) % 10 + ord("0")
+    return np.where((values < powers) & (powers > 1), ord(" "), digits).astype(np.uint8)
+
+
+class _AnswerCopy:
+    """COPY text of the answer rows, assembled with numpy: no Python object per row.
+
+    A row is ``id, response_id, practice_id, company_kind, met, rating, rating_mixed``;
+    apart from its two ids, its text depends on its cell and the cell's character only, so
+    each cell has one template per character (the meaning of each character from
+    :func:`survey.vectors.decode_cell`). The ids are right-aligned in a fixed width and each
+    template is padded with blanks after ``rating_mixed`` to the longest of its cell
+    (PostgreSQL's integer and boolean input ignore surrounding blanks), so every
+    respondent's rows take the same number of bytes and a block of respondents is one
+    uint8 matrix, filled one cell at a time for all of them.
+    """
+
+    COLUMNS = ("id", "response_id", "practice_id", "company_kind", "met", "rating", "rating_mixed")
+
+    def __init__(self, practices: list[str]):
+        cells = _index_order(practices)
+        self.positions = np.array([pos for pos, _, _ in cells])
+        self.character = np.full(256, -1, dtype=np.intp)  # a code's character -> template
+        for j, ch in enumerate(_DEMO_CELLS):
+            self.character[ord(ch)] = j
+        self.templates = []
+        for _, pid, kind in cells:
+            lines = []
+            for ch in _DEMO_CELLS:
+                met, rating, mixed = decode_cell(ch)
+                rating_text = "\\N" if rating is None else str(rating)
+                lines.append(f"{_copy_text(pid)}\t{kind}\t{met}\t{rating_text}\t{'tf'[not mixed]}")
+            width = max(map(len, lines))
+            text = "".join(f"{line:<{width}}\n" for line in lines).encode()
+            self.templates.append(np.frombuffer(text, dtype=np.uint8).reshape(len(lines), -1))
+
+    def block(self, response_ids: np.ndarray, cells: np.ndarray, first_id: int) -> bytes:
+        """The rows of these respondents (``cells``: their vectors as uint8), answer ids
+        from ``first_id`` on, in index order."""
+        count, per = len(response_ids), len(self.templates)
+        width = len(str(max(int(response_ids[-1]), first_id + count * per - 1)))
+        answer_ids = _digits(first_id + np.arange(count * per).reshape(count, per), width)
+        respondent = _digits(response_ids, width)
+        chosen = self.character[cells[:, self.positions]]
+        if (chosen < 0).any():
+            raise ValueError("an answer code holds a character the demo does not draw")
+        lengths = [2 * (width + 1) + template.shape[1] for template in self.templates]
+        out = np.empty((count, sum(lengths)), dtype=np.uint8)
+        at = 0
+        for c, template in enumerate(self.templates):
+            out[:, at : at + width] = answer_ids[:, c]
+            out[:, at + width] = ord("\t")
+            out[:, at + width + 1 : at + 2 * width + 1] = respondent
+            out[:, at + 2 * width + 1] = ord("\t")
+            out[:, at + 2 * width + 2 : at + lengths[c]] = template[chosen[:, c]]
+            at += lengths[c]
+        return out.tobytes()
 
 
 def delete_demo() -> int:

@@ -457,6 +457,135 @@ def test_an_interrupted_seeding_keeps_whole_chunks_only(app):
         assert db.session.scalar(text("SELECT COUNT(*) FROM response")) == expected + 50
 
 
+def version_trigger() -> str | None:
+    """The stored definition of the trigger that bumps data_version on an insert."""
+    if db.engine.dialect.name == "sqlite":
+        query = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :name"
+    else:
+        query = (
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgrelid = 'response'::regclass AND tgname = :name"
+        )
+    return db.session.scalar(text(query), {"name": "data_version_insert"})
+
+
+def data_version() -> int:
+    return db.session.scalar(text("SELECT version FROM data_version WHERE id = 1"))
+
+
+def answer_foreign_keys() -> list[tuple]:
+    if db.engine.dialect.name == "sqlite":
+        return db.session.execute(text("PRAGMA foreign_key_list(answer)")).all()
+    return db.session.execute(
+        text(
+            "SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'answer'::regclass AND contype = 'f' ORDER BY conname"
+        )
+    ).all()
+
+
+def test_seeding_moves_the_data_version_and_leaves_its_trigger_working(app, client):
+    """The seeding moves the data version (SQLite: one bump per chunk in place of the
+    insert trigger; PostgreSQL: the statement trigger). Afterwards the trigger is the
+    migration's, unchanged, and bumps the version for the next real submit, whose answers
+    get ids of their own after the seeded ones."""
+    catalog = app.extensions["survey_catalog"]
+    with app.app_context():
+        trigger, before = version_trigger(), data_version()
+        assert trigger
+        seed_demo(catalog, 250, 3, chunk=100)  # several chunks
+        seeded = data_version()
+        assert seeded != before
+        assert version_trigger() == trigger
+        db.session.commit()
+    assert Respondent(client).complete(catalog).location.endswith("/thanks")
+    with app.app_context():
+        assert data_version() != seeded
+        real, demo = db.session.execute(
+            text(
+                "SELECT MIN(CASE WHEN r.is_demo THEN NULL ELSE a.id END), "
+                "MAX(CASE WHEN r.is_demo THEN a.id END) "
+                "FROM answer a JOIN response r ON r.id = a.response_id"
+            )
+        ).one()
+        assert real > demo
+
+
+def test_a_failure_inside_a_chunk_leaves_no_row_and_the_schema_as_it_was(app, monkeypatch):
+    """What the seeding changes for its own speed (SQLite: the insert trigger, within each
+    chunk's transaction; PostgreSQL: the answer table's foreign keys, within the seeding's
+    one transaction) is rolled back with the rows when something fails midway."""
+    import sqlite3
+
+    from survey import demo
+
+    catalog = app.extensions["survey_catalog"]
+
+    def fail(*args):
+        raise RuntimeError("the disk is full")
+
+    with app.app_context():
+        trigger, before, keys = version_trigger(), data_version(), answer_foreign_keys()
+        db.session.commit()
+        if db.engine.dialect.name == "sqlite":
+            # Fails after the responses of the first chunk are in, the trigger dropped.
+            monkeypatch.setattr(demo, "_EXPAND_SQL", "INSERT INTO no_such_table VALUES (?, ?)")
+        else:
+            monkeypatch.setattr(demo._AnswerCopy, "block", fail)
+        with pytest.raises((sqlite3.OperationalError, RuntimeError)):
+            seed_demo(catalog, 200, 2, chunk=100)
+        assert db.session.scalar(text("SELECT COUNT(*) FROM response")) == 0
+        assert db.session.scalar(text("SELECT COUNT(*) FROM answer")) == 0
+        assert version_trigger() == trigger
+        assert data_version() == before
+        assert answer_foreign_keys() == keys
+        db.session.commit()
+        monkeypatch.undo()
+        assert seed_demo(catalog, 20, 2) == 20
+        assert db.session.scalar(text("SELECT COUNT(*) FROM response")) == 20
+
+
+def test_the_copy_text_of_the_answer_rows_reads_back_as_the_answers_of_each_code():
+    """PostgreSQL receives the answer rows as COPY text assembled from per-cell templates;
+    read back field by field (as COPY reads them: escapes undone, blanks around numbers and
+    booleans ignored) they are one row per cell, in index order, with consecutive ids."""
+    from survey.demo import _AnswerCopy
+
+    practices = ["zeta", "tab\there", "back\\slash"]  # escaped in COPY's text format
+    meaning = {  # written out: the alphabet of survey/vectors.py
+        "a": ("na", None, False), "n": ("no", None, False), "d": ("dk", None, False),
+        "r": ("not_my_role", None, False), "e": ("existed", None, False),
+        "p": ("applied", None, False), "m": ("applied", None, True),
+        **{str(k): ("applied", k, False) for k in range(1, 6)},
+    }  # fmt: skip
+    codes = ["a1n2d3", "r4e5mp", "pmaaee"]
+    cells = np.frombuffer("".join(codes).encode(), dtype=np.uint8).reshape(3, -1)
+    text_ = _AnswerCopy(practices).block(np.array([98, 99, 100]), cells, 9995).decode()
+
+    def unescape(field: str) -> str:
+        return field.replace("\\t", "\t").replace("\\\\", "\\")
+
+    rows = []
+    for line in text_.splitlines():
+        answer_id, response_id, practice, kind, met, rating, mixed = line.split("\t")
+        rows.append((
+            int(answer_id), int(response_id), unescape(practice), kind, met,
+            None if rating == "\\N" else int(rating), {"t": True, "f": False}[mixed.strip()],
+        ))  # fmt: skip
+    expected = []
+    for rid, code in zip((98, 99, 100), codes, strict=True):
+        for practice, kind in sorted(
+            ((p, k) for p in practices for k in ("ru", "foreign")),
+            key=lambda cell: (cell[0].encode(), cell[1].encode()),
+        ):
+            i, k = practices.index(practice), ("ru", "foreign").index(kind)
+            expected.append((rid, practice, kind, *meaning[code[2 * i + k]]))
+    assert [row[1:] for row in rows] == expected
+    assert [row[0] for row in rows] == list(range(9995, 9995 + 18))
+    with pytest.raises(ValueError, match="character"):
+        _AnswerCopy(practices).block(np.array([1]), np.full((1, 6), ord("."), np.uint8), 1)
+
+
 # --------------------------------------------------------------------------- correlation
 
 CORRELATION_N = 2000
