@@ -329,8 +329,16 @@ def bench_dashboard(url: str, tmp: Path, n: int, label: str) -> list[Line]:
         db.engine.dispose()
     large = n >= 100_000
     limit = 5.0 if n >= 1_000_000 else 0.5
+    seed_limit = 10.0 if label == "SQLite" else 30.0
     return [
-        Line(f"seed {n:,} respondents, {label}", seconds_seed, float("nan"), "s", "info", True),
+        Line(  # the targets at 100,000: < 10 s SQLite, < 30 s PostgreSQL
+            f"seed {n:,} respondents, {label}",
+            seconds_seed,
+            seed_limit,
+            "s",
+            f"< {seed_limit:g} s" if n == 100_000 else "info",
+            seconds_seed < seed_limit or n != 100_000,
+        ),
         Line(  # the target is set at 100,000: below, fixed costs dominate the ratio
             f"comparison {n:,}, {label} (count tables + statistics)",
             tables,
