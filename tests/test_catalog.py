@@ -415,6 +415,7 @@ def test_an_old_version_keeps_its_answers_and_column_while_dashboards_show_the_n
     """A response given under an older catalogue, whose first practice was reworded under a
     new id since: its answers stay under the old column, the codebook says which versions
     each column pools, and the comparison lists only the practices asked now."""
+    from survey.responses import check_vectors
     from tests.test_export import (
         allow_full_suppression,
         api_get,
@@ -457,6 +458,7 @@ def test_an_old_version_keeps_its_answers_and_column_while_dashboards_show_the_n
             )
         )
         db.session.commit()
+        list(check_vectors(repair=True))  # its vector in the older version's layout
         assert db.session.get(Practice, "old_wording").active is False
     wide = frame(api_get(client, headers, "responses").data).set_index("respondent_id")
     assert (wide.loc[shown, "old_wording__ru"], wide.loc[shown, "old_wording__foreign"]) == (
