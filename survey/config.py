@@ -116,7 +116,7 @@ def from_environment(instance_path: str) -> dict:
         "TRUSTED_HOSTS": _list(os.environ.get("TRUSTED_HOSTS")),
         "LOG_CLIENT_ADDRESS": client_address_logging(),
         "EXPORT_MAX_SUPPRESSED_SHARE": float(os.environ.get("EXPORT_MAX_SUPPRESSED_SHARE", "0.1")),
-        # The smallest k any export leaving the server may ask for (survey/export.py).
+        # The smallest k any export leaving the server may ask for (survey/export/options.py).
         "EXPORT_MIN_K": _export_min_k(_int("EXPORT_MIN_K", 5)),
         # Background jobs (survey/jobs.py): an export or report over more responses than
         # its limit runs beside the request, which answers at once with a progress page.

@@ -51,7 +51,7 @@ RECENT = 2000  # medians come from the most recent submitted responses (bounded 
 CACHE_SECONDS = 600
 
 
-# Durations leave the server in bands (survey/export.py paradata.csv): upper bounds, seconds.
+# Durations leave the server in bands (paradata.csv of survey/export/): upper bounds, seconds.
 PAGE_BANDS = (10, 30, 60, 120, 300, 600)
 TOTAL_BANDS = (300, 600, 900, 1200, 1800, 2700, 3600)
 
