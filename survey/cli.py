@@ -124,30 +124,20 @@ def report_command(out: str, lang: str, **filters) -> None:
     """Write one self-contained HTML report (works offline) of the comparison."""
     from flask_babel import force_locale
 
-    from analysis.report import render_report
-    from survey import queries, results
+    from survey import jobs, queries, results
     from survey.queries import Segment
 
     if filters.get("wave") and filters["wave"] not in queries.wave_codes():
         raise click.BadParameter("no wave has this code", param_hint="--wave")
     segment = Segment(**{k: v for k, v in filters.items() if v})
-    result = results.comparison(segment)
-    if result.suppressed:
+    try:
+        html, _name = jobs.report_html(segment, lang)  # the dashboard's report, too
+    except jobs.Withheld as exc:
+        verdict = exc.result.verdict
         with force_locale(lang):
-            message = result.verdict.message()
-        raise click.ClickException(f"Report withheld ({result.verdict.reason}): {message}")
-    html = render_report(
-        result.table,
-        results.practice_labels(lang),
-        lang=lang,
-        sample=results.sample_description(result, lang),
-        assumptions=results.assumptions(lang),
-        category_table=result.category_table,
-        category_labels=results.category_labels(lang),
-        demo=result.demo,
-        filters=result.filters,
-        generated_on=responses.today(),
-    )
+            message = verdict.message()
+        raise click.ClickException(f"Report withheld ({verdict.reason}): {message}") from None
+    result = results.comparison(segment)  # the cached result the report was made from
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
     with open(out, "w", encoding="utf-8") as fh:
