@@ -99,6 +99,8 @@ def from_environment(instance_path: str) -> dict:
         "LIMIT_SAVE": os.environ.get("LIMIT_SAVE", "120 per minute"),
         "LIMIT_SUBMIT": os.environ.get("LIMIT_SUBMIT", "20 per minute"),
         "LIMIT_RESUME": os.environ.get("LIMIT_RESUME", "30 per hour"),
+        # POSTs to the one-time account links (set-up, invitation), per client address.
+        "LIMIT_ACCOUNT_LINK": os.environ.get("LIMIT_ACCOUNT_LINK", "10 per 15 minutes"),
         # Failed researcher logins (survey/throttle.py), shared by workers: database or Redis.
         "LOGIN_THROTTLE_ENABLED": _bool(os.environ.get("LOGIN_THROTTLE_ENABLED"), True),
         "LOGIN_WINDOW_MINUTES": _int("LOGIN_WINDOW_MINUTES", 15),
@@ -127,6 +129,14 @@ def from_environment(instance_path: str) -> dict:
         "JOB_STALE_SECONDS": _positive("JOB_STALE_SECONDS", 60),
         "JOB_THREADS": _positive("JOB_THREADS", 1),
         "JOBS_INLINE": _bool(os.environ.get("JOBS_INLINE"), False),
+        # Fieldwork (survey/fieldwork.py): hours a draft started before its wave closed may
+        # still be finished; the most invitations one request generates.
+        "WAVE_GRACE_HOURS": _int("WAVE_GRACE_HOURS", 48),
+        "MAX_INVITATIONS": _positive("MAX_INVITATIONS", 5000),
+        # One-time account links (survey/accounts.py): the first-run set-up link and an
+        # owner's invitation of a researcher expire after these many hours.
+        "SETUP_LINK_HOURS": _positive("SETUP_LINK_HOURS", 24),
+        "INVITE_LINK_HOURS": _positive("INVITE_LINK_HOURS", 72),
     }
 
 

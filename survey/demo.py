@@ -17,6 +17,7 @@ from itertools import repeat
 import numpy as np
 from sqlalchemy import func, select
 
+from survey import fieldwork
 from survey.catalog import Catalog
 from survey.extensions import db
 from survey.models import COMPANY_KINDS, Answer, Response
@@ -290,7 +291,8 @@ def seed_demo(
         raise ValueError(f"correlation must lie in [-1, 1], got {correlation!r}")
     rng = np.random.default_rng(seed)
     params = practice_parameters(cat, rng)
-    wave_id = default_wave().id
+    wave = default_wave()
+    wave_id, channel_id = wave.id, fieldwork.direct_channel(wave).id
     version_id = catalog_version_id()
     start_id = (db.session.scalar(select(func.max(Response.id))) or 0) + 1
     db.session.commit()  # no transaction of ours may hold a lock the seeding waits for
@@ -301,7 +303,7 @@ def seed_demo(
     dates = [(first_day + dt.timedelta(days=d)).isoformat() for d in range(45)]
     chunks = (
         _chunk(rng, np.arange(first, min(first + chunk, start_id + n)), params, practices,
-               (wave_id, version_id, dates), correlation)
+               (wave_id, channel_id, version_id, dates), correlation)
         for first in range(start_id, start_id + n, chunk)
     )  # fmt: skip
     with db.engine.connect() as connection:
@@ -353,9 +355,9 @@ class _Ahead:
 
 
 _RESPONSE_COLUMNS = (
-    "id", "export_id", "resume_token_hash", "status", "wave_id", "catalog_version_id",
-    "language", "is_demo", "consent_version", "consented_on", "started_on", "updated_on",
-    "submitted_on", "last_page", "worked_in", "answer_code",
+    "id", "export_id", "resume_token_hash", "status", "wave_id", "channel_id",
+    "catalog_version_id", "language", "is_demo", "consent_version", "consented_on",
+    "started_on", "updated_on", "submitted_on", "last_page", "worked_in", "answer_code",
 )  # fmt: skip
 _BACKGROUND_COLUMNS = tuple(name for name in BACKGROUND_BY_FIELD if name != "worked_in")
 _KIND_COLUMNS = tuple(kind_field(kind, name) for kind in COMPANY_KINDS for name in KIND_FIELDS)
@@ -444,10 +446,10 @@ def _chunk(rng, ids, params, practices, study, correlation):
     order of :data:`_COLUMNS`, each with its answer vector, and the same vectors as a
     (respondents x cells) uint8 matrix of their characters.
 
-    ``study`` is (wave id, catalogue version id, the 45 dates the responses are spread
+    ``study`` is (wave id, channel id, catalogue version id, the 45 dates the responses are spread
     over). Nothing here needs the application or the database: it runs in a second thread.
     """
-    wave_id, version_id, day_of = study
+    wave_id, channel_id, version_id, day_of = study
     size = len(ids)
     codes = {name: q.codes() for name, q in BACKGROUND_BY_FIELD.items()}
     worked = rng.choice([w for w, _ in WORKED_IN], size=size, p=[p for _, p in WORKED_IN])
@@ -524,6 +526,7 @@ def _chunk(rng, ids, params, practices, study, correlation):
         "resume_token_hash": repeat(None),
         "status": repeat("submitted"),
         "wave_id": repeat(wave_id),
+        "channel_id": repeat(channel_id),
         "catalog_version_id": repeat(version_id),
         "language": lang.tolist(),
         "is_demo": repeat(True),

@@ -57,18 +57,143 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+WAVE_TIME_ZONE = "Europe/Moscow"
+
+
 class Wave(Base):
-    """A fieldwork wave; every response belongs to one."""
+    """A fieldwork wave; every response belongs to one (survey/fieldwork.py).
+
+    Its state follows from two moments, both stored in UTC (naive ``DateTime``) and shown in
+    ``time_zone``: not open yet (``opens_at`` NULL or in the future), open, closed
+    (``closes_at`` passed). Several waves may be open at once. The bare site URL leads to
+    the ``is_default`` one. A pilot wave's responses stay out of the main analysis and
+    exports unless asked for, and are labelled wherever they show.
+    """
 
     __tablename__ = "wave"
+    __table_args__ = (
+        CheckConstraint("target IS NULL OR target > 0", name="target"),
+        CheckConstraint(
+            "opens_at IS NULL OR closes_at IS NULL OR closes_at > opens_at", name="dates"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name_ru: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
-    opened_on: Mapped[dt.date | None] = mapped_column(Date)
-    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    opens_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    time_zone: Mapped[str] = mapped_column(
+        String(64), default=WAVE_TIME_ZONE, server_default=WAVE_TIME_ZONE
+    )
+    # The number of completed responses aimed at; NULL: none set.
+    target: Mapped[int | None] = mapped_column()
+    is_pilot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Whether /results/<code> shows this wave's public summary (issue 16); off by default.
+    results_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    channels: Mapped[list[Channel]] = relationship(
+        back_populates="wave", order_by="Channel.id", cascade="all, delete-orphan"
+    )
+    quotas: Mapped[list[Quota]] = relationship(
+        back_populates="wave", order_by="Quota.id", cascade="all, delete-orphan"
+    )
+
+
+DIRECT_CHANNEL = "direct"
+
+
+class Channel(Base):
+    """A way respondents reach a wave, with its own public link ``/s/<slug>``.
+
+    Every wave has a ``direct`` channel (created with it): the bare site URL leads to the
+    default wave's. The slug is random and unguessable; the label is the researcher's
+    short name for the channel (``linkedin``, ``hr-telegram``), unique within the wave.
+    """
+
+    __tablename__ = "channel"
+    __table_args__ = (UniqueConstraint("wave_id", "label", name="uq_channel_wave_label"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("wave.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(40))
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+    wave: Mapped[Wave] = relationship(back_populates="channels")
+
+
+class Invitation(Base):
+    """A single-use invitation link of a channel (LimeSurvey's participant token without
+    the participant): only the token's SHA-256 is kept, never who received it.
+
+    ``response_id`` is the one response the link started (NULL: not used yet, or the
+    response was withdrawn or purged, see ``used_on``); opening the link again resumes it.
+    """
+
+    __tablename__ = "invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channel.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    used_on: Mapped[dt.date | None] = mapped_column(Date)
+    response_id: Mapped[int | None] = mapped_column(
+        ForeignKey("response.id", ondelete="SET NULL"), unique=True
+    )
+
+
+FUNNEL_EVENTS = ("opened", "consented", "withdrawn", "screened_out", "purged")
+
+
+class ChannelDay(Base):
+    """Plain counters of one channel on one day (UTC): links opened (no cookie, no address),
+    consents given, responses withdrawn, respondents screened out by a full quota, drafts
+    purged. Counters, because the rows they count may be deleted later (withdrawal, purge).
+    """
+
+    __tablename__ = "channel_day"
+    __table_args__ = (CheckConstraint(_in("event", FUNNEL_EVENTS), name="event"),)
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channel.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    event: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class Quota(Base):
+    """A target for one background value in one wave: a count of completed responses, or a
+    share of the wave's completed responses (of its target when it has one). ``closes``:
+    once the cell is full, a new respondent in it is thanked after the background page and
+    nothing of theirs is kept."""
+
+    __tablename__ = "quota"
+    __table_args__ = (
+        UniqueConstraint("wave_id", "field", "value", name="uq_quota_cell"),
+        CheckConstraint(
+            "(target_count IS NOT NULL AND target_count > 0 AND target_share IS NULL) OR "
+            "(target_share IS NOT NULL AND target_share > 0 AND target_share <= 1 "
+            "AND target_count IS NULL)",
+            name="target",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("wave.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(32))
+    target_count: Mapped[int | None] = mapped_column()
+    target_share: Mapped[float | None] = mapped_column(Float)
+    closes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    wave: Mapped[Wave] = relationship(back_populates="quotas")
 
 
 class CatalogVersion(Base):
@@ -149,7 +274,9 @@ class Response(Base):
     export_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_export_id)
     resume_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(12), default="draft")
-    wave_id: Mapped[int] = mapped_column(ForeignKey("wave.id"))
+    wave_id: Mapped[int] = mapped_column(ForeignKey("wave.id"), index=True)
+    # The channel the respondent came through (NULL only in demo rows seeded without one).
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"), index=True)
     catalog_version_id: Mapped[int] = mapped_column(ForeignKey("catalog_version.id"))
     language: Mapped[str] = mapped_column(String(2), default="ru")
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -343,10 +470,14 @@ class DataVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger)
 
 
+ROLES = ("owner", "analyst")
+
+
 class Researcher(UserMixin, Base):
     """A researcher who may read results; passwords are stored as werkzeug (scrypt) hashes."""
 
     __tablename__ = "researcher"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -355,6 +486,13 @@ class Researcher(UserMixin, Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
     # Part of every login session's id: raising it ends all sessions of this researcher.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # 'owner' manages fieldwork and researcher accounts; 'analyst' reads results.
+    role: Mapped[str] = mapped_column(String(16), default="analyst", server_default="analyst")
+
+    @property
+    def is_owner(self) -> bool:
+        """Whether this researcher may manage fieldwork and accounts."""
+        return self.role == "owner"
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="researcher")
 
@@ -399,6 +537,42 @@ class ApiToken(Base):
     revoked_on: Mapped[dt.date | None] = mapped_column(Date)
 
     researcher: Mapped[Researcher] = relationship(back_populates="tokens")
+
+
+ACCOUNT_LINK_KINDS = ("setup", "invite")
+
+
+class AccountLink(Base):
+    """A one-time link to set a password: ``setup`` creates the first owner when no account
+    exists (printed by ``make run``), ``invite`` is an owner's invitation of a researcher
+    with the given e-mail and role. Only the token's SHA-256 is stored; it expires."""
+
+    __tablename__ = "account_link"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ACCOUNT_LINK_KINDS), name="kind"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("researcher.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Backup(Base):
+    """A backup taken with ``flask backup`` (survey/backup.py): when, where, how large."""
+
+    __tablename__ = "backup"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    taken_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    file_name: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
 
 
 JOB_KINDS = ("export", "report")

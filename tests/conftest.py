@@ -15,6 +15,9 @@ from survey.extensions import db
 
 TEST_SECRET = "test-secret-key-not-for-production"
 DATA_TABLES = (
+    "backup",
+    "account_link",
+    "job",
     "login_failure",
     "api_token",
     "researcher",
@@ -24,6 +27,10 @@ DATA_TABLES = (
     "practice",
     "category",
     "catalog_version",
+    "quota",
+    "channel_day",
+    "invitation",
+    "channel",
     "wave",
 )
 
