@@ -46,7 +46,9 @@ db: install
 	$(BIN)/flask --app survey init-db
 	$(BIN)/flask --app survey load-catalog
 
+# With no researcher account yet, prints a one-time link to create the first owner's.
 run: db
+	$(BIN)/flask --app survey setup-link --if-none
 	$(BIN)/gunicorn --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) --no-control-socket --access-logfile - \
 		--logger-class survey.logs.AccessLogger 'survey:create_app()'
 

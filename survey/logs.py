@@ -30,7 +30,13 @@ from gunicorn.config import AccessLogFormat
 from survey.config import TRUNCATED, client_address_logging
 
 # Routes whose next path segment is a secret (a resume token, a survey slug, an invitation).
-SECRET_ROUTE_PREFIXES = ("/resume/", "/s/", "/i/")
+SECRET_ROUTE_PREFIXES = (
+    "/resume/",
+    "/s/",
+    "/i/",
+    "/researcher/setup/",
+    "/researcher/welcome/",
+)
 SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - the text shown instead of a secret
 ADDRESS_PLACEHOLDER = "[address]"
 

@@ -148,6 +148,8 @@ def test_every_secret_route_prefix_is_masked_however_the_path_is_spelled(access_
         f"/RESUME/{TOKEN}/",
         f"/s/{TOKEN}",
         f"/i/{TOKEN}/page/2",
+        f"/researcher/setup/{TOKEN}",
+        f"/researcher/welcome/{TOKEN}",
     ]
     for path in paths:
         logger.access(*request_for(path))
@@ -157,6 +159,8 @@ def test_every_secret_route_prefix_is_masked_however_the_path_is_spelled(access_
         "/RESUME/[secret]/",
         "/s/[secret]",
         "/i/[secret]/page/2",
+        "/researcher/setup/[secret]",
+        "/researcher/welcome/[secret]",
     ]
     for line in lines.lines:
         assert_private(line)
