@@ -9,6 +9,14 @@ everything that speaks of sequence follows the respondent's order: back and next
 progress bar, the review page, where a returning respondent continues, and the steps
 stored for drop-off (``last_page``): 0 consent, 1 background, 2..P+1 the respondent's
 first..last practice page, P+2 review, P+3 submitted.
+
+Respondents arrive through a wave's channel link (``/s/<slug>``: the browser's session
+remembers the channel until consent), a single-use invitation (``/i/<token>``) or the bare
+URL (the default wave's direct channel). A wave that is not open shows a page saying so
+and stores nothing; a draft of a closed wave may be finished during the grace period
+(survey/fieldwork.py). A respondent in a full quota cell that closes is thanked after the
+background page and their draft deleted (survey/quotas.py). Researchers preview the pages
+under ``/researcher/preview`` without any response.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import time
 from functools import wraps
 from typing import NamedTuple
 
+from babel.dates import format_datetime
 from flask import (
     Blueprint,
     abort,
@@ -31,7 +40,8 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from survey import paradata, responses
+from survey import fieldwork, paradata, quotas, responses
+from survey.auth import researcher_required
 from survey.catalog import Page
 from survey.extensions import limiter
 from survey.forms import (
@@ -73,6 +83,7 @@ bp = Blueprint("questionnaire", __name__)
 TOKEN_KEY = "resume_token"  # noqa: S105 - a session key name, not a secret
 SERVED_KEY = "served"  # page -> when it was served to this browser (the cookie only)
 PAGE_SECONDS_CAP = 30 * 60  # a page left open longer counts this much
+CHANNEL_KEY = "channel"  # the id of the channel whose link this browser arrived through
 
 
 def _limit(name: str):
@@ -134,8 +145,60 @@ def _hold(token: str) -> None:
     session.pop(SERVED_KEY, None)
 
 
+def _forget() -> None:
+    """Forget this browser's draft or response (its token and page timings)."""
+    session.pop(TOKEN_KEY, None)
+    session.pop(SERVED_KEY, None)
+
+
+def _when(moment, wave) -> str | None:
+    """A wave's stored moment as the visitor reads it: in the wave's time zone, named."""
+    if moment is None:
+        return None
+    local = format_datetime(
+        fieldwork.to_local(moment, wave.time_zone),
+        "d MMMM y, HH:mm",
+        tzinfo=fieldwork.zone(wave.time_zone),
+        locale=current_language(),
+    )
+    return f"{local} ({wave.time_zone})"
+
+
+def _closed_page(wave, draft: bool = False):
+    """The page a wave that is not open shows instead of the survey (a draft's page after
+    the grace period with ``draft``): what it is, with its dates; nothing is stored. A
+    refused POST answers 409."""
+    lang = current_language()
+    page = render_template(
+        "questionnaire/closed.html",
+        state=fieldwork.state(wave),
+        draft=draft,
+        wave_name=wave.name_en if lang == "en" else wave.name_ru,
+        opens=_when(wave.opens_at, wave),
+        closes=_when(wave.closes_at, wave),
+    )
+    return page, 409 if request.method == "POST" else 200
+
+
+def _draft_closed(response):
+    """The closed page if a draft's wave no longer accepts it (past the grace period),
+    else None."""
+    wave = fieldwork.wave_by_id(response.wave_id)
+    return None if fieldwork.accepts_drafts(wave) else _closed_page(wave, draft=True)
+
+
+def _invalid_link():
+    """An unknown channel or invitation link: a 404 page in the visitor's language."""
+    message = _(
+        "This survey link is not valid. Please check that it was copied in full, or ask "
+        "whoever sent it to you for a new one."
+    )
+    return render_template("errors/error.html", code=404, message=message), 404
+
+
 def draft_required(view):
-    """Open the session's draft for the view, or send the browser where it belongs."""
+    """Open the session's draft for the view, or send the browser where it belongs; a
+    draft whose wave closed longer ago than the grace period gets the closed page."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
@@ -152,6 +215,9 @@ def draft_required(view):
             return redirect(url_for(".index"))
         if response.status == "submitted":
             return redirect(url_for(".thanks"))
+        closed = _draft_closed(response)
+        if closed is not None:
+            return closed
         g.response = response
         return view(*args, **kwargs)
 
@@ -173,20 +239,19 @@ def _after_save(default: str) -> str:
     return url_for(".review") if request.args.get("return") == "review" else default
 
 
-@bp.route("/", methods=["GET", "POST"])
-@limiter.limit(_limit("LIMIT_START"), methods=["POST"])
-def index():
-    """Landing page: what the study is, consent, start or continue."""
-    existing = current_response()
-    form = ConsentForm()
-    if form.validate_on_submit():
-        flag = "honeypot" if form.website.data else None
-        response, token = responses.start(current_language(), flag)
-        _hold(token)
-        return redirect(url_for(".profile"))
+def _arrival_channel():
+    """The channel this browser arrived through (its link), else the default wave's
+    direct channel (the bare URL)."""
+    channel = fieldwork.channel_by_id(session.get(CHANNEL_KEY))
+    return channel or fieldwork.direct_channel(responses.default_wave())
+
+
+def _landing(form, existing, action: str | None = None):
+    """The landing page: what the study is, consent, start or continue."""
     return render_template(
         "questionnaire/index.html",
         form=form,
+        form_action=action,
         existing=existing,
         continue_url=next_step_url(existing) if existing and existing.status == "draft" else None,
         # Measured once enough people have finished; a rough guess until then.
@@ -194,6 +259,131 @@ def index():
         ttl=current_app.config["DRAFT_TTL_DAYS"],
         consent=responses.consent(),
     )
+
+
+def _start(form, channel=None, invitation=None):
+    """Start a draft after a valid consent form and let this browser hold it."""
+    flag = "honeypot" if form.website.data else None
+    _response, token = responses.start(
+        current_language(), flag, channel=channel, invitation=invitation
+    )
+    _hold(token)
+    return redirect(url_for(".profile"))
+
+
+@bp.route("/", methods=["GET", "POST"])
+@limiter.limit(_limit("LIMIT_START"), methods=["POST"])
+def index():
+    """Landing page: what the study is, consent, start or continue; the consent starts a
+    draft in the wave and channel this browser arrived through, while that wave is open.
+    A visit of the bare URL counts as a link opened (the default wave's direct channel)
+    when the browser holds nothing and came through no channel link."""
+    existing = current_response()
+    if request.method == "GET" and existing is not None and existing.status == "draft":
+        return _draft_closed(existing) or _landing(ConsentForm(), existing)
+    channel = _arrival_channel()
+    if fieldwork.state(channel.wave) != "open":
+        return _closed_page(channel.wave)
+    if request.method == "GET" and existing is None and CHANNEL_KEY not in session:
+        fieldwork.record(channel.id, "opened")
+    form = ConsentForm()
+    if form.validate_on_submit():
+        return _start(form, channel=channel)
+    return _landing(form, existing)
+
+
+@bp.route("/s/<slug>")
+def channel_link(slug: str):
+    """A channel's public link: counted as opened; while its wave is open the browser's
+    session remembers the channel and the landing page follows, else the closed page."""
+    channel = fieldwork.channel_by_slug(slug)
+    if channel is None:
+        return _invalid_link()
+    fieldwork.record(channel.id, "opened")
+    if fieldwork.state(channel.wave) != "open":
+        return _closed_page(channel.wave)
+    session[CHANNEL_KEY] = channel.id
+    return redirect(url_for(".index"))
+
+
+@bp.route("/i/<token>", methods=["GET", "POST"])
+@limiter.limit(_limit("LIMIT_RESUME"))
+@limiter.limit(_limit("LIMIT_START"), methods=["POST"])
+def invitation(token: str):
+    """A single-use invitation: GET shows the landing page (messenger previews fetch links
+    too, so a GET uses nothing up), the consent POST starts the one response bound to it.
+    Opened again, it offers to continue its draft here, or says it was used."""
+    invitation = fieldwork.invitation_by_token(token)
+    if invitation is None:
+        return _invalid_link()
+    channel = fieldwork.channel_by_id(invitation.channel_id)
+    if request.method == "GET":
+        fieldwork.record(channel.id, "opened")
+    if invitation.response_id is not None or invitation.used_on is not None:
+        return _used_invitation(token, fieldwork.invitation_response(invitation))
+    if fieldwork.state(channel.wave) != "open":
+        return _closed_page(channel.wave)
+    form = ConsentForm()
+    if form.validate_on_submit():
+        try:
+            return _start(form, invitation=invitation)
+        except responses.InvitationUsed:  # another browser consented a moment earlier
+            return redirect(url_for(".invitation", token=token))
+    return _landing(form, None, action=url_for(".invitation", token=token))
+
+
+def _open_draft(response) -> bool:
+    return (
+        response is not None and response.status == "draft" and not responses.is_expired(response)
+    )
+
+
+def _used_invitation(token: str, response):
+    """An invitation used before: its draft is offered to continue in this browser (a POST
+    there takes it over); a submitted, withdrawn or purged one has a page saying so."""
+    if not _open_draft(response):
+        return render_template(
+            "questionnaire/invitation_used.html",
+            submitted=response is not None and response.status == "submitted",
+        )
+    closed = _draft_closed(response)
+    if closed is not None:
+        return closed
+    here = current_response()
+    if here is not None and here.id == response.id:  # this browser holds it already
+        return redirect(next_step_url(response))
+    if request.method == "POST":  # a consent sent from a page shown before it was used
+        return redirect(url_for(".invitation", token=token))
+    return render_template(
+        "questionnaire/resume.html",
+        form=ConfirmForm(),
+        action=url_for(".invitation_continue", token=token),
+        submitted=False,
+        replacing=here is not None and here.status == "draft",
+    )
+
+
+@bp.route("/i/<token>/continue", methods=["POST"])
+@limiter.limit(_limit("LIMIT_RESUME"))
+def invitation_continue(token: str):
+    """Take an invitation's draft over in this browser (like a personal resume link)."""
+    invitation = fieldwork.invitation_by_token(token)
+    if invitation is None:
+        return _invalid_link()
+    response = fieldwork.invitation_response(invitation)
+    if not _open_draft(response):
+        return redirect(url_for(".invitation", token=token))
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    closed = _draft_closed(response)
+    if closed is not None:
+        return closed
+    new_token = responses.take_over(response)
+    if new_token is None:  # another browser took it over a moment earlier
+        return redirect(url_for(".invitation", token=token))
+    _hold(new_token)
+    flash(_taken_over_message(response))
+    return redirect(next_step_url(response))
 
 
 @bp.route("/lang/<code>")
@@ -216,6 +406,8 @@ def profile():
     if request.method == "POST":
         check_untampered(form, request.form)
         if form.validate():
+            if _screened_out(response, form.data):
+                return redirect(url_for(".enough"))
             responses.save_profile(response, form.data, lang, _seconds_on("profile"))
             first = _order().pages[0].number
             return redirect(_after_save(url_for(".practice_page", number=first)))
@@ -231,6 +423,26 @@ def profile():
         questions=BACKGROUND,
         blocks=[_kind_block(kind) for kind in kinds],
     )
+
+
+def _screened_out(response, background: dict) -> bool:
+    """On a draft's first background answers: if they fall in a full quota cell that
+    closes, delete the draft (nothing of it is kept, only the channel's 'screened_out'
+    count) and forget it in this browser. A respondent past the background page who
+    changes it later is not turned away."""
+    if responses.profile_complete(response):
+        return False
+    if quotas.closed_cell(fieldwork.wave_by_id(response.wave_id), background) is None:
+        return False
+    responses.screen_out(response)
+    _forget()
+    return True
+
+
+@bp.route("/enough")
+def enough():
+    """Thank-you page of a respondent whose quota cell is full (nothing of theirs kept)."""
+    return render_template("questionnaire/quota_full.html")
 
 
 def _kind_block(kind: str) -> dict:
@@ -398,14 +610,18 @@ def practice_page(number: int):
     return _render_practice_page(fields, page, position, kinds, lang, errors=False)
 
 
-def _render_practice_page(fields, page, position: int, kinds, lang: str, errors: bool):
+def _render_practice_page(
+    fields, page, position: int, kinds, lang: str, errors: bool, preview: Preview | None = None
+):
     """The page with its fields as they stand: the stored answers (a GET: plain
     :class:`survey.forms.ShownField` values, nothing to validate) or a post sent back
-    with its errors (the WTForms form). The error summary is built only then."""
-    shown_kinds = _order().kinds(kinds)
+    with its errors (the WTForms form). The error summary is built only then. A
+    researcher's ``preview`` has no draft: the catalogue's order, nothing to send."""
+    shown_kinds = (preview.order if preview else _order()).kinds(kinds)
     sections = _sections(fields, page, shown_kinds, lang)
     return render_template(
-        "questionnaire/practice_page.html",
+        "questionnaire/preview_page.html" if preview else "questionnaire/practice_page.html",
+        preview=preview,
         csrf_field=csrf_input_html(),
         sections=sections,
         fields_in_order=_fields_in_order(sections) if errors else [],
@@ -420,7 +636,7 @@ def _render_practice_page(fields, page, position: int, kinds, lang: str, errors:
         textarea=textarea_html,
         field_errors=field_errors_html,
         progress=progress(position + 1),
-        previous_url=_step_url(position - 1),
+        previous_url=preview.previous_url if preview else _step_url(position - 1),
     )
 
 
@@ -461,6 +677,9 @@ def submit():
     if response is None:
         return redirect(url_for(".index"))
     if response.status == "draft":
+        closed = _draft_closed(response)
+        if closed is not None:
+            return closed
         if not responses.profile_complete(response) or responses.incomplete_pages(response):
             flash(_("Some questions are still unanswered. Please complete the pages marked below."))
             return redirect(url_for(".review"))
@@ -539,8 +758,7 @@ def withdraw():
     form = ConfirmForm()
     if form.validate_on_submit():
         responses.withdraw(response)
-        session.pop(TOKEN_KEY, None)
-        session.pop(SERVED_KEY, None)
+        _forget()
         flash(_("Your answers have been deleted."))
         return redirect(url_for(".index"))
     return render_template("questionnaire/withdraw.html", form=form, response=response)
@@ -550,9 +768,78 @@ def withdraw():
 def restart():
     """Forget this browser's response so another person can start afresh on it."""
     if ConfirmForm().validate_on_submit():
-        session.pop(TOKEN_KEY, None)
-        session.pop(SERVED_KEY, None)
+        _forget()
     return redirect(url_for(".index"))
+
+
+class Preview(NamedTuple):
+    """A researcher's preview of a page: the catalogue's order, where the preview goes
+    back and on, and every page of it (label, URL, whether it is this one)."""
+
+    order: paradata.Order
+    previous_url: str
+    next_url: str | None
+    steps: list[tuple[str, str, bool]]
+    languages: list[tuple[str, str, bool]]
+
+
+def _preview(number: int) -> Preview:
+    """The preview of page ``number`` (0: the background page) in the request's language."""
+    lang = current_language()
+    cat = responses.catalog()
+
+    def url(n: int, **lang_arg) -> str:
+        if n < 1:
+            return url_for(".preview", **lang_arg)
+        return url_for(".preview_page", number=n, **lang_arg)
+
+    steps = [(_("Your work background"), url(0), number == 0)] + [
+        (f"{page.number}. {page.category.name.get(lang)}", url(page.number), page.number == number)
+        for page in cat.pages
+    ]
+    languages = [
+        (code, url(number, lang=code), code == lang) for code in current_app.config["LANGUAGES"]
+    ]
+    return Preview(
+        order=paradata.resolve(cat, None),
+        previous_url=url(number - 1) if number > 0 else url(0),
+        next_url=url(number + 1) if number < len(cat.pages) else None,
+        steps=steps,
+        languages=languages,
+    )
+
+
+@bp.route("/researcher/preview")
+@researcher_required
+def preview():
+    """A researcher's preview of the background page (``?lang=ru|en``): what a respondent
+    sees, with nothing to send; no response is created or read."""
+    lang = current_language()
+    kinds = paradata.resolve(responses.catalog(), None).kinds(COMPANY_KINDS)
+    form = profile_form(lang)
+    return render_template(
+        "questionnaire/preview_profile.html",
+        preview=_preview(0),
+        form=form,
+        fields_in_order=[],
+        progress=progress(1),
+        questions=BACKGROUND,
+        blocks=[_kind_block(kind) for kind in kinds],
+    )
+
+
+@bp.route("/researcher/preview/page/<int:number>")
+@researcher_required
+def preview_page(number: int):
+    """A researcher's preview of practice page ``number`` (the catalogue's), asked about
+    both kinds of company, in the catalogue's order (``?lang=ru|en``); nothing to send."""
+    cat, lang = responses.catalog(), current_language()
+    if not 1 <= number <= len(cat.pages):
+        abort(404)
+    preview = _preview(number)
+    page = preview.order.pages[number - 1]
+    fields = shown_page_fields(cat.pages[number - 1], COMPANY_KINDS, lang, {})
+    return _render_practice_page(fields, page, number, COMPANY_KINDS, lang, False, preview)
 
 
 @bp.context_processor

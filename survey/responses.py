@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,7 +14,7 @@ from sqlalchemy import Integer, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from survey import paradata, vectors
+from survey import fieldwork, paradata, vectors
 from survey.catalog import Catalog, Page, check_wordings
 from survey.catalog import Practice as CatalogPractice
 from survey.consent import Consent
@@ -25,7 +25,9 @@ from survey.models import (
     Answer,
     CatalogVersion,
     Category,
+    Channel,
     FictitiousAnswer,
+    Invitation,
     Practice,
     PracticeExample,
     Response,
@@ -117,15 +119,8 @@ def stored_snapshots() -> list[tuple[str, dict]]:
 
 
 def default_wave() -> Wave:
-    """The wave new responses join: the default one, created on first use."""
-    wave = db.session.scalar(select(Wave).filter_by(is_default=True))
-    if wave is None:
-        wave = Wave(
-            code="w1", name_ru="Волна 1", name_en="Wave 1", is_default=True, opened_on=today()
-        )
-        db.session.add(wave)
-        db.session.flush()
-    return wave
+    """The wave the bare site URL leads to (survey/fieldwork.py), created on first use."""
+    return fieldwork.default_wave()
 
 
 def catalog_version_id() -> int:
@@ -266,16 +261,34 @@ def _store_vector(response: Response) -> None:
     set_committed_value(response, "answer_code", code)  # the object matches the row
 
 
-def start(language: str, quality_flag: str | None = None) -> tuple[Response, str]:
-    """Create a draft after consent, with its own question order; return it with its raw
-    resume token. Its answer vector starts with every cell unanswered ('.')."""
+class InvitationUsed(Exception):
+    """An invitation link started a response already (another browser, a moment earlier)."""
+
+
+def start(
+    language: str,
+    quality_flag: str | None = None,
+    channel: Channel | None = None,
+    invitation: Invitation | None = None,
+) -> tuple[Response, str]:
+    """Create a draft after consent, with its own question order, in a channel's wave (the
+    default wave's direct channel unless given); count the consent; return the draft with
+    its raw resume token. Its answer vector starts with every cell unanswered ('.').
+
+    With an ``invitation`` the draft is bound to it in the same transaction (its channel is
+    the invitation's); :class:`InvitationUsed`, nothing stored, if it was used already.
+    """
     token = secrets.token_urlsafe(24)
     version_id = catalog_version_id()
     cat = catalog()
+    if invitation is not None:
+        channel = fieldwork.channel_by_id(invitation.channel_id)
+    channel = channel or fieldwork.direct_channel(default_wave())
     response = Response(
         resume_token_hash=hash_token(token),
         status="draft",
-        wave_id=default_wave().id,
+        wave_id=channel.wave_id,
+        channel_id=channel.id,
         catalog_version_id=version_id,
         language=language,
         consent_version=consent().version,
@@ -289,9 +302,13 @@ def start(language: str, quality_flag: str | None = None) -> tuple[Response, str
     )
     db.session.add(response)
     db.session.flush()
+    if invitation is not None and not fieldwork.bind_invitation(invitation, response.id):
+        db.session.rollback()
+        raise InvitationUsed
     # One row per page now, so that every later save is a plain increment of its row.
     keys = [paradata.BACKGROUND_PAGE, *(page.key for page in cat.pages)]
     db.session.add_all(ResponsePage(response_id=response.id, page=key) for key in keys)
+    fieldwork.count(channel.id, "consented")
     db.session.commit()
     return response, token
 
@@ -664,28 +681,62 @@ def submit(response: Response, language: str, quality_flag: str | None = None) -
     return True
 
 
-def withdraw(response: Response) -> None:
-    """Delete a response and everything stored with it, leaving no readable trace of it in
-    the database files (see :func:`survey.storage.erase_deleted`)."""
+def _delete(response: Response, event: str) -> None:
+    """Delete a response and everything stored with it, counting ``event`` for its channel
+    in the same transaction; then leave no readable trace of it in the database files
+    (see :func:`survey.storage.erase_deleted`). An invitation it was started from stays
+    used (its ``response_id`` is set to NULL by the database)."""
+    if response.channel_id is not None:
+        fieldwork.count(response.channel_id, event)
     db.session.delete(response)
     db.session.commit()
     erase_deleted(db.engine)
 
 
-def purge_drafts(ttl_days: int | None = None) -> int:
-    """Delete drafts untouched for longer than the time to live; return how many."""
+def withdraw(response: Response) -> None:
+    """Delete a response at its respondent's request (counted as 'withdrawn')."""
+    _delete(response, "withdrawn")
+
+
+def screen_out(response: Response) -> None:
+    """Delete a draft whose respondent falls in a full quota cell (survey/quotas.py),
+    counted as 'screened_out': nothing of theirs is kept."""
+    _delete(response, "screened_out")
+
+
+def purgeable_drafts(ttl_days: int | None = None):
+    """The condition on ``response`` of drafts to purge: untouched for longer than the time
+    to live, or of a wave closed more than ``WAVE_GRACE_HOURS`` ago."""
     ttl = current_app.config["DRAFT_TTL_DAYS"] if ttl_days is None else ttl_days
     cutoff = today() - dt.timedelta(days=ttl)
-    ids = select(Response.id).where(Response.status == "draft", Response.updated_on < cutoff)
+    ended = [
+        wave.id
+        for wave in fieldwork.waves()
+        if wave.closes_at is not None and not fieldwork.in_grace(wave)
+    ]
+    return (Response.status == "draft") & (
+        (Response.updated_on < cutoff) | Response.wave_id.in_(ended)
+    )
+
+
+def purge_drafts(ttl_days: int | None = None) -> int:
+    """Delete drafts untouched for longer than the time to live, and drafts of waves whose
+    close plus grace has passed; count 'purged' per channel; return how many."""
+    condition = purgeable_drafts(ttl_days)
+    ids = select(Response.id).where(condition)
     for model in (Answer, PracticeExample, FictitiousAnswer, ResponsePage):
         db.session.execute(delete(model).where(model.response_id.in_(ids)))
-    result = db.session.execute(
-        delete(Response).where(Response.status == "draft", Response.updated_on < cutoff)
-    )
+    table = Response.__table__
+    deleted = db.session.execute(
+        table.delete().where(condition).returning(table.c.channel_id)
+    ).all()
+    for channel_id, n in Counter(row[0] for row in deleted).items():
+        if channel_id is not None:
+            fieldwork.count(channel_id, "purged", by=n)
     db.session.commit()
-    if result.rowcount:
+    if deleted:
         erase_deleted(db.engine)
-    return result.rowcount
+    return len(deleted)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,12 @@ def test_every_questionnaire_page_is_sent_with_no_store(app):
         "questionnaire.resume": [other.get(link), other.get("/resume/" + "x" * 32)],
         "questionnaire.withdraw": [draft.get("/withdraw"), done.get("/withdraw")],
         "questionnaire.restart": [done.post("/restart", data={"csrf_token": done_token})],
+        "questionnaire.channel_link": [other.get("/s/unknown")],
+        "questionnaire.invitation": [other.get("/i/unknown")],
+        "questionnaire.invitation_continue": [other.post("/i/unknown/continue", data={})],
+        "questionnaire.enough": [other.get("/enough")],
+        "questionnaire.preview": [other.get("/researcher/preview")],
+        "questionnaire.preview_page": [other.get("/researcher/preview/page/1")],
     }
     assert set(seen) == questionnaire_endpoints(app)  # a new page gets a line here
     statuses = set()

@@ -76,12 +76,13 @@ def researcher(app, runner) -> str:
 @given(target=st.one_of(STRINGS, URLISH))
 @example(target="/\t/evil.example")
 @example(target="/\\evil.example")
+@example(target="/?")
 def test_the_target_is_always_a_path_on_this_site(target):
     result = safe_redirect_target(target, DEFAULT)
     assert_stays_on_the_site(result)
-    # a plain path comes back unchanged
+    # a plain path comes back unchanged (an empty query string may be dropped)
     if re.fullmatch(r"/[a-z0-9_/-]*(\?[a-z0-9_=&]*)?", target) and not target.startswith("//"):
-        assert result == target
+        assert result in (target, target.removesuffix("?"))
 
 
 @pytest.mark.parametrize(
