@@ -53,6 +53,8 @@ _UI: dict[str, dict[str, str]] = {
         "demo_note": (
             "Все числа ниже получены на синтетических данных и не описывают реальных людей."
         ),
+        "pilot": "Включает ответы ПИЛОТНОЙ волны",
+        "pilot_note": "Основной анализ оставляет ответы пилотных волн в стороне.",
         "generated_on": "Дата формирования",
         "filters": "Фильтры",
         "filters_none": "нет",
@@ -107,6 +109,8 @@ _UI: dict[str, dict[str, str]] = {
         "title": "Motivation practices in Russian and foreign companies: report",
         "demo": "DEMO DATA (synthetic)",
         "demo_note": "Every number below comes from synthetic data and describes no real person.",
+        "pilot": "Includes PILOT responses",
+        "pilot_note": "The main analysis leaves the responses of pilot waves out.",
         "generated_on": "Generated on",
         "filters": "Filters",
         "filters_none": "none",
@@ -318,14 +322,16 @@ def render_report(
     demo: bool = False,
     filters: Mapping[str, Any] | None = None,
     generated_on: dt.date | dt.datetime | str | None = None,
+    pilot: bool = False,
 ) -> str:
     """Render the comparison as one self-contained HTML document.
 
-    The document holds, in order: a "demo data" banner (only when ``demo``),
-    the title and generation date, the filters applied, the sample description,
-    the assumptions, the comparison table, the prevalence dumbbell, the paired
-    chart, the rating chart and, when ``category_table`` is given, the
-    category-level table and dumbbell. plotly.js is inlined once in ``<head>``;
+    The document holds, in order: a "demo data" banner (only when ``demo``), a
+    "pilot responses" banner (only when ``pilot``), the title and generation
+    date, the filters applied, the sample description, the assumptions, the
+    comparison table, the prevalence dumbbell, the paired chart, the rating
+    chart and, when ``category_table`` is given, the category-level table and
+    dumbbell. plotly.js is inlined once in ``<head>``;
     nothing is loaded from the network.
 
     Parameters
@@ -356,6 +362,8 @@ def render_report(
     generated_on : date, datetime or str, optional
         Shown under the title; omitted when ``None`` (the report does not read
         the clock, so equal inputs give an equal document).
+    pilot : bool, default False
+        Mark the report as including responses of a pilot wave.
 
     Returns
     -------
@@ -387,6 +395,11 @@ def render_report(
         parts.append(
             f'<div class="demo-banner" role="alert">{_e(ui["demo"])}'
             f"<small>{_e(ui['demo_note'])}</small></div>"
+        )
+    if pilot:
+        parts.append(
+            f'<div class="demo-banner" role="note">{_e(ui["pilot"])}'
+            f"<small>{_e(ui['pilot_note'])}</small></div>"
         )
     parts.append(f"<header><h1>{_e(doc_title)}</h1>")
     if generated_on is not None:

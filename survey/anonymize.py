@@ -6,8 +6,12 @@ a hundred or a million responses. Suppressed values are released as ``SUPPRESSED
 
 The quasi-identifiers (:data:`QUASI_IDENTIFIERS`, the one definition) are everything a
 released row says about its respondent that someone who knows them could also know: the
-wave, the submission month, the questionnaire language, the answer scale, the background
-answers (job function included) and the period of each kind of company worked in.
+wave, the channel they came through (its label: a channel of six respondents would single
+them out as surely as a rare background), the submission month, the questionnaire
+language, the answer scale, the background answers (job function included) and the
+period of each kind of company worked in. An export that includes pilot waves adds
+:data:`PILOT_COLUMN`, a quasi-identifier of its own (the wave column may be generalized
+away, the label must stay).
 ``worked_in`` and ``answer_scale`` are *structural*: the answer columns give them away (a
 kind of company never worked in has only not-applicable, empty answers; a former "met it"
 answer, or an "applied" / "existed" / "not my role" one, shows the scale it was given on),
@@ -46,14 +50,21 @@ KIND_QUASI_IDENTIFIERS: tuple[str, ...] = tuple(
 # Everything a released row says about who answered, in the column order of responses.csv.
 QUASI_IDENTIFIERS: tuple[str, ...] = (
     "wave",
+    "channel",
     "submitted_month",
     "language",
     "answer_scale",
     *(q.field for q in BACKGROUND),
     *KIND_QUASI_IDENTIFIERS,
 )
-# Quasi-identifiers the answer columns reveal: kept in every released combination.
-STRUCTURAL: tuple[str, ...] = ("worked_in", "answer_scale")
+# The mark of a pilot wave's response (1) in an export that includes pilot waves: released
+# with the row like the wave, and like a structural one never generalized or suppressed on
+# its own, so that k holds among the pilot responses by themselves and the label survives
+# wherever the wave column is generalized away.
+PILOT_COLUMN = "is_pilot"
+# Quasi-identifiers the answer columns reveal (and the pilot label): kept in every released
+# combination.
+STRUCTURAL: tuple[str, ...] = ("worked_in", "answer_scale", PILOT_COLUMN)
 
 # The job function, coarsened to the functions the catalogue marks practices with (2026.4:
 # sales) and all the others. A test fails if the catalogue ever marks another function.
@@ -126,6 +137,7 @@ GENERALIZATIONS: tuple[tuple[str, Recode], ...] = (
     ("job_function", FUNCTION_COARSENING),
     # Second level: broad bands, then dropping the least analytic detail altogether.
     ("submitted_month", quarter_to_year),
+    ("channel", to_any),  # how people were reached: the dashboard's, not the analysis'
     ("language", to_any),  # the questionnaire's language matters less than any background
     ("region", {"moscow_spb": ANY, "other": ANY}),
     ("current_employer", {"ru": ANY, "foreign": ANY, "other": ANY}),
@@ -153,6 +165,7 @@ GENERALIZATIONS: tuple[tuple[str, Recode], ...] = (
 # Local suppression: the order in which a rare record loses single values (never worked_in).
 SUPPRESSION_ORDER: tuple[str, ...] = (
     "submitted_month",
+    "channel",
     "language",
     "wave",
     "region",
@@ -255,6 +268,7 @@ GENERALIZED_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "language": {},
     "wave": {},
+    "channel": {},
 }
 for _variable in (
     "region",
@@ -265,6 +279,7 @@ for _variable in (
     *KIND_QUASI_IDENTIFIERS,
     "language",
     "wave",
+    "channel",
 ):
     GENERALIZED_LABELS.setdefault(_variable, {})[ANY] = ANY_LABEL
 
@@ -537,7 +552,7 @@ def plan(
     if result.suppressed_share > max_suppressed_share:
         raise ExportRefused(
             f"Reaching {k}-anonymity would suppress {result.suppressed_share:.1%} of the "
-            f"quasi-identifier values (background, wave, month, language; limit "
+            f"quasi-identifier values (background, wave, channel, month, language; limit "
             f"{max_suppressed_share:.0%}). The sample is too small "
             "or too varied for a safe release: wait for more responses, export a narrower "
             "set, or raise the limit deliberately."

@@ -12,7 +12,10 @@ Three rules (ESSnet output checking; Denning's tracker attack; see the README):
    filters less some) by 1 to ``MIN_CELL - 1`` respondents is refused: otherwise two
    allowed requests would give those few respondents' answers by subtraction. The check
    runs for the whole segment and for the respondents of each kind of company and of both
-   (the groups every table column rests on).
+   (the groups every table column rests on). Flagged responses and those of pilot waves
+   enter only on request: a segment that asks for them must not differ by 1 to
+   ``MIN_CELL - 1`` from the same segment without them. The channel a respondent came
+   through is a filter like the others (a channel of six respondents is a small segment).
 
 "Protected" respondents are the real ones: demo (synthetic) rows never count as cover.
 In a study with only demo rows, the demo rows are judged the same way.
@@ -85,7 +88,9 @@ class Verdict:
 
     allowed: bool
     min_cell: int
-    reason: str | None = None  # "too_small", "differencing" or "complement"
+    # "too_small", "differencing", "complement" (a period) or "partition" (a wave, channel
+    # or language whose small siblings it would give away)
+    reason: str | None = None
 
     def message(self) -> str:
         """The reader's explanation, in the interface language."""
@@ -95,6 +100,13 @@ class Verdict:
                 "of company in this selection. This period is withheld too, so that the small "
                 "one cannot be worked out by subtracting the periods shown from the total. "
                 "Choose another period or remove a filter.",
+                n=self.min_cell,
+            )
+        if self.reason == "partition":
+            return _(
+                "Another wave, channel or language has fewer than %(n)d respondents in this "
+                "selection. This one is withheld too, so that the small one cannot be worked "
+                "out by subtracting the ones shown from the total. Remove or change a filter.",
                 n=self.min_cell,
             )
         if self.reason == "differencing":
@@ -136,7 +148,12 @@ def _superset_sums(counts: np.ndarray, k: int) -> np.ndarray:
 
 
 def judge(
-    lattice, k: int, include_flagged: bool, threshold: int, period_bit: int | None = None
+    lattice,
+    k: int,
+    include_flagged: bool,
+    threshold: int,
+    period_bit: int | None = None,
+    include_pilot: bool = False,
 ) -> Verdict:
     """Apply the segment and differencing rules to a lattice from
     :func:`survey.queries.segment_lattice` of a segment with ``k`` filters.
@@ -144,41 +161,59 @@ def judge(
     ``period_bit`` is the filter bit of a period restriction, if any: for a segment with it,
     "the respondents of a kind" are those of that kind in the period (the rows' effective
     code); for a broader segment without it, those who worked in the kind at all.
+
+    Flagged and pilot responses are let in only on request (``include_flagged``,
+    ``include_pilot``): a segment that asks for them must not differ from the same segment
+    without them (each, or both) by 1 to ``threshold - 1`` respondents, or those few
+    respondents' answers would follow by subtraction.
     """
     full = (1 << k) - 1
-    sizes: dict[tuple[bool, str], np.ndarray] = {}
-    for flagged_too in (False, True):
-        for view, codes in VIEWS.items():
-            real = np.zeros(1 << k, dtype=np.int64)
-            effective = np.zeros(1 << k, dtype=np.int64)
-            for bits, unflagged, worked_in, n, *rest in lattice:
-                if not (flagged_too or unflagged):
-                    continue
-                if codes is None or worked_in in codes:
-                    real[bits] += n
-                if codes is None or (rest[0] if rest else worked_in) in codes:
-                    effective[bits] += n
-            table = _superset_sums(real, k)
-            if period_bit is not None:
-                with_period = _superset_sums(effective, k)
-                for mask in range(1 << k):
-                    if mask >> period_bit & 1:
-                        table[mask] = with_period[mask]
-            sizes[(flagged_too, view)] = table
-    own = sizes[(include_flagged, "all")][full]
+    tables: dict[tuple[bool, bool, str], np.ndarray] = {}
+
+    def sizes(flagged_too: bool, pilot_too: bool, view: str) -> np.ndarray:
+        """Respondents per filter subset, with or without flagged and pilot rows."""
+        key = (flagged_too, pilot_too, view)
+        if key in tables:
+            return tables[key]
+        codes = VIEWS[view]
+        real = np.zeros(1 << k, dtype=np.int64)
+        effective = np.zeros(1 << k, dtype=np.int64)
+        for bits, unflagged, worked_in, n, *rest in lattice:
+            if not (flagged_too or unflagged):
+                continue
+            if not pilot_too and len(rest) > 1 and rest[1]:
+                continue
+            if codes is None or worked_in in codes:
+                real[bits] += n
+            if codes is None or (rest[0] if rest else worked_in) in codes:
+                effective[bits] += n
+        table = _superset_sums(real, k)
+        if period_bit is not None:
+            with_period = _superset_sums(effective, k)
+            for mask in range(1 << k):
+                if mask >> period_bit & 1:
+                    table[mask] = with_period[mask]
+        tables[key] = table
+        return table
+
+    own = sizes(include_flagged, True, "all")[full]
     if own < threshold:
         return Verdict(False, threshold, "too_small")
+    # The same filters without what the segment asked for beyond the default.
+    narrower = [(False, True)] if include_flagged else []
+    if include_pilot:
+        narrower += [(include_flagged, False), *([(False, False)] if include_flagged else [])]
     for view in VIEWS:
-        table = sizes[(include_flagged, view)]
+        table = sizes(include_flagged, True, view)
         size = table[full]
         if size < threshold:
             continue  # every cell of this group is withheld anyway
         # Respondents in each broader segment (some filters dropped) but not in this one.
         differences = [table[mask] - size for mask in range(full)]
-        if include_flagged:  # and those this one adds to the same filters without flagged
-            unflagged = sizes[(False, view)][full]
-            if unflagged >= threshold:
-                differences.append(size - unflagged)
+        for flagged_too, pilot_too in narrower:  # and those this one adds to a narrower one
+            smaller = sizes(flagged_too, pilot_too, view)[full]
+            if smaller >= threshold:
+                differences.append(size - smaller)
         if any(0 < d < threshold for d in differences):
             return Verdict(False, threshold, "differencing")
     return Verdict(True, threshold)
@@ -189,12 +224,46 @@ def check_segment(segment: queries.Segment, pop: queries.Population) -> Verdict:
     dims = queries.segment_dimensions(segment)
     lattice = queries.segment_lattice(segment, pop)
     period_bit = len(dims) - 1 if segment.period else None  # the period filter is last
-    verdict = judge(lattice, len(dims), segment.include_flagged, min_cell(), period_bit)
+    verdict = judge(
+        lattice,
+        len(dims),
+        segment.include_flagged,
+        min_cell(),
+        period_bit,
+        include_pilot=segment.include_pilot,
+    )
     if verdict.allowed and segment.period:
         counts = queries.period_counts(segment, pop)
         if segment.period in withheld_periods(counts, verdict.min_cell):
             return Verdict(False, verdict.min_cell, "complement")
+    for name in queries.PARTITIONS:
+        value = getattr(segment, name) if verdict.allowed else None
+        if value is not None:
+            siblings = queries.sibling_counts(segment, pop, name)
+            if value in withheld_siblings(siblings, verdict.min_cell):
+                return Verdict(False, verdict.min_cell, "partition")
     return verdict
+
+
+def withheld_siblings(counts: dict[str, int], threshold: int) -> set[str]:
+    """Values of a partition (waves, channels, languages) withheld as secondary
+    suppression, from the respondents per value in the segment without that filter.
+
+    The pairwise check of :func:`judge` compares a segment with the broader one only: with
+    channels of 6, 500 and 500 respondents, each big one passes, and the total less both
+    gives the small one. So when values hold 1 to threshold-1 respondents (refused by
+    themselves), the smallest other non-empty values are withheld too until the withheld
+    ones hold at least ``threshold`` together; the total less the shown values then gives
+    only that union.
+    """
+    small = {v for v, n in counts.items() if 0 < n < threshold}
+    if not small:
+        return set()
+    held = set(small)
+    rest = sorted((n, v) for v, n in counts.items() if n and v not in held)
+    while sum(counts[v] for v in held) < threshold and rest:
+        held.add(rest.pop(0)[1])
+    return held
 
 
 def withheld_periods(counts: dict[str, dict[str, int]], threshold: int) -> set[str]:

@@ -11,15 +11,17 @@ from collections.abc import Callable, Iterable
 
 from flask_babel import lazy_gettext as _l
 
-from survey.queries import Segment
+from survey.queries import Segment, channel_labels
 from survey.questions import BACKGROUND_BY_FIELD, PERIODS
 
 FILTER_NAMES = (
     *BACKGROUND_BY_FIELD,
     "period",
     "wave",
+    "channel",
     "language",
     "include_demo",
+    "include_pilot",
     "include_flagged",
     "exclude_low_quality",
 )
@@ -59,13 +61,17 @@ def check_names(args, allowed: Iterable[str]) -> None:
 
 
 def segment_from_args(
-    args, extra: Iterable[str] = (), wave_codes: Callable[[], Iterable[str]] = tuple
+    args,
+    extra: Iterable[str] = (),
+    wave_codes: Callable[[], Iterable[str]] = tuple,
+    channel_labels: Callable[[], Iterable[str]] = channel_labels,
 ) -> Segment:
     """The segment a request asks for; empty values mean "no restriction".
 
     ``extra`` names the page's own parameters (``view``, ``level``...), checked by the page.
     ``wave_codes`` returns the waves that exist (asked only when a wave is named): an unknown
-    wave is a bad value, not an empty study.
+    wave is a bad value, not an empty study. ``channel_labels`` likewise returns the channel
+    labels that exist: a channel is named by its label, never by its link's slug.
     """
     check_names(args, (*FILTER_NAMES, *extra))
     values: dict = {}
@@ -86,12 +92,17 @@ def segment_from_args(
     wave = args.get("wave") or None
     if wave is not None and wave not in set(wave_codes()):
         raise BadQuery("wave", _l("no wave has this code"))
+    channel = args.get("channel") or None
+    if channel is not None and channel not in set(channel_labels()):
+        raise BadQuery("channel", _l("no channel has this label"))
     return Segment(
         **values,
         language=language,
         period=period,
         wave=wave,
+        channel=channel,
         include_demo=parse_bool("include_demo", args.get("include_demo")),
+        include_pilot=parse_bool("include_pilot", args.get("include_pilot")),
         include_flagged=parse_bool("include_flagged", args.get("include_flagged")),
         exclude_low_quality=parse_bool("exclude_low_quality", args.get("exclude_low_quality")),
     )

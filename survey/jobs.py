@@ -112,7 +112,9 @@ def start_export_if_large(args, name: str | None = None) -> Job | None:
     """A job for an export of more than ``EXPORT_SYNC_LIMIT`` responses, else None (the
     caller answers synchronously). A bad request raises as the download would."""
     options, file = export_request(args, name)
-    size = queries.count_respondents(queries.Segment(include_demo=options.include_demo))
+    size = queries.count_respondents(
+        queries.Segment(include_demo=options.include_demo, include_pilot=options.include_pilot)
+    )
     if size <= current_app.config["EXPORT_SYNC_LIMIT"]:
         return None
     pairs = [[key, value] for key, value in args.items(multi=True) if key != "lang"]
@@ -370,7 +372,7 @@ def _export(parameters: dict, progress: Progress, fileobj) -> tuple[str, str, st
         progress(0.05 + 0.95 * fraction)
 
     if name == "zip":
-        stamp = f"{'demo-' if made.population.use_demo else ''}survey-export"
+        stamp = made.download_stem
         _with_progress(made.zip_to, share)(fileobj)
         return ".zip", f"{stamp}.zip", "application/zip"
     records = max(made.records, 1)
@@ -412,6 +414,7 @@ def report_html(segment, lang: str, progress: Progress | None = None) -> tuple[s
         demo=result.demo,
         filters=result.filters,
         generated_on=today(),
+        pilot=result.pilot,
     )
     progress(0.95)
     return html, f"{'demo-' if result.demo else ''}survey-report-{lang}.html"

@@ -20,7 +20,15 @@ from sqlalchemy import and_, case, func, literal, literal_column, null, or_, sel
 from survey import readpath
 from survey.extensions import db
 from survey.lazy import LazyModule
-from survey.models import CatalogVersion, Practice, PracticeExample, Response, ResponsePage, Wave
+from survey.models import (
+    CatalogVersion,
+    Channel,
+    Practice,
+    PracticeExample,
+    Response,
+    ResponsePage,
+    Wave,
+)
 from survey.questions import (
     BACKGROUND_BY_FIELD,
     KIND_BACKGROUND_BY_FIELD,
@@ -53,8 +61,14 @@ class Segment:
     # not asked) drop out of a period-restricted view.
     period: str | None = None
     wave: str | None = None
+    # A channel's LABEL ('linkedin'), never its slug: labels are unique within a wave, and
+    # the same label in two waves is the same kind of channel (both count).
+    channel: str | None = None
     language: str | None = None
     include_demo: bool = False
+    # Responses of pilot waves stay out unless asked for, or unless ``wave`` names a pilot
+    # wave (see :func:`response_conditions`); a result that includes them is labelled.
+    include_pilot: bool = False
     include_flagged: bool = False
     # Leave out responses whose quality indicators mark them low quality (survey/paradata.py);
     # responses never assessed (NULL) stay in.
@@ -67,7 +81,7 @@ class Segment:
     def filters(self) -> dict[str, str]:
         """The active restrictions as a plain dict (for URLs, JSON and report headers)."""
         out = {k: v for k, v in asdict(self).items() if v not in (None, False)}
-        for name in ("include_demo", "include_flagged", "exclude_low_quality"):
+        for name in ("include_demo", "include_pilot", "include_flagged", "exclude_low_quality"):
             if out.get(name):
                 out[name] = "1"
         return out
@@ -127,11 +141,51 @@ def response_conditions(segment: Segment, pop: Population | None = None) -> list
         conds.append(Response.language == segment.language)
     if segment.wave:
         conds.append(Response.wave_id.in_(select(Wave.id).where(Wave.code == segment.wave)))
+    elif not segment.include_pilot and (pilots := pilot_wave_ids()):
+        conds.append(Response.wave_id.not_in(pilots))
+    if segment.channel:
+        conds.append(in_channel(segment.channel))
     if segment.exclude_low_quality:
         conds.append(ACCEPTABLE_QUALITY)
     if segment.period:
         conds.append(in_period(segment.period))
     return conds
+
+
+def pilot_wave_ids() -> list[int]:
+    """Ids of the pilot waves (usually none: then no condition is added at all)."""
+    return list(db.session.scalars(select(Wave.id).where(Wave.is_pilot.is_(True))))
+
+
+def lets_in_pilot(segment: Segment) -> bool:
+    """Whether the segment's responses may come from pilot waves: it asks for them, or its
+    ``wave`` names a pilot wave (named explicitly, the wave is in)."""
+    if segment.include_pilot:
+        return True
+    if not segment.wave:
+        return False
+    return bool(db.session.scalar(select(Wave.is_pilot).where(Wave.code == segment.wave)))
+
+
+def includes_pilot(segment: Segment) -> bool:
+    """Whether results of the segment include pilot responses and must say so: it lets
+    pilot waves in (:func:`lets_in_pilot`) and one of those has a submitted response.
+
+    Decided on the waves alone, never on the segment's other filters, so the label tells
+    nothing about a segment the disclosure gate withholds.
+    """
+    if not lets_in_pilot(segment):
+        return False
+    waves = select(Wave.id).where(Wave.is_pilot.is_(True))
+    if segment.wave:
+        waves = waves.where(Wave.code == segment.wave)
+    found = select(literal(1)).where(Response.status == "submitted", Response.wave_id.in_(waves))
+    return bool(db.session.scalar(found.limit(1)))
+
+
+def in_channel(label: str):
+    """The respondent came through a channel with this label (in any wave)."""
+    return Response.channel_id.in_(select(Channel.id).where(Channel.label == label))
 
 
 def kind_in_period(kind: str, period: str):
@@ -185,6 +239,8 @@ def segment_dimensions(segment: Segment) -> list[tuple[str, object]]:
     if segment.wave:
         wave_ids = select(Wave.id).where(Wave.code == segment.wave)
         dims.append(("wave", Response.wave_id.in_(wave_ids)))
+    if segment.channel:  # a channel of a few respondents is a small segment like any other
+        dims.append(("channel", in_channel(segment.channel)))
     if segment.exclude_low_quality:  # a filter like any other: differencing covers it
         dims.append(("exclude_low_quality", ACCEPTABLE_QUALITY))
     if segment.period:  # keep it last: the gate reads its bit (see segment_lattice)
@@ -192,15 +248,21 @@ def segment_dimensions(segment: Segment) -> list[tuple[str, object]]:
     return dims
 
 
-def segment_lattice(segment: Segment, pop: Population) -> list[tuple[int, bool, str, int, str]]:
+def segment_lattice(
+    segment: Segment, pop: Population
+) -> list[tuple[int, bool, str, int, str, bool]]:
     """Protected submitted responses grouped by which of the segment's filters they meet.
 
-    One GROUP BY returns rows ``(bits, unflagged, worked_in, n, effective)``: bit i of
-    ``bits`` is set when the response meets the segment's i-th filter (see
+    One GROUP BY returns rows ``(bits, unflagged, worked_in, n, effective, pilot)``: bit i
+    of ``bits`` is set when the response meets the segment's i-th filter (see
     :func:`segment_dimensions`); ``effective`` is :func:`effective_worked_in` (the kinds
     in the period, when the segment has one, else ``worked_in`` again). From these the
     disclosure gate knows the size of the segment and of every broader segment that drops
     some of its filters, overall and per kind, without one query per combination.
+
+    Pilot waves are part of the rows only when the segment lets them in
+    (:func:`lets_in_pilot`; ``pilot`` marks their rows): otherwise every broader segment
+    leaves them out as the segment does.
     """
     dims = segment_dimensions(segment)
     base = protected(pop)
@@ -208,16 +270,24 @@ def segment_lattice(segment: Segment, pop: Population) -> list[tuple[int, bool, 
     if not base.use_real and not base.use_demo:
         return []
     conds.append(Response.is_demo.is_(not base.use_real))
+    pilots = pilot_wave_ids()
+    with_pilot = bool(pilots) and lets_in_pilot(segment)
+    if pilots and not with_pilot:
+        conds.append(Response.wave_id.not_in(pilots))
     flags = [case((cond, 1), else_=0) for _, cond in dims]
     unflagged = case((Response.quality_flag.is_(None), 1), else_=0)
     effective = effective_worked_in(segment).label("effective")
     columns = [*flags, unflagged, Response.worked_in, effective]
+    if with_pilot:
+        columns.append(case((Response.wave_id.in_(pilots), 1), else_=0))
     rows = db.session.execute(select(*columns, func.count()).where(*conds).group_by(*columns)).all()
     out = []
+    k = len(dims)
     for row in rows:
-        bits = sum(int(v) << i for i, v in enumerate(row[: len(dims)]))
-        worked_in, eff = row[len(dims) + 1] or "", row[len(dims) + 2] or ""
-        out.append((bits, bool(row[len(dims)]), worked_in, int(row[-1]), eff))
+        bits = sum(int(v) << i for i, v in enumerate(row[:k]))
+        worked_in, eff = row[k + 1] or "", row[k + 2] or ""
+        pilot = bool(row[k + 3]) if with_pilot else False
+        out.append((bits, bool(row[k]), worked_in, int(row[-1]), eff, pilot))
     return out
 
 
@@ -239,6 +309,35 @@ def period_counts(segment: Segment, pop: Population) -> dict[str, dict[str, int]
     return out
 
 
+# Filters whose values partition the respondents and are released side by side: the gate
+# withholds a value when its small siblings could be worked out by subtraction.
+PARTITIONS = ("wave", "channel", "language")
+
+
+def sibling_counts(segment: Segment, pop: Population, name: str) -> dict[str, int]:
+    """The protected respondents of the segment WITHOUT its ``name`` filter, per value of
+    that filter (a wave code, a channel label, a language): the gate's secondary
+    suppression across a partition (see :func:`survey.disclosure.withheld_siblings`)."""
+    if name not in PARTITIONS:
+        raise ValueError(f"not a partition filter: {name!r}")
+    base = protected(pop)
+    broader = replace(segment, **{name: None})
+    key = {
+        "wave": Wave.code,
+        "channel": Channel.label,
+        "language": Response.language,
+    }[name]
+    stmt = (
+        select(key, func.count()).select_from(Response).where(*response_conditions(broader, base))
+    )
+    if name == "wave":
+        stmt = stmt.join(Wave, Wave.id == Response.wave_id)
+    elif name == "channel":
+        stmt = stmt.join(Channel, Channel.id == Response.channel_id)
+    rows = db.session.execute(stmt.group_by(key)).all()
+    return {str(value): int(n) for value, n in rows if value is not None}
+
+
 def kind_structure(segment: Segment, pop: Population) -> dict[str, int]:
     """Respondents of the segment by the kinds they contribute answers to (a ``worked_in``
     code; with a period, the kinds in that period): the gate's secondary suppression."""
@@ -254,6 +353,12 @@ def kind_structure(segment: Segment, pop: Population) -> dict[str, int]:
 def wave_codes() -> list[str]:
     """Codes of every wave (for validating a filter)."""
     return list(db.session.scalars(select(Wave.code)))
+
+
+def channel_labels() -> list[str]:
+    """The distinct labels of every wave's channels, sorted (for validating a filter and
+    for the export's codebook); never a slug."""
+    return list(db.session.scalars(select(Channel.label).distinct().order_by(Channel.label)))
 
 
 def examples(practice_id: str, segment: Segment, kind: str | None, limit: int) -> list[str]:
@@ -488,19 +593,16 @@ def language_switches(demo_cond: list) -> int:
     return int(db.session.scalar(select(func.count()).select_from(switched.subquery())))
 
 
-def fieldwork(include_demo: bool = False) -> dict:
+def fieldwork(include_demo: bool = False, wave_id: int | None = None) -> dict:
     """Fieldwork numbers: completed and started responses, completion, drop-off, daily counts
-    (the sample's background comes through :func:`survey.results.fieldwork`).
+    (the sample's background comes through :func:`survey.results.fieldwork`), of the whole
+    study or of one wave.
 
     Drop-off uses each response's furthest page: ``reached[i]`` counts responses (drafts and
     submitted) that got to page i or further.
     """
     pop = population(include_demo)
-    demo_cond = []
-    if not pop.use_real:
-        demo_cond.append(Response.is_demo.is_(True))
-    elif not pop.use_demo:
-        demo_cond.append(Response.is_demo.is_(False))
+    demo_cond = fieldwork_conditions(pop, wave_id)
     by_status = dict(
         db.session.execute(
             select(Response.status, func.count()).where(*demo_cond).group_by(Response.status)
@@ -608,10 +710,9 @@ def export_keys(
     conditions: list, stored: tuple[str, ...], size: int = 10_000
 ) -> Iterator[list[tuple]]:
     """The raw quasi-identifiers of every selected response, in batches of ``size``
-    rows: ``(id, export_id,
-    is_demo, wave_id, submitted_on, language, legacy, current, *stored)``, where ``stored``
-    names response columns (plain driver tuples: ``submitted_on`` is a date on PostgreSQL
-    and ISO text on SQLite).
+    rows: ``(id, export_id, is_demo, wave_id, channel_id, submitted_on, language, legacy,
+    current, *stored)``, where ``stored`` names response columns (plain driver tuples:
+    ``submitted_on`` is a date on PostgreSQL and ISO text on SQLite).
 
     Not grouped in the database: nearly every response of a study has a combination of its
     own, and SQLite took five times longer to group them than Python takes to count them.
@@ -621,6 +722,7 @@ def export_keys(
         Response.export_id,
         Response.is_demo,
         Response.wave_id,
+        Response.channel_id,
         Response.submitted_on,
         Response.language,
         *scale_flags(),
@@ -724,6 +826,48 @@ def waves() -> list[tuple[int, str, str, str]]:
     return [tuple(row) for row in rows]
 
 
+def quota_counts(wave_id: int, cells: list[tuple[str, str]]) -> tuple[int, dict]:
+    """Completed responses of a wave, and of each (background field, code) cell of its
+    quotas: ``(completed, {(field, code): n})`` in one pass. Completed means submitted,
+    not demo and not flagged as a likely bot (the responses the analysis counts by default;
+    a bot must not fill a quota cell). Pilot waves count their own responses."""
+    conds = [
+        Response.wave_id == wave_id,
+        Response.status == "submitted",
+        Response.is_demo.is_(False),
+        Response.quality_flag.is_(None),
+    ]
+    cells = [cell for cell in dict.fromkeys(cells) if cell[0] in BACKGROUND_BY_FIELD]
+    counts_of = [func.count().filter(getattr(Response, field) == code) for field, code in cells]
+    row = db.session.execute(select(func.count(), *counts_of).where(*conds)).one()
+    return int(row[0]), {cell: int(n) for cell, n in zip(cells, row[1:], strict=True)}
+
+
+def invitation_counts(wave_id: int) -> dict[int, tuple[int, int]]:
+    """Per channel id of a wave: its single-use invitations ``(generated, used)``; channels
+    without any are absent."""
+    from survey.models import Channel, Invitation
+
+    rows = db.session.execute(
+        select(Invitation.channel_id, func.count(), func.count(Invitation.used_on))
+        .join(Channel, Channel.id == Invitation.channel_id)
+        .where(Channel.wave_id == wave_id)
+        .group_by(Invitation.channel_id)
+    )
+    return {int(cid): (int(generated), int(used)) for cid, generated, used in rows}
+
+
+def channels() -> list[tuple[int, str, str]]:
+    """``(id, label, wave code)`` of every channel, oldest wave and channel first (the
+    export's channel column releases the label, never the slug)."""
+    rows = db.session.execute(
+        select(Channel.id, Channel.label, Wave.code)
+        .join(Wave, Wave.id == Channel.wave_id)
+        .order_by(Wave.id, Channel.id)
+    )
+    return [tuple(row) for row in rows]
+
+
 def catalog_snapshots() -> list[tuple[str, str, dict]]:
     """``(version, checksum, snapshot)`` of every stored catalogue version, oldest first."""
     rows = db.session.execute(
@@ -732,3 +876,120 @@ def catalog_snapshots() -> list[tuple[str, str, dict]]:
         )
     )
     return [tuple(row) for row in rows]
+
+
+# -- the funnel per wave and channel (survey/funnel.py) ----------------------------------------
+def fieldwork_conditions(pop: Population, wave_id: int | None = None) -> list:
+    """WHERE conditions on ``response`` (drafts included) of the fieldwork numbers: the
+    demo rows when they stand in for a study with no real submitted response, else the
+    real rows and, when asked for, the demo rows too; of one wave if given.
+
+    A study whose real respondents have only drafts so far (and no demo data) shows those
+    drafts: the funnel must fill from the first consent, not from the first submission.
+    """
+    conds = []
+    if pop.use_demo and not pop.use_real:
+        conds.append(Response.is_demo.is_(True))
+    elif not pop.use_demo:
+        conds.append(Response.is_demo.is_(False))
+    if wave_id is not None:
+        conds.append(Response.wave_id == wave_id)
+    return conds
+
+
+def counters_apply(pop: Population) -> bool:
+    """Whether the daily channel counters (real visitors' events) belong to the fieldwork
+    numbers of this population: not when demo rows stand in for the study."""
+    return not (pop.use_demo and not pop.use_real)
+
+
+def funnel_channels(wave_id: int | None = None) -> list[tuple[int, int, str, str, bool]]:
+    """``(channel id, wave id, wave code, label, pilot)`` of every channel (of one wave),
+    oldest wave and channel first."""
+    stmt = (
+        select(Channel.id, Channel.wave_id, Wave.code, Channel.label, Wave.is_pilot)
+        .join(Wave, Wave.id == Channel.wave_id)
+        .order_by(Wave.id, Channel.id)
+    )
+    if wave_id is not None:
+        stmt = stmt.where(Channel.wave_id == wave_id)
+    return [
+        (int(c), int(w), code, label, bool(pilot))
+        for c, w, code, label, pilot in db.session.execute(stmt)
+    ]
+
+
+def funnel_counts(conditions: list) -> list[tuple]:
+    """Responses (drafts and submitted) grouped by ``(wave id, channel id, is_demo, status,
+    last_page, flagged as a likely bot, low quality)``, with their number: one GROUP BY.
+    ``channel id`` is NULL for demo rows seeded without one."""
+    flagged = case((Response.quality_flag.is_not(None), 1), else_=0)
+    low = case((Response.low_quality.is_(True), 1), else_=0)
+    columns = [
+        Response.wave_id,
+        Response.channel_id,
+        Response.is_demo,
+        Response.status,
+        Response.last_page,
+        flagged,
+        low,
+    ]
+    rows = db.session.execute(select(*columns, func.count()).where(*conditions).group_by(*columns))
+    return [
+        (int(w), c, bool(demo), status, int(page or 0), bool(f), bool(lq), int(n))
+        for w, c, demo, status, page, f, lq, n in rows
+    ]
+
+
+def completion_seconds(conditions: list) -> list[tuple[int, int | None, int, int]]:
+    """Submitted responses grouped by ``(wave id, channel id, active_seconds)`` with their
+    number: the durations the medians are taken from (a duration; no time of day is kept)."""
+    columns = [Response.wave_id, Response.channel_id, Response.active_seconds]
+    rows = db.session.execute(
+        select(*columns, func.count())
+        .where(*conditions, Response.status == "submitted")
+        .group_by(*columns)
+    )
+    return [(int(w), c, int(s or 0), int(n)) for w, c, s, n in rows]
+
+
+def channel_day_counts(wave_id: int | None = None) -> list[tuple[int, object, str, int]]:
+    """``(channel id, day, event, count)`` of the daily channel counters (of one wave's
+    channels), ordered by day."""
+    from survey.models import ChannelDay
+
+    stmt = select(ChannelDay.channel_id, ChannelDay.day, ChannelDay.event, ChannelDay.count)
+    if wave_id is not None:
+        stmt = stmt.where(
+            ChannelDay.channel_id.in_(select(Channel.id).where(Channel.wave_id == wave_id))
+        )
+    rows = db.session.execute(stmt.order_by(ChannelDay.day, ChannelDay.channel_id))
+    return [(int(c), day, event, int(n)) for c, day, event, n in rows]
+
+
+def background_by_channel(
+    segment: Segment, pop: Population | None = None
+) -> list[tuple[int, int | None, str, str | None, int]]:
+    """The segment's submitted responses per ``(wave id, channel id)`` and background
+    answer: rows ``(wave id, channel id, field, code, n)`` (code None: not answered), only
+    non-zero counts; one pass over the response table (``COUNT(*) FILTER`` per code, as
+    :func:`sample_counts`)."""
+    keys: list[tuple[str, str | None]] = []
+    counts_of = []
+    for name, question in BACKGROUND_BY_FIELD.items():
+        column = getattr(Response, name)
+        for code in (*question.codes(), None):
+            keys.append((name, code))
+            counts_of.append(
+                func.count().filter(column.is_(None) if code is None else column == code)
+            )
+    group = [Response.wave_id, Response.channel_id]
+    rows = db.session.execute(
+        select(*group, *counts_of).where(*response_conditions(segment, pop)).group_by(*group)
+    )
+    out = []
+    for row in rows:
+        for (name, code), n in zip(keys, row[2:], strict=True):
+            if n:
+                out.append((int(row[0]), row[1], name, code, int(n)))
+    return out

@@ -47,6 +47,8 @@ class Comparison:
     segment: queries.Segment
     background: dict[str, pd.DataFrame] = field(repr=False)
     verdict: disclosure.Verdict = field(repr=False)
+    # Responses of a pilot wave are included (queries.includes_pilot): every output says so.
+    pilot: bool = False
 
     @property
     def filters(self) -> dict[str, str]:
@@ -94,9 +96,10 @@ def _in_context(app, function, *args):
 def _compute(segment: queries.Segment) -> Comparison:
     pop = queries.population(segment.include_demo, segment.include_flagged)
     verdict = disclosure.check_segment(segment, pop)
+    pilot = queries.includes_pilot(segment)
     if not verdict.allowed:  # nothing about the segment is computed, so nothing can leak
         empty = pd.DataFrame()
-        return Comparison(empty, empty, 0, pop.demo, pop.use_real, segment, {}, verdict)
+        return Comparison(empty, empty, 0, pop.demo, pop.use_real, segment, {}, verdict, pilot)
     threshold = verdict.min_cell
     # The sample, its size and its structure by kind in one pass over the response table,
     # on a connection of its own while this thread decodes and counts the vectors: the
@@ -122,6 +125,7 @@ def _compute(segment: queries.Segment) -> Comparison:
         segment=segment,
         background=gated_background(segment, pop, threshold, background),
         verdict=verdict,
+        pilot=pilot,
     )
 
 
@@ -146,12 +150,14 @@ def ungated_comparison(segment: queries.Segment) -> Comparison:
             for q in SAMPLE_QUESTIONS
         },
         verdict=disclosure.UNGATED,
+        pilot=queries.includes_pilot(segment),
     )
 
 
 def _cached(kind: str, segment: queries.Segment, compute):
-    """``compute(segment)``, remembered per database, segment, data version, catalogue and
-    threshold: recomputed only when the stored responses change."""
+    """``compute(segment)``, remembered per database, segment, data version, catalogue,
+    threshold and pilot waves: recomputed only when the stored responses change (or a
+    wave is marked pilot, which changes no response)."""
     key = (
         kind,
         db.engine.url.render_as_string(hide_password=True),
@@ -159,6 +165,7 @@ def _cached(kind: str, segment: queries.Segment, compute):
         queries.data_version(),
         catalog().checksum,
         disclosure.min_cell(),
+        tuple(queries.pilot_wave_ids()),
     )
     with _lock:
         if key in _cache:
@@ -375,6 +382,7 @@ class Adjusted:
     includes_real: bool
     segment: queries.Segment
     verdict: disclosure.Verdict = field(repr=False)
+    pilot: bool = False  # responses of a pilot wave are included: every output says so
 
     @property
     def filters(self) -> dict[str, str]:
@@ -438,8 +446,9 @@ def _compute_adjusted(segment: queries.Segment) -> Adjusted:
 
     pop = queries.population(segment.include_demo, segment.include_flagged)
     verdict = disclosure.check_segment(segment, pop)
+    pilot = queries.includes_pilot(segment)
     if not verdict.allowed:  # nothing about the segment is computed, so nothing can leak
-        return Adjusted(pd.DataFrame(), 0, pop.demo, pop.use_real, segment, verdict)
+        return Adjusted(pd.DataFrame(), 0, pop.demo, pop.use_real, segment, verdict, pilot)
     threshold = verdict.min_cell
     items = [p.id for p in catalog().practices]
     table = adjusted_estimates(queries.kind_patterns(segment, pop), threshold, items=items)
@@ -452,6 +461,7 @@ def _compute_adjusted(segment: queries.Segment) -> Adjusted:
         includes_real=pop.use_real,
         segment=segment,
         verdict=verdict,
+        pilot=pilot,
     )
 
 

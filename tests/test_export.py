@@ -30,7 +30,15 @@ from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.export import QUASI_IDENTIFIERS, safe_cell, scrub
 from survey.extensions import db
-from survey.models import Answer, CatalogVersion, Practice, Researcher, Response, Wave
+from survey.models import (
+    Answer,
+    CatalogVersion,
+    Channel,
+    Practice,
+    Researcher,
+    Response,
+    Wave,
+)
 from survey.responses import check_vectors
 from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers
 
@@ -72,6 +80,7 @@ SUPPRESSED_CODE = "suppressed"
 # answer_scale is what the answer codes show: the scale the answers were given on.
 ATTACKER_QIS = (
     "wave",
+    "channel",  # the label of the channel the respondent came through
     "submitted_month",
     "language",
     "answer_scale",
@@ -87,7 +96,7 @@ ATTACKER_QIS = (
     "foreign_last_year",
 )
 # Stored in the response row itself (the rest are derived from it or from its answers).
-STORED_QIS = ATTACKER_QIS[4:]
+STORED_QIS = ATTACKER_QIS[5:]
 # Asked since 2026-12 and kept in the database, but in no file.
 WITHHELD = tuple(
     f"{kind}_{name}"
@@ -213,12 +222,14 @@ def stored(app) -> dict[str, dict]:
     """What the database holds, keyed by export id: the truth an export must reproduce."""
     with app.app_context():
         waves = dict(db.session.execute(select(Wave.id, Wave.code)).all())
+        channels = dict(db.session.execute(select(Channel.id, Channel.label)).all())
         responses = db.session.scalars(select(Response).where(Response.status == "submitted")).all()
         by_id = {
             r.id: {
                 "id": r.id,
                 "export_id": r.export_id,
                 "wave": waves[r.wave_id],
+                "channel": channels.get(r.channel_id),
                 "month": r.submitted_on.strftime("%Y-%m"),
                 "language": r.language,
                 "is_demo": r.is_demo,
@@ -249,6 +260,7 @@ def stored(app) -> dict[str, dict]:
         row["scale"] = scale_of(row["answers"], row["mixed"])
         row["qis"] = {
             "wave": row["wave"],
+            "channel": row["channel"],
             "submitted_month": row["month"],
             "language": row["language"],
             "answer_scale": row["scale"] or None,

@@ -435,6 +435,7 @@ def test_the_split_view_shows_each_band_the_gate_allows_and_refuses_the_rest(app
     assert set(oldest) == {
         "filters",
         "demo",
+        "pilot",
         "level",
         "suppressed",
         "reason",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from survey import anonymize, paradata, queries
-from survey.anonymize import KIND_QUASI_IDENTIFIERS, SUPPRESSED
+from survey.anonymize import KIND_QUASI_IDENTIFIERS, PILOT_COLUMN, SUPPRESSED
 from survey.catalog import versions_by_wording
 from survey.export.rows import UNKNOWN, WIDE_SUFFIXES
 from survey.models import COMPANY_KINDS
@@ -180,15 +180,7 @@ def codebook_rows(export) -> Iterator[list[str]]:
     )
     suppressed = (SUPPRESSED, "скрыто для анонимности", "suppressed for anonymity")
     generalized_any = (anonymize.ANY, *anonymize.ANY_LABEL)
-    waves = [(code, ru, en) for _id, code, ru, en in export.wave_rows]
-    yield row(
-        "responses.csv",
-        "wave",
-        "categorical",
-        [*(tuple(w) for w in waves), generalized_any, suppressed],
-        "Волна опроса",
-        "Survey wave",
-    )
+    yield from wave_and_channel(export, row, generalized_any, suppressed)
     months = sorted(
         set().union(*(p.released_codes("submitted_month") for p in export.plans())) - {SUPPRESSED}
     )
@@ -235,6 +227,25 @@ def codebook_rows(export) -> Iterator[list[str]]:
             background_values(question, suppressed),
             question.ru,
             question.en,
+        )
+    if PILOT_COLUMN in export.quasi_identifiers:
+        yield row(
+            "responses.csv",
+            PILOT_COLUMN,
+            "0/1",
+            [
+                ("1", "ответ пилотной волны", "response of a pilot wave"),
+                ("0", "ответ основной (не пилотной) волны", "response of a main (not pilot) wave"),
+                suppressed,
+            ],
+            "Пилотная волна: выгрузка включает пилотные ответы по запросу (include_pilot); "
+            "в основной анализ они не входят. Отметка не укрупняется и не скрывается отдельно "
+            "(k выполняется и среди пилотных ответов); соединяйте с answers_long.csv и "
+            "paradata.csv по respondent_id",
+            "Pilot wave: the export includes pilot responses because it was asked to "
+            "(include_pilot); they are not part of the main analysis. The mark is never "
+            "generalized or suppressed on its own (k holds among the pilot responses too); "
+            "join answers_long.csv and paradata.csv on respondent_id",
         )
     if export.with_demo_column:
         yield row(
@@ -316,6 +327,63 @@ def codebook_rows(export) -> Iterator[list[str]]:
             "Пример (e-mail, телефоны и ссылки удалены)",
             "Example (e-mail addresses, phone numbers and URLs removed)",
         )
+
+
+def wave_and_channel(export, row, generalized_any, suppressed) -> Iterator[list[str]]:
+    """Codebook rows of the wave and channel columns (``row`` is :meth:`codebook_rows`'
+    row builder): every wave, pilot ones marked, and every channel label (from the
+    database: a label, never a link) with the waves that have it."""
+    pilot = {code for wave_id, code, _ru, _en in export.wave_rows if wave_id in export.pilot_waves}
+    waves = [
+        (code, f"{ru} (пилотная)", f"{en} (pilot)") if code in pilot else (code, ru, en)
+        for _id, code, ru, en in export.wave_rows
+    ]
+    if export.options.include_pilot:
+        note = (
+            " Ответы пилотных волн включены по запросу и отмечены в столбце is_pilot.",
+            " Responses of pilot waves are included on request and marked in is_pilot.",
+        )
+    else:
+        note = (
+            " Ответы пилотных волн не выгружены (include_pilot=1 добавляет их).",
+            " Responses of pilot waves are not exported (include_pilot=1 adds them).",
+        )
+    yield row(
+        "responses.csv",
+        "wave",
+        "categorical",
+        [*waves, generalized_any, suppressed],
+        "Волна опроса." + note[0],
+        "Survey wave." + note[1],
+    )
+    in_waves: dict[str, list[str]] = {}
+    for _id, label, wave in export.channel_rows:
+        in_waves.setdefault(label, []).append(wave)
+    channels = [
+        (
+            label,
+            f"канал «{label}» (волны: {', '.join(w)})",
+            f"channel “{label}” (waves: {', '.join(w)})",
+        )
+        for label, w in sorted(in_waves.items())
+    ]
+    yield row(
+        "responses.csv",
+        "channel",
+        "categorical",
+        [
+            *channels,
+            ("", "не записан (например, демо-ответы)", "not recorded (e.g. demo responses)"),
+            generalized_any,
+            suppressed,
+        ],
+        "Канал, через который пришёл респондент (метка канала; одна метка в разных волнах — "
+        "один вид канала). Квазиидентификатор, как и волна: маленький канал укрупняется "
+        "или скрывается",
+        "The channel the respondent came through (its label; the same label in two waves is "
+        "the same kind of channel). A quasi-identifier like the wave: a small channel is "
+        "generalized or suppressed",
+    )
 
 
 def paradata_codebook(export, row) -> Iterator[list[str]]:

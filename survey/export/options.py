@@ -11,7 +11,15 @@ from survey.export.files import FORMATS, file_names
 from survey.filters import BadQuery, check_names, parse_bool
 
 # Query parameters of the export endpoints (``lang``, the interface language, is global).
-PARAMETERS = ("file", "format", "k", "include_demo", "include_examples", "confirm_examples")
+PARAMETERS = (
+    "file",
+    "format",
+    "k",
+    "include_demo",
+    "include_pilot",
+    "include_examples",
+    "confirm_examples",
+)
 DEFAULT_K = 5
 MAX_K = 50
 DEFAULT_MAX_SUPPRESSED_SHARE = 0.1
@@ -61,6 +69,8 @@ class ExportOptions:
     """What a researcher asked for."""
 
     include_demo: bool = False
+    # Responses of pilot waves, left out unless asked for; marked by an is_pilot column.
+    include_pilot: bool = False
     fmt: str = "utf8"
     k: int = DEFAULT_K
     max_suppressed_share: float = DEFAULT_MAX_SUPPRESSED_SHARE
@@ -77,12 +87,14 @@ class ExportOptions:
             if fmt not in FORMATS:
                 raise BadQuery("format", f"expected one of {', '.join(FORMATS)}")
             include_demo = parse_bool("include_demo", args.get("include_demo"))
+            include_pilot = parse_bool("include_pilot", args.get("include_pilot"))
             include_examples = parse_bool("include_examples", args.get("include_examples"))
         except BadQuery as exc:
             raise bad_parameter(exc) from exc
         k = args.get("k")
         return cls(
             include_demo=include_demo,
+            include_pilot=include_pilot,
             fmt=fmt,
             k=default_k() if k is None or k == "" else check_k(k),
             max_suppressed_share=current_app.config.get(

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from survey import anonymize, paradata, queries
-from survey.anonymize import KIND_QUASI_IDENTIFIERS, QUASI_IDENTIFIERS, SUPPRESSED
+from survey.anonymize import KIND_QUASI_IDENTIFIERS, PILOT_COLUMN, QUASI_IDENTIFIERS, SUPPRESSED
 from survey.catalog import Catalog
 from survey.export import codebook
 from survey.export.files import FORMATS, LINE_END, file_label
@@ -48,9 +48,16 @@ from survey.responses import catalog, layout
 
 # Quasi-identifiers stored as columns of the response row, in QUASI_IDENTIFIERS order.
 STORED_FIELDS = (*(q.field for q in BACKGROUND), *KIND_QUASI_IDENTIFIERS)
-# The rest of QUASI_IDENTIFIERS is worked out per response: a key is (wave, month, language,
-# answer scale, *stored).
-if QUASI_IDENTIFIERS != ("wave", "submitted_month", "language", "answer_scale", *STORED_FIELDS):
+# The rest of QUASI_IDENTIFIERS is worked out per response: a key is (wave, channel label,
+# month, language, answer scale, *stored), and with pilot waves included the pilot mark.
+if QUASI_IDENTIFIERS != (
+    "wave",
+    "channel",
+    "submitted_month",
+    "language",
+    "answer_scale",
+    *STORED_FIELDS,
+):
     raise ImportError("survey.anonymize.QUASI_IDENTIFIERS no longer match the export's keys")
 # The scale a response's answers were given on, as its answer codes show it (a structural
 # quasi-identifier: see survey.anonymize). None: only codes both scales share.
@@ -98,16 +105,26 @@ class Export:
         self.catalog: Catalog = catalog()
         self.population = queries.population(options.include_demo)
         self.conditions = queries.response_conditions(
-            queries.Segment(include_demo=options.include_demo), self.population
+            queries.Segment(include_demo=options.include_demo, include_pilot=options.include_pilot),
+            self.population,
         )
         self.wave_rows = queries.waves()
         self.waves = {wave_id: sys.intern(code) for wave_id, code, _ru, _en in self.wave_rows}
+        # Pilot waves' responses are in only when asked for, and then marked (is_pilot).
+        self.pilot_waves = set(queries.pilot_wave_ids())
+        self.quasi_identifiers = (
+            (*QUASI_IDENTIFIERS, PILOT_COLUMN) if options.include_pilot else QUASI_IDENTIFIERS
+        )
+        # The channel column releases the label (never the slug, which is the link itself).
+        self.channel_rows = queries.channels()
+        self.channels = {cid: sys.intern(label) for cid, label, _wave in self.channel_rows}
+        self.includes_pilot = False  # a pilot wave's response is in the files (_qi_counts)
         real, demo = self._qi_counts()
         # k is planned over the real responses alone; a demo-only study (no real response
         # yet) is planned like a real one, so that it exports as a real one would.
         self.plan = anonymize.plan(
             real if self.population.use_real else demo,
-            QUASI_IDENTIFIERS,
+            self.quasi_identifiers,
             k=options.k,
             max_suppressed_share=options.max_suppressed_share,
         )
@@ -115,7 +132,7 @@ class Export:
         if self.population.use_real and self.population.use_demo:
             self.demo_plan = anonymize.plan(
                 demo,
-                QUASI_IDENTIFIERS,
+                self.quasi_identifiers,
                 k=options.k,
                 max_suppressed_share=1.0,  # synthetic rows never refuse a real release
                 level=self.plan.level,  # coded like the real rows
@@ -135,6 +152,13 @@ class Export:
         return self.population.use_demo
 
     @property
+    def download_stem(self) -> str:
+        """The zip's file name without its extension, marked when demo or pilot responses
+        are in it."""
+        demo = "demo-" if self.population.use_demo else ""
+        return f"{demo}{'pilot-' if self.includes_pilot else ''}survey-export"
+
+    @property
     def records(self) -> int:
         """Responses in the files, real and demo."""
         return self.plan.records + (self.demo_plan.records if self.demo_plan else 0)
@@ -148,10 +172,15 @@ class Export:
         return self.options.file_names()
 
     # -- quasi-identifiers -------------------------------------------------------------------
-    def _key(self, wave_id, month: str, language, legacy, current, stored) -> tuple:
-        """A response's raw quasi-identifier combination, in QUASI_IDENTIFIERS order."""
+    def _key(self, wave_id, channel_id, month: str, language, legacy, current, stored) -> tuple:
+        """A response's raw quasi-identifier combination, in ``self.quasi_identifiers``
+        order (QUASI_IDENTIFIERS, then the pilot mark when pilot waves are included)."""
         scale = SCALE_CODES.get((bool(legacy), bool(current)))
-        return (self.waves.get(wave_id), month, language, scale, *stored)
+        wave, channel = self.waves.get(wave_id), self.channels.get(channel_id)
+        if self.options.include_pilot:
+            pilot = "1" if wave_id in self.pilot_waves else "0"
+            return (wave, channel, month, language, scale, *stored, pilot)
+        return (wave, channel, month, language, scale, *stored)
 
     def _qi_counts(self) -> tuple[dict[tuple, int], dict[tuple, int]]:
         """Raw quasi-identifier combinations and their counts: (real, demo).
@@ -167,13 +196,24 @@ class Export:
             ids.append(np.array([row[0] for row in batch], dtype=np.int64))
             export_ids.append(np.array([row[1].encode() for row in batch], dtype="S32"))
             found = []
-            for _id, _export_id, is_demo, wave_id, day, language, legacy, current, *rest in batch:
+            for (
+                _id,
+                _export_id,
+                is_demo,
+                wave_id,
+                channel_id,
+                day,
+                language,
+                legacy,
+                current,
+                *rest,
+            ) in batch:
                 # Interned: the driver's strings are new objects in every row, and the
                 # combinations kept (~one per response) would hold ~1 KB of them each.
                 stored = [None if v is None else intern(v) for v in rest]
                 month = intern(str(day)[:7])  # a date, or ISO text on SQLite
                 language = None if language is None else intern(language)
-                key = self._key(wave_id, month, language, legacy, current, stored)
+                key = self._key(wave_id, channel_id, month, language, legacy, current, stored)
                 table = index[bool(is_demo)]
                 at = table.get(key)
                 if at is None:
@@ -181,6 +221,9 @@ class Export:
                     self.combinations.append((bool(is_demo), key))
                 found.append(at)
             which.append(np.array(found, dtype=np.int32))
+        self.includes_pilot = self.options.include_pilot and any(
+            key[-1] == "1" for _demo, key in self.combinations
+        )
         # Byte order of the random ids (hexadecimal: the same order on every database).
         by_export_id = np.argsort(_concatenate(export_ids, "S32"), kind="stable")
         self.order = _concatenate(ids, np.int64)[by_export_id]
@@ -239,7 +282,7 @@ class Export:
 
     def header(self) -> list[str]:
         """Columns of responses.csv."""
-        head = ["respondent_id", *QUASI_IDENTIFIERS]
+        head = ["respondent_id", *self.quasi_identifiers]
         if self.with_demo_column:
             head.append("is_demo")
         for pid in self.practice_ids:
@@ -350,6 +393,17 @@ class Export:
                 "k_planned_over": planned_over,
                 "free_text_included": self.options.include_examples,
                 "row_order": "by random respondent_id (not by time or database id)",
+                "pilot_waves": sorted(self.waves[i] for i in self.pilot_waves if i in self.waves),
+                "pilot_included": self.includes_pilot,
+                "pilot": (
+                    "responses of pilot waves are included and marked is_pilot = 1 (a "
+                    "quasi-identifier kept in every released combination, so k holds among "
+                    "the pilot responses by themselves)"
+                    if self.options.include_pilot
+                    else "responses of pilot waves are left out (include_pilot=1 adds them)"
+                ),
+                "channel": "the label of the channel each respondent came through (never its "
+                "link), a quasi-identifier like the wave",
             }
         )
         if self.demo_plan:

@@ -20,7 +20,7 @@ def download(args, name: str | None = None) -> Response:
     options = ExportOptions.from_mapping(args)
     name = requested_file(args, name, options)
     export = Export(options)
-    stamp = f"{'demo-' if export.population.use_demo else ''}survey-export"
+    stamp = export.download_stem
     if name == "zip":
         return send_file(
             export.zip_file(),
