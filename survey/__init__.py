@@ -91,12 +91,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).with_name("translations")),
     )
 
-    from survey import api, auth, dashboard, questionnaire
+    from survey import api, auth, dashboard, manage, questionnaire
 
     app.register_blueprint(questionnaire.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(manage.bp)
     _register_error_handlers(app)
     _register_security_headers(app)
     _register_template_helpers(app)
@@ -117,6 +118,8 @@ def reject_undecodable_forms():
     and nothing should be stored.
     """
     if request.method != "POST":
+        return None
+    if request.path.startswith("/api/"):  # JSON writes that check their own body (api_fieldwork)
         return None
     if request.mimetype != "application/x-www-form-urlencoded":
         abort(400)
