@@ -37,12 +37,14 @@ from analysis.table import COLUMN_GROUPS, select
 __all__ = [
     "LANGS",
     "background_bars",
+    "channel_bars",
     "dropoff",
     "fieldwork_daily",
     "figure_div",
     "format_difference",
     "format_p_value",
     "format_percent",
+    "funnel_chart",
     "item_label",
     "paired_dumbbell",
     "plotly_js_path",
@@ -82,6 +84,16 @@ _UI: dict[str, dict[str, str]] = {
         "dropoff_title": "Сколько респондентов дошли до каждой страницы",
         "dropoff_x": "Респондентов",
         "background_x": "Респондентов",
+        "daily_opened": "Открыли ссылку",
+        "daily_consented": "Дали согласие",
+        "funnel_title": "Воронка: сколько респондентов дошли до каждого шага",
+        "funnel_x": "Респондентов",
+        "of_consented": "от давших согласие",
+        "channels_title": "Каналы: открыли ссылку, начали, заполнили",
+        "channels_y": "Число",
+        "opened": "Открыли ссылку",
+        "started": "Начали (согласие)",
+        "completed": "Заполнили",
         "significant_note": (
             "{star} — различие значимо: q < {alpha} (поправка Бенджамини–Хохберга)"
         ),
@@ -120,6 +132,16 @@ _UI: dict[str, dict[str, str]] = {
         "dropoff_title": "How many respondents reached each page",
         "dropoff_x": "Respondents",
         "background_x": "Respondents",
+        "daily_opened": "Links opened",
+        "daily_consented": "Consents given",
+        "funnel_title": "Funnel: how many respondents reached each step",
+        "funnel_x": "Respondents",
+        "of_consented": "of those who consented",
+        "channels_title": "Channels: links opened, started, completed",
+        "channels_y": "Count",
+        "opened": "Links opened",
+        "started": "Started (consent)",
+        "completed": "Completed",
         "significant_note": (
             "{star} — significant difference: q < {alpha} (Benjamini–Hochberg correction)"
         ),
@@ -708,20 +730,23 @@ def rating_diverging(
 
 
 def fieldwork_daily(daily: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Bar chart of completed responses per day.
+    """Bar chart of completed responses per day, with links opened and consents given
+    per day as lines when the frame has them.
 
     Parameters
     ----------
     daily : pandas.DataFrame
         Columns ``day`` (date) and ``completed`` (int), one row per day; rows are
-        sorted by day here.
+        sorted by day here. Optional columns ``opened`` and ``consented`` (int) are
+        drawn as lines when any of their values is above zero.
     lang : {"ru", "en"}, default "ru"
         Language of the interface strings.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        One bar trace; x holds ISO dates (``YYYY-MM-DD``).
+        One bar trace (then a line per optional column drawn); x holds ISO dates
+        (``YYYY-MM-DD``).
     """
     kind = "fieldwork_daily"
     ui = _ui(lang)
@@ -741,8 +766,25 @@ def fieldwork_daily(daily: pd.DataFrame, lang: str = "ru") -> go.Figure:
             hovertemplate="%{x|%d.%m.%Y}: %{y}<extra></extra>",
         )
     )
+    days = pd.to_datetime(daily["day"])
+    for column, color in (("opened", NEUTRAL_COLOR), ("consented", FOREIGN_COLOR)):
+        if column in daily and np.nan_to_num(_num(daily, column)).sum() > 0:
+            line = pd.DataFrame({"day": days, "n": np.nan_to_num(_num(daily, column))})
+            line = line.sort_values("day", kind="mergesort")
+            fig.add_trace(
+                go.Scatter(
+                    x=line["day"].dt.strftime("%Y-%m-%d").tolist(),
+                    y=line["n"].to_numpy(),
+                    mode="lines+markers",
+                    line={"color": color},
+                    name=ui[f"daily_{column}"],
+                    hovertemplate="%{x|%d.%m.%Y}: %{y}<extra></extra>",
+                )
+            )
     fig.update_xaxes(type="date", tickformat="%d.%m" if lang == "ru" else "%d %b")
     fig.update_yaxes(title={"text": ui["daily_y"]}, rangemode="tozero")
+    if len(fig.data) > 1:
+        fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"})
     title = ui["daily_title"].format(total=_int(completed.sum()))
     return _finish(fig, kind, title, 360)
 
@@ -793,6 +835,119 @@ def dropoff(pages: pd.DataFrame, lang: str = "ru") -> go.Figure:
     _category_rows_layout(fig, names)
     fig.update_xaxes(title={"text": ui["dropoff_x"]}, rangemode="tozero")
     return _finish(fig, kind, ui["dropoff_title"], _rows_height(len(names), margin=140))
+
+
+def funnel_chart(
+    steps: pd.DataFrame, series: Sequence[str] = ("n",), lang: str = "ru"
+) -> go.Figure:
+    """Funnel of how many respondents reached each step, one stacked series per channel.
+
+    Parameters
+    ----------
+    steps : pandas.DataFrame
+        Column ``label`` (the step's name, drawn top to bottom in the given order) and
+        one count column per name in ``series``.
+    series : sequence of str, default ("n",)
+        The count columns, one funnel trace each, stacked (their sum is the step's total);
+        the column name is the trace's name.
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``funnel`` trace per series; the hover text gives the count and, from the
+        second step on, its share of the second step's total (consents) when above zero.
+    """
+    kind = "funnel_chart"
+    ui = _ui(lang)
+    if len(steps) == 0 or not series:
+        return _empty_figure(kind, ui["funnel_title"], lang)
+    _require(steps, ["label", *series], kind)
+    names = _unique([_escape(str(label)) for label in steps["label"].tolist()])
+    values = {name: np.nan_to_num(_num(steps, name)) for name in series}
+    totals = np.sum(list(values.values()), axis=0)
+    base = totals[1] if len(totals) > 1 else totals[0]
+    fig = go.Figure()
+    palette = (RU_COLOR, FOREIGN_COLOR, "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+    for i, name in enumerate(series):
+        counts = values[name]
+        hover = [
+            f"{_escape(str(name))} — {step}: {_int(v)}"
+            + (f" ({format_percent(v / base)} {ui['of_consented']})" if base > 0 and j else "")
+            for j, (step, v) in enumerate(zip(names, counts, strict=True))
+        ]
+        fig.add_trace(
+            go.Funnel(
+                y=names,
+                x=counts,
+                name=_escape(str(name)),
+                textinfo="value",
+                marker={"color": palette[i % len(palette)]},
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        funnelmode="stack",
+        showlegend=len(series) > 1,
+        legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"},
+    )
+    fig.update_yaxes(automargin=True)
+    return _finish(fig, kind, ui["funnel_title"], _rows_height(len(names), margin=160))
+
+
+def channel_bars(channels: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Grouped bars per channel: links opened, started (consents), completed.
+
+    Parameters
+    ----------
+    channels : pandas.DataFrame
+        Columns ``channel`` (name, drawn top to bottom in the given order), ``opened``,
+        ``started`` and ``completed`` (int).
+    lang : {"ru", "en"}, default "ru"
+        Language of the interface strings.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Three horizontal bar traces (opened, started, completed), grouped per channel.
+    """
+    kind = "channel_bars"
+    ui = _ui(lang)
+    if len(channels) == 0:
+        return _empty_figure(kind, ui["channels_title"], lang)
+    _require(channels, ["channel", "opened", "started", "completed"], kind)
+    names = _unique([_escape(str(name)) for name in channels["channel"].tolist()])
+    fig = go.Figure()
+    colors = {"opened": NEUTRAL_COLOR, "started": FOREIGN_COLOR, "completed": RU_COLOR}
+    for column, color in colors.items():
+        counts = np.nan_to_num(_num(channels, column))
+        fig.add_trace(
+            go.Bar(
+                x=counts,
+                y=names,
+                orientation="h",
+                name=ui[column],
+                marker={"color": color},
+                text=[_int(v) for v in counts],
+                textposition="auto",
+                hovertemplate=f"%{{y}} — {ui[column]}: %{{x}}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=names,
+        autorange="reversed",
+        automargin=True,
+    )
+    fig.update_xaxes(title={"text": ui["channels_y"]}, rangemode="tozero")
+    fig.update_layout(
+        barmode="group", legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"}
+    )
+    height = 140 + 3 * ROW_HEIGHT * max(len(names), 1)
+    return _finish(fig, kind, ui["channels_title"], height)
 
 
 def background_bars(counts: pd.DataFrame, title: str, lang: str = "ru") -> go.Figure:
