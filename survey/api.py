@@ -16,6 +16,8 @@ from survey.links import public_url
 from survey.questions import BACKGROUND, PERIODS
 from survey.responses import catalog
 
+# Why the disclosure gate refuses a segment (survey.disclosure.Verdict.reason).
+REFUSALS = ("too_small", "differencing", "complement", "partition")
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 anonymize = LazyModule("survey.anonymize")
@@ -23,7 +25,10 @@ disclosure = LazyModule("survey.disclosure")
 export = LazyModule("survey.export")
 queries = LazyModule("survey.queries")
 results = LazyModule("survey.results")
+funnels = LazyModule("survey.funnel")  # the funnel per wave and channel
 definition = LazyModule("analysis.table")  # the comparison table's columns
+waves = LazyModule("analysis.waves")  # the wave comparison's columns
+waves_compare = LazyModule("survey.waves_compare")
 
 
 @bp.before_request
@@ -286,14 +291,100 @@ def comparison_by_period():
     return {
         "filters": segment.filters(),
         "demo": any(result.demo for result in bands.values()),
+        "pilot": any(result.pilot for result in bands.values()),
         "level": level,
         "periods": {band: comparison_json(result, level) for band, result in bands.items()},
     }
 
 
+@bp.get("/comparison/waves")
+def comparison_waves():
+    """Prevalence of every practice in wave ``a`` vs wave ``b``, per company kind, with the
+    filters of ``/comparison`` (but ``wave``). Each wave passes the disclosure gate as
+    ``/comparison?wave=<code>`` would; a refused one answers ``suppressed: true`` with the
+    reason and ``withheld_wave``, never counts."""
+    query = waves_compare.query_from_args(request.args)
+    return waves_json(waves_compare.comparison(query), waves_compare.describe(query))
+
+
+def waves_json(result, infos: dict) -> dict:
+    """A wave comparison as the API's JSON: the gate's refusal, or one row per practice and
+    company kind (:func:`wave_row`), with the waves' names and pilot labels."""
+    head = {
+        "filters": result.filters,
+        "demo": result.demo,
+        "pilot": any(info.pilot for info in infos.values()),
+        "waves": {side: info.as_json() for side, info in infos.items()},
+        "assumptions": waves_compare.assumptions("en"),
+    }
+    if result.suppressed:
+        with force_locale("en"):
+            refusal = result.verdict.as_json()
+        return {**head, **refusal, "withheld_wave": infos[result.withheld_wave].code}
+    for side, info in head["waves"].items():
+        info["n_respondents"] = result.respondents[side]
+    return {
+        **head,
+        "suppressed": False,
+        "min_cell": result.verdict.min_cell,
+        "rows": [wave_row(row) for row in result.table.to_dict("records")],
+    }
+
+
+def wave_row(row: dict) -> dict:
+    """One practice and company kind of the wave comparison as the API's JSON object: every
+    column of :data:`analysis.waves.COLUMNS` at its ``api`` place (the names of the
+    comparison's rows with ``_a``/``_b`` for ``_ru``/``_foreign``, see
+    :data:`analysis.waves.SAME_AS`), and ``suppressed``, the waves whose cell the disclosure
+    gate withheld (their values and the test are null)."""
+    out = {
+        "practice_id": row["practice_id"],
+        "company_kind": row["company_kind"],
+        **_fill(_wave_fields(), row),
+    }
+    out["suppressed"] = [side for side in waves.SIDES if row.get(f"suppressed_{side}")]
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _wave_fields() -> tuple:
+    shape: dict = {}
+    for column in waves.COLUMNS:
+        for path in column.api_paths:
+            _place(shape, path, (column.name, _JSON_VALUE[column.type]))
+    return _compile(shape)
+
+
+def wave_row_schema() -> dict:
+    """The JSON schema of :func:`wave_row`'s object, from the same definition."""
+    root: dict = {
+        "type": "object",
+        "description": "One practice and company kind of the wave comparison; null where "
+        "withheld or not computable, and the withheld waves in 'suppressed'",
+        "properties": {
+            "practice_id": {"type": "string"},
+            "company_kind": {"enum": ["ru", "foreign"]},
+            "suppressed": {"type": "array", "items": {"enum": list(waves.SIDES)}},
+        },
+    }
+    for column in waves.COLUMNS:
+        leaf = {"type": _JSON_TYPE[column.type]}
+        if column.values:
+            leaf["enum"] = [*column.values, None]
+        for path in column.api_paths:
+            if len(path) == 2:  # a limit of an interval: gathered into a list
+                root["properties"].setdefault(path[0], {}).setdefault("list", {})[path[1]] = (
+                    column,
+                    leaf,
+                )
+            else:
+                root["properties"][path[0]] = {**leaf, "description": column.meaning}
+    return _close_schema(root)
+
+
 def comparison_json(result: results.Comparison, level: str) -> dict:
     """A comparison as the API's JSON: the gate's refusal, or the rows of ``level``."""
-    head = {"filters": result.filters, "demo": result.demo, "level": level}
+    head = {"filters": result.filters, "demo": result.demo, "pilot": result.pilot, "level": level}
     if result.suppressed:
         with force_locale("en"):
             return {**head, **result.verdict.as_json()}
@@ -350,7 +441,7 @@ def adjusted():
     a withheld practice has nulls, ``suppressed: true`` and its ``note``.
     """
     result = results.adjusted(_segment())
-    head = {"filters": result.filters, "demo": result.demo}
+    head = {"filters": result.filters, "demo": result.demo, "pilot": result.pilot}
     if result.suppressed:
         with force_locale("en"):
             return {**head, **result.verdict.as_json()}
@@ -388,15 +479,21 @@ ADJUSTED_NOTES = {
 
 @bp.get("/fieldwork")
 def fieldwork():
-    """Fieldwork numbers: completed, drafts, completion rate, drop-off, per day, background.
+    """Fieldwork numbers of the whole study or one wave (``wave=CODE``): completed, drafts,
+    completion rate, drop-off, per day, background, the funnel (``funnel``: steps of
+    :func:`survey.funnel.step_names`) and the numbers per channel (``channels``).
 
     Background cells below the disclosure threshold are null and listed in
-    ``background_suppressed``.
+    ``background_suppressed``; a wave the disclosure gate withholds has every background
+    cell null and its reason in ``background_withheld``.
     """
-    filters.check_names(request.args, ("include_demo",))
-    include_demo = filters.parse_bool("include_demo", request.args.get("include_demo"))
-    data = results.fieldwork(include_demo)
+    filters.check_names(request.args, ("include_demo", "wave"))
+    segment = _segment()
+    data = funnels.fieldwork_data(segment)
+    flow = funnels.funnel(segment)
+    verdict = data["sample_verdict"]
     return {
+        "wave": flow.wave,
         "demo": data["demo"],
         "completed": data["completed"],
         "flagged": data["flagged"],
@@ -417,6 +514,15 @@ def fieldwork():
             field: [str(code) for code in frame.loc[frame["suppressed"], "code"]]
             for field, frame in data["background"].items()
         },
+        "background_withheld": None if verdict is None else verdict.reason,
+        "completion": {
+            "consented": flow.total.started,
+            "submitted": flow.total.completed,
+            "rate": clean(flow.total.completion_rate),
+            "median_minutes": flow.total.median_minutes,
+        },
+        "funnel": [{"step": step, "n": flow.total.counts[step]} for step in flow.steps],
+        "channels": funnels.channel_json(flow),
     }
 
 
@@ -482,7 +588,16 @@ FILTER_PARAMS = [
         "name": "wave",
         "in": "query",
         "required": False,
-        "description": "The code of an existing wave; any other value is a 400.",
+        "description": "The code of an existing wave; any other value is a 400. A pilot "
+        "wave named here is included (and the result says 'pilot': true).",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "channel",
+        "in": "query",
+        "required": False,
+        "description": "The label of a channel (e.g. 'linkedin'; the same label in several "
+        "waves counts in each), never its link's slug; any other value is a 400.",
         "schema": {"type": "string"},
     },
     {
@@ -504,6 +619,14 @@ FILTER_PARAMS = [
         "schema": {"type": "string", "enum": ["0", "1"]},
     },
     {
+        "name": "include_pilot",
+        "in": "query",
+        "required": False,
+        "description": "1 includes responses of pilot waves (left out by default); the "
+        "result then says 'pilot': true.",
+        "schema": {"type": "string", "enum": ["0", "1"]},
+    },
+    {
         "name": "exclude_low_quality",
         "in": "query",
         "required": False,
@@ -515,6 +638,72 @@ FILTER_PARAMS = [
 
 # The one filter of the fieldwork numbers and the export.
 INCLUDE_DEMO = next(p for p in FILTER_PARAMS if p["name"] == "include_demo")
+INCLUDE_PILOT = next(p for p in FILTER_PARAMS if p["name"] == "include_pilot")
+# The fieldwork numbers' scope: one wave (the whole study without it).
+WAVE_PARAM = next(p for p in FILTER_PARAMS if p["name"] == "wave")
+FUNNEL_STEPS_TEXT = (
+    "'opened' (links opened: a daily counter), 'consented' (consents given: a daily counter "
+    "that keeps withdrawn, screened-out and purged respondents; never fewer than the "
+    "responses held), 'background' (work background saved), 'practice_1'..'practice_P' "
+    "(the respondent's i-th practice page saved, in their own page order), 'submitted'; "
+    "then beside the funnel 'withdrawn', 'screened_out', 'purged' (daily counters), "
+    "'flagged' (submitted, flagged as a likely bot) and 'low_quality' (submitted, low "
+    "quality). Demo responses follow include_demo as the other numbers do."
+)
+
+
+def channel_schema() -> dict:
+    """One channel of the fieldwork numbers, with its funnel."""
+    return {
+        **CHANNEL_SCHEMA,
+        "required": [*CHANNEL_SCHEMA["required"], "funnel"],
+        "properties": {
+            **CHANNEL_SCHEMA["properties"],
+            "funnel": {"type": "array", "items": funnel_step_schema()},
+        },
+    }
+
+
+CHANNEL_SCHEMA = {
+    "type": "object",
+    "description": "One channel: 'started' counts consents given; 'completion_rate' is "
+    "completed per consent; 'median_minutes' the median time on the pages of its completed "
+    "responses in whole minutes, null below min_cell completed responses.",
+    "required": [
+        "wave",
+        "label",
+        "pilot",
+        "opened",
+        "started",
+        "completed",
+        "completion_rate",
+        "median_minutes",
+    ],
+    "properties": {
+        "wave": {"type": "string"},
+        "label": {"type": "string"},
+        "pilot": {"type": "boolean"},
+        "opened": {"type": "integer"},
+        "started": {"type": "integer"},
+        "completed": {"type": "integer"},
+        "completion_rate": {"type": ["number", "null"]},
+        "median_minutes": {"type": ["integer", "null"]},
+    },
+}
+
+
+def funnel_step_schema() -> dict:
+    """A step of a funnel: its stable name (of the current catalogue's steps) and count."""
+    return {
+        "type": "object",
+        "required": ["step", "n"],
+        "properties": {
+            "step": {"enum": list(funnels.step_names())},
+            "n": {"type": "integer"},
+        },
+    }
+
+
 LEVEL_PARAM = {
     "name": "level",
     "in": "query",
@@ -622,7 +811,7 @@ def openapi_document(server: str) -> dict:
                             "required": ["suppressed", "reason", "min_cell", "message"],
                             "properties": {
                                 "suppressed": {"const": True},
-                                "reason": {"enum": ["too_small", "differencing", "complement"]},
+                                "reason": {"enum": list(REFUSALS)},
                                 "min_cell": {"type": "integer"},
                                 "message": {"type": "string"},
                             },
@@ -647,6 +836,75 @@ def openapi_document(server: str) -> dict:
                     ],
                 },
                 "PracticeRow": comparison_row_schema("practice_id"),
+                "WaveComparison": {
+                    "description": "Each wave passes the disclosure gate as "
+                    "/comparison?wave=<code> would: a refused one gives 'suppressed': true, "
+                    "the reason, a message and 'withheld_wave', never counts; in a shown "
+                    "comparison a wave's cell resting on fewer than 'min_cell' respondents is "
+                    "null (with the test) and named in the row's 'suppressed'. 'pilot' is "
+                    "true when a named wave is a pilot wave.",
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": [
+                                "suppressed",
+                                "reason",
+                                "min_cell",
+                                "message",
+                                "withheld_wave",
+                                "waves",
+                                "assumptions",
+                            ],
+                            "properties": {
+                                "suppressed": {"const": True},
+                                "reason": {"enum": list(REFUSALS)},
+                                "min_cell": {"type": "integer"},
+                                "message": {"type": "string"},
+                                "withheld_wave": {"type": "string"},
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": [
+                                "suppressed",
+                                "min_cell",
+                                "waves",
+                                "pilot",
+                                "demo",
+                                "assumptions",
+                                "rows",
+                            ],
+                            "properties": {
+                                "suppressed": {"const": False},
+                                "min_cell": {"type": "integer"},
+                                "pilot": {"type": "boolean"},
+                                "demo": {"type": "boolean"},
+                                "assumptions": {"type": "string"},
+                                "waves": {
+                                    "type": "object",
+                                    "required": ["a", "b"],
+                                    "properties": {
+                                        side: {
+                                            "type": "object",
+                                            "required": ["code", "name", "pilot", "n_respondents"],
+                                            "properties": {
+                                                "code": {"type": "string"},
+                                                "pilot": {"type": "boolean"},
+                                                "n_respondents": {"type": "integer"},
+                                            },
+                                        }
+                                        for side in ("a", "b")
+                                    },
+                                },
+                                "rows": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/WaveRow"},
+                                },
+                            },
+                        },
+                    ],
+                },
+                "WaveRow": wave_row_schema(),
                 "CategoryRow": comparison_row_schema("category_id"),
                 "ByPeriod": {
                     "description": "One comparison per period band, each exactly as "
@@ -715,10 +973,39 @@ def openapi_document(server: str) -> dict:
                 },
                 "Fieldwork": {
                     "description": "Background cells resting on fewer than 'min_cell' "
-                    "respondents are null and listed in 'background_suppressed'.",
+                    "respondents are null and listed in 'background_suppressed'; of a wave "
+                    "the disclosure gate withholds, every cell is null and "
+                    "'background_withheld' gives the reason. 'funnel' and each channel's "
+                    "'funnel' list the steps in order: " + FUNNEL_STEPS_TEXT,
                     "type": "object",
-                    "required": ["min_cell", "background", "background_suppressed"],
+                    "required": [
+                        "wave",
+                        "min_cell",
+                        "background",
+                        "background_suppressed",
+                        "background_withheld",
+                        "completion",
+                        "funnel",
+                        "channels",
+                    ],
                     "properties": {
+                        "wave": {"type": ["string", "null"]},
+                        "background_withheld": {
+                            "type": ["string", "null"],
+                            "enum": [None, *REFUSALS],
+                        },
+                        "completion": {
+                            "type": "object",
+                            "required": ["consented", "submitted", "rate", "median_minutes"],
+                            "properties": {
+                                "consented": {"type": "integer"},
+                                "submitted": {"type": "integer"},
+                                "rate": {"type": ["number", "null"]},
+                                "median_minutes": {"type": ["integer", "null"]},
+                            },
+                        },
+                        "funnel": {"type": "array", "items": funnel_step_schema()},
+                        "channels": {"type": "array", "items": channel_schema()},
                         "min_cell": {"type": "integer"},
                         "background": {
                             "type": "object",
@@ -751,6 +1038,29 @@ def openapi_document(server: str) -> dict:
                 [*(p for p in FILTER_PARAMS if p["name"] != "period"), LEVEL_PARAM],
                 {"$ref": "#/components/schemas/ByPeriod"},
             ),
+            "/comparison/waves": get(
+                "Prevalence of every practice in wave a vs wave b, per company kind: the "
+                "Russian-vs-foreign comparison's interval, test, effect size and BH correction "
+                "for independent samples (rows: n_a, k_a, p_a, ci_a, n_b, ... as n_ru, k_ru, "
+                "p_ru, ci_ru, n_foreign, ...; diff to cohens_h as secondary.independent). "
+                "Respondents present in both waves cannot be linked (no identity is kept), so "
+                "the comparison assumes independent samples. The filters of /comparison "
+                "except 'wave'; 'a' and 'b' must name two different existing waves",
+                [
+                    *(
+                        {
+                            "name": side,
+                            "in": "query",
+                            "required": True,
+                            "description": f"The code of wave {side}",
+                            "schema": {"type": "string"},
+                        }
+                        for side in ("a", "b")
+                    ),
+                    *(p for p in FILTER_PARAMS if p["name"] != "wave"),
+                ],
+                {"$ref": "#/components/schemas/WaveComparison"},
+            ),
             "/adjusted": get(
                 "Foreign vs Russian odds ratios per practice, unadjusted and adjusted for "
                 "period, role level and job function (logistic GEE), with the adjusted "
@@ -759,7 +1069,10 @@ def openapi_document(server: str) -> dict:
                 {"$ref": "#/components/schemas/Adjusted"},
             ),
             "/fieldwork": get(
-                "Fieldwork numbers", [INCLUDE_DEMO], {"$ref": "#/components/schemas/Fieldwork"}
+                "Fieldwork numbers of the whole study or of one wave: the funnel, the "
+                "numbers per channel, the sample",
+                [INCLUDE_DEMO, WAVE_PARAM],
+                {"$ref": "#/components/schemas/Fieldwork"},
             ),
             "/export/{name}": {
                 "get": {
@@ -810,6 +1123,7 @@ def openapi_document(server: str) -> dict:
                             "schema": {"type": "string", "enum": ["0", "1"]},
                         },
                         INCLUDE_DEMO,
+                        INCLUDE_PILOT,
                     ],
                     "responses": {
                         "200": {
@@ -870,5 +1184,11 @@ def openapi_document(server: str) -> dict:
                 error,
             ),
             "/openapi.json": get("This document"),
+            **api_fieldwork.openapi_paths(error, unauthorized),
         },
     }
+
+
+# Fieldwork routes (waves, channels, invitations, quotas) join this blueprint; last, since
+# that module imports bp from here.
+from survey import api_fieldwork  # noqa: E402

@@ -50,7 +50,8 @@ def load_catalog_command(path: str | None) -> None:
 @with_appcontext
 @click.option("--days", type=int, default=None, help="Override DRAFT_TTL_DAYS.")
 def purge_drafts(days: int | None) -> None:
-    """Delete unfinished drafts older than the time to live."""
+    """Delete unfinished drafts older than the time to live, and those of waves closed
+    longer than WAVE_GRACE_HOURS ago (each counted as 'purged' for its channel)."""
     count = responses.purge_drafts(days)
     click.echo(f"Deleted {count} expired draft(s).")
 
@@ -88,8 +89,8 @@ def seed_demo_command(respondents: int, seed: int, replace: bool, correlation: f
 
 
 def segment_options(command):
-    """Add one --<field> option per background question, plus --period, --wave, --language,
-    --include-demo."""
+    """Add one --<field> option per background question, plus --period, --wave, --channel,
+    --language, --include-demo, --include-pilot."""
     from survey.questions import BACKGROUND, PERIODS
 
     for question in reversed(BACKGROUND):
@@ -106,9 +107,17 @@ def segment_options(command):
         "period (responses from before 2026-12 drop out).",
     )(command)
     command = click.option("--wave", help="Only this survey wave (code).")(command)
+    command = click.option(
+        "--channel", help="Only respondents who came through channels with this label."
+    )(command)
     command = click.option("--language", type=click.Choice(["ru", "en"]))(command)
     command = click.option(
         "--include-demo", is_flag=True, help="Include demo responses beside real ones."
+    )(command)
+    command = click.option(
+        "--include-pilot",
+        is_flag=True,
+        help="Include responses of pilot waves (a pilot wave named with --wave is included).",
     )(command)
     return command
 
@@ -129,6 +138,8 @@ def report_command(out: str, lang: str, **filters) -> None:
 
     if filters.get("wave") and filters["wave"] not in queries.wave_codes():
         raise click.BadParameter("no wave has this code", param_hint="--wave")
+    if filters.get("channel") and filters["channel"] not in queries.channel_labels():
+        raise click.BadParameter("no channel has this label", param_hint="--channel")
     segment = Segment(**{k: v for k, v in filters.items() if v})
     try:
         html, _name = jobs.report_html(segment, lang)  # the dashboard's report, too
@@ -143,6 +154,7 @@ def report_command(out: str, lang: str, **filters) -> None:
     with open(out, "w", encoding="utf-8") as fh:
         fh.write(html)
     label = " (DEMO DATA, synthetic)" if result.demo else ""
+    label += " (includes PILOT responses)" if result.pilot else ""
     click.echo(f"Wrote {out}: {result.n_respondents} respondents{label}.")
 
 
@@ -150,8 +162,16 @@ def report_command(out: str, lang: str, **filters) -> None:
 @with_appcontext
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def create_researcher_command(email: str, password_stdin: bool) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "analyst"]),
+    default=None,
+    help="owner: manages fieldwork and accounts; analyst: reads results. Default: owner for "
+    "the first account, analyst for a new one after it; an existing account keeps its role.",
+)
+def create_researcher_command(email: str, password_stdin: bool, role: str | None) -> None:
     """Create a researcher account (or reset its password)."""
+    from survey.accounts import has_researchers
     from survey.auth import create_researcher
 
     if password_stdin:
@@ -160,8 +180,37 @@ def create_researcher_command(email: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:
         raise click.ClickException("The password must have at least 10 characters.")
-    researcher = create_researcher(email, password)
-    click.echo(f"Researcher {researcher.email} is ready.")
+    if role is None and not has_researchers():
+        role = "owner"  # the first account must be able to manage the others
+    researcher = create_researcher(email, password, role)
+    click.echo(f"Researcher {researcher.email} ({researcher.role}) is ready.")
+
+
+@click.command("setup-link")
+@with_appcontext
+@click.option(
+    "--if-none",
+    is_flag=True,
+    help="Print nothing (and succeed) when a researcher account exists already.",
+)
+def setup_link_command(if_none: bool) -> None:
+    """Print a one-time link with which the first owner creates their account in the
+    browser (only while no researcher account exists; earlier set-up links stop working)."""
+    from survey import accounts
+    from survey.links import public_url
+
+    if accounts.has_researchers():
+        if if_none:
+            return
+        raise click.ClickException(
+            "A researcher account exists already; an owner invites others on the Team page."
+        )
+    token = accounts.create_setup_link()
+    url = public_url("auth.setup", token=token)
+    hours = current_app.config["SETUP_LINK_HOURS"]
+    click.echo("No researcher account exists yet. Create the first owner account here")
+    click.echo(f"(the link works once and expires in {hours} hours):")
+    click.echo(f"  {url}")
 
 
 @click.command("create-api-token")
@@ -229,6 +278,9 @@ def revoke_researcher_command(email: str) -> None:
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--include-demo", is_flag=True, help="Include demo responses beside real ones.")
 @click.option(
+    "--include-pilot", is_flag=True, help="Include responses of pilot waves (marked is_pilot)."
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["utf8", "excel"]),
@@ -244,7 +296,7 @@ def revoke_researcher_command(email: str) -> None:
     is_flag=True,
     help="Include free-text examples (scrubbed); asks for confirmation.",
 )
-def export_command(directory, include_demo, fmt, k, include_examples) -> None:
+def export_command(directory, include_demo, include_pilot, fmt, k, include_examples) -> None:
     """Write the anonymized export (CSV files, codebook, disclosure report) into DIRECTORY."""
     from survey.anonymize import ExportRefused
     from survey.export import Export, ExportOptions, ExportRequestError, default_k, file_label
@@ -254,6 +306,7 @@ def export_command(directory, include_demo, fmt, k, include_examples) -> None:
         click.confirm("Free-text examples may contain personal details. Include them?", abort=True)
     options = ExportOptions(
         include_demo=include_demo,
+        include_pilot=include_pilot,
         fmt=fmt,
         k=default_k() if k is None else k,
         include_examples=include_examples,
@@ -276,6 +329,7 @@ def export_command(directory, include_demo, fmt, k, include_examples) -> None:
                 fh.write(chunk)
                 bar.update(chunk.count(b"\n") if name == "responses" else 0)
     demo = " (includes DEMO data)" if export.population.use_demo else ""
+    demo += " (includes PILOT responses)" if export.includes_pilot else ""
     click.echo(
         f"Exported {records} responses to {directory}{demo}; "
         f"k = {export.plan.smallest_class()} (required {k})."
@@ -366,6 +420,7 @@ def register(app: Flask) -> None:
         seed_demo_command,
         report_command,
         create_researcher_command,
+        setup_link_command,
         create_api_token_command,
         revoke_api_tokens_command,
         revoke_researcher_command,
@@ -375,3 +430,11 @@ def register(app: Flask) -> None:
         verify_answers_command,
     ):
         app.cli.add_command(command)
+    from survey.backup import backup_command, restore_command
+
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
+    from survey.manage_cli import COMMANDS as fieldwork_commands  # wave, channel, ...
+
+    for group in fieldwork_commands:
+        app.cli.add_command(group)

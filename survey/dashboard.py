@@ -26,6 +26,8 @@ disclosure = LazyModule("survey.disclosure")
 export = LazyModule("survey.export")
 queries = LazyModule("survey.queries")
 results = LazyModule("survey.results")
+funnels = LazyModule("survey.funnel")  # the funnel per wave and channel, the composition
+waves_compare = LazyModule("survey.waves_compare")
 definition = LazyModule("analysis.table")  # the comparison table's columns
 
 
@@ -50,7 +52,15 @@ PAGE_PARAMS = {
 }
 
 
-FIELDWORK_TABLES = ("fieldwork", "dropoff", "background")
+FIELDWORK_TABLES = (
+    "fieldwork",
+    "dropoff",
+    "background",
+    "funnel",
+    "channels",
+    "composition",
+    "composition_tests",
+)
 
 
 def _segment() -> queries.Segment:
@@ -58,7 +68,9 @@ def _segment() -> queries.Segment:
     filter there is refused rather than silently ignored."""
     view_args = request.view_args or {}
     if request.endpoint == "dashboard.fieldwork" or view_args.get("name") in FIELDWORK_TABLES:
-        filters.check_names(request.args, ("include_demo",))
+        filters.check_names(request.args, ("include_demo", "wave"))
+    if request.endpoint == "dashboard.waves_comparison" or view_args.get("name") == "waves":
+        return waves_compare.segment_from_args(request.args)  # a and b, but no wave
     extra = PAGE_PARAMS.get(request.endpoint or "", ())
     return filters.segment_from_args(request.args, extra, queries.wave_codes)
 
@@ -97,28 +109,37 @@ def bad_query(exc: filters.BadQuery):
 
 @bp.route("/")
 def fieldwork():
-    """Fieldwork: completed and started responses, drop-off, daily counts, the sample."""
+    """Fieldwork of the whole study or one wave (?wave=CODE): completed and started
+    responses, daily counts, the funnel and the numbers per channel, drop-off, the sample
+    and its composition per channel (or wave) with chi-square tests."""
     lang = current_language()
-    include_demo = _segment().include_demo
-    data = results.fieldwork(include_demo)
+    page = funnels.overview(_segment(), lang)
+    data = page["data"]
     pages = dropoff_table(data["furthest_page"], lang)
-    charts = {
-        "daily": figure_json(figures.fieldwork_daily(data["daily"], lang)),
-        "dropoff": figure_json(figures.dropoff(pages, lang)),
-    }
     background = results.labelled_background(data["background"], lang, data["min_cell"])
-    for field, table in background.items():
-        charts[f"bg_{field}"] = figure_json(
-            figures.background_bars(table, table.attrs["title"], lang)
-        )
     return render_template(
         "dashboard/fieldwork.html",
         **_common(),
-        data=data,
+        **page,
         pages=pages,
-        charts=charts,
+        charts=fieldwork_charts(page, pages, background, lang),
         background_tables=background,
     )
+
+
+def fieldwork_charts(page: dict, pages: pd.DataFrame, background: dict, lang: str) -> dict:
+    """The fieldwork page's figures as JSON, by name."""
+    steps = page["steps"]
+    main = steps[steps["step"].isin(funnels.main_steps(page["flow"].steps))]
+    charts = {
+        "daily": figures.fieldwork_daily(page["daily"], lang),
+        "dropoff": figures.dropoff(pages, lang),
+        "funnel": figures.funnel_chart(main, list(steps.columns[3:]) or ["all"], lang),
+        "channels": figures.channel_bars(page["channels"], lang),
+    }
+    for field, table in background.items():
+        charts[f"bg_{field}"] = figures.background_bars(table, table.attrs["title"], lang)
+    return {name: figure_json(figure) for name, figure in charts.items()}
 
 
 def dropoff_table(furthest: dict[int, int], lang: str) -> pd.DataFrame:
@@ -253,6 +274,7 @@ def by_period():
         rows=period_rows(bands, lang),
         periods=period_options(),
         demo=any(result.demo for result in bands.values()),
+        pilot=any(result.pilot for result in bands.values()),
         min_cell=disclosure.min_cell(),
     )
 
@@ -347,7 +369,34 @@ def job_restart(job_id: str):
     return redirect(url_for("dashboard.job", job_id=found.id), 303)
 
 
-CSV_TABLES = ("comparison", "categories", "fieldwork", "dropoff", "background")
+@bp.route("/comparison/waves")
+def waves_comparison():
+    """Prevalence of every practice in one wave against another, per company kind
+    (?a=CODE&b=CODE and the comparison's filters but the wave); the selectors alone until
+    two waves are chosen."""
+    lang, template = current_language(), "dashboard/waves_comparison.html"
+    segment = _segment()
+    codes = waves_compare.codes_from_args(request.args, required=False)
+    page = {"options": waves_compare.wave_options(), "chosen": codes or (None, None)}
+    page["assumptions"] = waves_compare.assumptions(lang)
+    if codes is None:
+        return render_template(template, **_common(**page))
+    query = waves_compare.WaveQuery(segment, *codes)
+    result = waves_compare.comparison(query)
+    page.update(infos=waves_compare.describe(query), csv_args=query.args())
+    if result.suppressed:
+        return render_template(template, **_common(result, **page))
+    labels = results.practice_labels(lang)
+    figure = waves_compare.figure(result.table, labels, page["infos"], lang)
+    return render_template(
+        template,
+        **_common(result, **page),
+        figure=figure_json(figure),
+        rows=waves_compare.display_rows(result.table, labels),
+    )
+
+
+CSV_TABLES = ("comparison", "categories", "waves", *FIELDWORK_TABLES)
 
 
 @bp.route("/table/<name>.csv")
@@ -367,7 +416,9 @@ def csv_table(name: str, segment: queries.Segment, lang: str) -> pd.DataFrame:
     """The frame behind one CSV download, with a demo column whenever demo data is in it.
 
     A segment the disclosure gate withholds gives one row saying so, never its counts.
+    With pilot responses in the numbers, a ``pilot_data`` column says so.
     """
+    pilot = False  # the fieldwork sample leaves pilot waves out
     if name in ("comparison", "categories"):
         result = results.comparison(segment)
         if result.suppressed:
@@ -380,12 +431,16 @@ def csv_table(name: str, segment: queries.Segment, lang: str) -> pd.DataFrame:
             )
             frame = disclosure.csv_ready(table)[definition.gated_order(f"{level}_id")]
             frame.insert(1, f"{level}_name", frame[f"{level}_id"].map(labels))
-        demo = result.demo
+        demo, pilot = result.demo, result.pilot
+    elif name == "waves":  # ?a=CODE&b=CODE besides the filters
+        frame, demo, pilot = waves_compare.csv_frame(segment, request.args, lang)
+    elif name in ("funnel", "channels", "composition", "composition_tests"):
+        frame, demo = funnel_csv(name, segment)
     else:
-        data = results.fieldwork(segment.include_demo)
+        data = funnels.fieldwork_data(segment)
         demo = data["demo"]
         if name == "fieldwork":
-            frame = data["daily"]
+            frame = funnels.daily_table(data["daily"], funnels.funnel(segment))
         elif name == "dropoff":
             frame = dropoff_table(data["furthest_page"], lang)
         else:
@@ -397,7 +452,22 @@ def csv_table(name: str, segment: queries.Segment, lang: str) -> pd.DataFrame:
             frame = pd.concat(parts, ignore_index=True)
     frame = frame.copy()
     frame["demo_data"] = demo
+    if pilot:
+        frame["pilot_data"] = True
     return frame
+
+
+def funnel_csv(name: str, segment: queries.Segment) -> tuple[pd.DataFrame, bool]:
+    """The frame of a funnel or composition CSV (survey/funnel.py) and whether demo rows
+    are in it."""
+    if name in ("funnel", "channels"):
+        flow = funnels.funnel(segment)
+        table = funnels.funnel_table(flow) if name == "funnel" else funnels.channel_table(flow)
+        return table, flow.demo
+    composition = funnels.composition(segment)
+    if name == "composition":
+        return funnels.composition_frame(composition, current_language()), composition.demo
+    return funnels.tests_frame(composition), composition.demo
 
 
 @bp.app_template_filter("json_attr")
@@ -421,6 +491,8 @@ def page_url(endpoint: str, **overrides) -> str:
     args = {k: v for k, v in request.args.items() if v and k in known}
     if endpoint != "dashboard.comparison":
         args.pop("view", None)
+    if endpoint == "dashboard.waves_comparison":  # its waves are a and b, never a filter
+        args.pop("wave", None)
     for key, value in overrides.items():
         if value is None:
             args.pop(key, None)

@@ -18,7 +18,9 @@ from survey.auth import create_api_token, create_researcher
 from tests.helpers import Respondent, csrf_token, order_of
 
 PASSWORD = "a long researcher password"
-VISITORS = ("anonymous", "draft", "other", "researcher", "token")
+# "researcher" and "token" are an analyst's session and API token; "owner" and "owner_token"
+# an owner's (issue 15: owners manage fieldwork and accounts, analysts read).
+VISITORS = ("anonymous", "draft", "other", "researcher", "token", "owner", "owner_token")
 
 # Outcomes
 OK = "200"
@@ -29,12 +31,18 @@ LOGIN_PAGE = "-> /researcher/login"
 LOGIN = "-> login?next="  # a browser sent to log in, coming back afterwards
 JSON_401 = "401 JSON"
 
+# Owner-only routes: anonymous and respondents are sent to log in, analysts refused.
+OWNER_ONLY = (LOGIN, LOGIN, LOGIN, "403", "403")
+OWNER_ONLY_PAGE = (*OWNER_ONLY, OK, OK)
+
 LINK_REFUSED = "Ссылка недействительна или её срок истёк."
 WRONG_TOKEN = "x" * 32  # the shape of a resume token, but nobody's
 NO_JOB = "j" * 32  # the shape of a job id, but nobody's (tests/test_jobs.py: another's job)
 
 # (method, rule): (sample path, form posted with the visitor's own CSRF token,
-#                  anonymous, respondent with a draft, another respondent, researcher, API token)
+#                  anonymous, respondent with a draft, another respondent, analyst session,
+#                  analyst API token[, owner session, owner API token])
+# A row without the owner's two outcomes gives the owner what it gives the analyst.
 MATRIX: dict[tuple[str, str], tuple] = {
     # ---- the questionnaire: open to everyone; a draft only in the browser that holds it
     ("GET", "/"): ("/", None, OK, OK, OK, OK, OK),
@@ -71,6 +79,9 @@ MATRIX: dict[tuple[str, str], tuple] = {
         OK,
         OK,
         OK,
+        # the sixth and seventh wrong password for one account in a window: throttled
+        "429",
+        "429",
     ),
     # ---- the dashboard: researchers only (a session or a token); browsers go to log in
     ("GET", "/researcher/"): ("/researcher/", None, LOGIN, LOGIN, LOGIN, OK, OK),
@@ -234,6 +245,137 @@ MATRIX: dict[tuple[str, str], tuple] = {
         OK,
         OK,
     ),
+    # ---- links that carry a secret: an unknown one is a 404 for everyone
+    ("GET", "/s/<slug>"): ("/s/" + "s" * 16, None, *["404"] * 5),
+    ("GET", "/i/<token>"): (f"/i/{WRONG_TOKEN}", None, *["404"] * 5),
+    ("POST", "/i/<token>"): (f"/i/{WRONG_TOKEN}", {}, *["404"] * 5),
+    ("POST", "/i/<token>/continue"): (f"/i/{WRONG_TOKEN}/continue", {}, *["404"] * 5),
+    ("GET", "/researcher/setup/<token>"): (f"/researcher/setup/{WRONG_TOKEN}", None, *["404"] * 5),
+    ("POST", "/researcher/setup/<token>"): (f"/researcher/setup/{WRONG_TOKEN}", {}, *["404"] * 5),
+    ("GET", "/researcher/welcome/<token>"): (
+        f"/researcher/welcome/{WRONG_TOKEN}",
+        None,
+        *["404"] * 5,
+    ),
+    ("POST", "/researcher/welcome/<token>"): (
+        f"/researcher/welcome/{WRONG_TOKEN}",
+        {},
+        *["404"] * 5,
+    ),
+    ("GET", "/enough"): ("/enough", None, OK, OK, OK, OK, OK),
+    # ---- the preview of the questionnaire: any researcher
+    ("GET", "/researcher/preview"): ("/researcher/preview", None, LOGIN, LOGIN, LOGIN, OK, OK),
+    ("GET", "/researcher/preview/page/<int:number>"): (
+        "/researcher/preview/page/1",
+        None,
+        LOGIN,
+        LOGIN,
+        LOGIN,
+        OK,
+        OK,
+    ),
+    ("GET", "/researcher/comparison/waves"): (
+        "/researcher/comparison/waves",
+        None,
+        LOGIN,
+        LOGIN,
+        LOGIN,
+        OK,
+        OK,
+    ),
+    ("GET", "/api/v1/comparison/waves"): (
+        "/api/v1/comparison/waves?a=w1&b=w1",
+        None,
+        JSON_401,
+        JSON_401,
+        JSON_401,
+        "400",
+        "400",
+    ),
+    # ---- fieldwork: analysts read the overview pages and the waves; owners change them
+    ("GET", "/researcher/waves/"): ("/researcher/waves/", None, LOGIN, LOGIN, LOGIN, OK, OK),
+    ("POST", "/researcher/waves/"): (
+        "/researcher/waves/",
+        {"code": "Not A Code", "name_ru": "В", "name_en": "W"},
+        *OWNER_ONLY_PAGE,
+    ),
+    ("GET", "/researcher/waves/<code>"): (
+        "/researcher/waves/nope",
+        None,
+        LOGIN,
+        LOGIN,
+        LOGIN,
+        "404",
+        "404",
+    ),
+    **{
+        ("POST", f"/researcher/waves/<code>/{action}"): (
+            f"/researcher/waves/nope/{action}",
+            {},
+            *OWNER_ONLY,
+            "404",
+            "404",
+        )
+        for action in (
+            "open",
+            "close",
+            "default",
+            "pilot",
+            "channels",
+            "invitations",
+            "quotas",
+            "quotas/delete",
+        )
+    },
+    ("GET", "/researcher/waves/<code>/channels/<label>/qr.<any(svg, png):kind>"): (
+        "/researcher/waves/nope/channels/direct/qr.svg",
+        None,
+        *OWNER_ONLY,
+        "404",
+        "404",
+    ),
+    ("GET", "/api/v1/waves"): ("/api/v1/waves", None, JSON_401, JSON_401, JSON_401, OK, OK),
+    # API writes need an owner's token: a login session alone is a 401 (no cookie CSRF)
+    ("POST", "/api/v1/waves"): ("/api/v1/waves", {}, *[JSON_401] * 4, "403", JSON_401, "400"),
+    **{
+        (method, f"/api/v1/waves/<code>{tail}"): (
+            f"/api/v1/waves/nope{tail.replace('<label>', 'direct')}",
+            {},
+            *[JSON_401] * 4,
+            "403",
+            JSON_401,
+            "404",
+        )
+        for method, tail in (
+            ("POST", "/open"),
+            ("POST", "/close"),
+            ("POST", "/channels"),
+            ("POST", "/channels/<label>/invitations"),
+            ("PUT", "/quotas"),
+            ("DELETE", "/quotas"),
+        )
+    },
+    # ---- owners only: accounts (an analyst gets 403, whether by session or token)
+    ("GET", "/researcher/team"): ("/researcher/team", None, *OWNER_ONLY_PAGE),
+    ("POST", "/researcher/team/invite"): (
+        "/researcher/team/invite",
+        {"email": "invited@example.org", "role": "analyst"},
+        *OWNER_ONLY_PAGE,
+    ),
+    ("POST", "/researcher/team/<int:researcher_id>/revoke"): (
+        "/researcher/team/999999/revoke",
+        {},
+        *OWNER_ONLY,
+        "404",
+        "404",
+    ),
+    ("POST", "/researcher/team/<int:researcher_id>/role"): (
+        "/researcher/team/999999/role",
+        {"role": "owner"},
+        *OWNER_ONLY,
+        "404",
+        "404",
+    ),
     # ---- last: ends the researcher session shared by the rows above
     ("POST", "/researcher/logout"): (
         "/researcher/logout",
@@ -245,6 +387,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
         LOGIN_PAGE,
     ),
 }
+
+
+# Owners see everything an analyst sees unless the row says otherwise.
+MATRIX = {key: (*row, *row[5:7]) if len(row) == 7 else row for key, row in MATRIX.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -273,16 +419,18 @@ class Visitor:
         self.seen.append(r.get_data(as_text=True) if r.mimetype != "application/zip" else "")
         return r
 
-    def post(self, path: str, form: dict):
-        r = self.client.post(path, data={"csrf_token": self.csrf(), **form}, headers=self.headers)
+    def post(self, path: str, form: dict, method: str = "POST"):
+        r = self.client.open(
+            path, method=method, data={"csrf_token": self.csrf(), **form}, headers=self.headers
+        )
         self.seen.append(r.get_data(as_text=True))
         return r
 
 
-def researcher(app) -> tuple[str, str]:
+def researcher(app, role: str = "analyst") -> tuple[str, str]:
     email = f"matrix-{uuid.uuid4().hex[:12]}@example.org"
     with app.app_context():
-        token = create_api_token(create_researcher(email, PASSWORD))
+        token = create_api_token(create_researcher(email, PASSWORD, role=role))
     return email, token
 
 
@@ -355,6 +503,9 @@ def test_every_route_for_every_kind_of_visitor(app):
     email, token = researcher(app)
     research = logged_in(app, email)
     api = Visitor(app.test_client(), {"Authorization": f"Bearer {token}"})
+    owner_email, owner_token = researcher(app, role="owner")
+    owner = logged_in(app, owner_email)
+    owner_api = Visitor(app.test_client(), {"Authorization": f"Bearer {owner_token}"})
     assert outcome(same_session(app, research).get("/researcher/")) == OK
     failures = []
     drafts = None
@@ -366,12 +517,14 @@ def test_every_route_for_every_kind_of_visitor(app):
             "other": drafts[1],
             "researcher": same_session(app, research),  # logged in, no draft
             "token": Visitor(app.test_client(), api.headers),
+            "owner": same_session(app, owner),
+            "owner_token": Visitor(app.test_client(), owner_api.headers),
         }
         if method == "POST" and path in ("/", "/withdraw", "/restart"):
             drafts = None  # these replace, delete or forget the drafts: new ones next time
         for name, want in zip(VISITORS, expected, strict=True):
             visitor = visitors[name]
-            r = visitor.get(path) if method == "GET" else visitor.post(path, form)
+            r = visitor.get(path) if method == "GET" else visitor.post(path, form, method)
             got = outcome(r)
             if got != want:
                 failures.append(f"{method} {rule} as {name}: expected {want}, got {got}")
