@@ -1,7 +1,8 @@
 """``make bench``: the platform measured against the bare limits of its own stack.
 
 Every figure is a ratio against a baseline measured in the same run, on the same machine:
-1. questionnaire pages (GET and POST of a practice page) vs a bare Flask + sqlite3 app;
+1. questionnaire pages (GET and POST of a practice page) vs a bare Flask + sqlite3 app, and
+   the public results page of a published wave (a shared link: >= 200 requests/s);
 2. dashboard numbers (full comparison) vs the bare SQL aggregation queries, at two sizes,
    on SQLite and PostgreSQL, plus the cached repeat;
 3. export of both CSV files vs the sqlite3 shell writing the long table, with peak memory;
@@ -88,8 +89,11 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def hammer(make_call, concurrency: int, duration: float) -> tuple[float, float]:
-    """Run ``make_call(i)()`` repeatedly from ``concurrency`` threads; (requests/s, p95 s)."""
+def hammer(
+    make_call, concurrency: int, duration: float, quantile: float = 0.95
+) -> tuple[float, float]:
+    """Run ``make_call(i)()`` repeatedly from ``concurrency`` threads; (requests/s, the
+    ``quantile`` of the latencies in s: p95 unless asked)."""
     latencies: list[float] = []
     lock = threading.Lock()
     stop = time.monotonic() + duration
@@ -116,7 +120,7 @@ def hammer(make_call, concurrency: int, duration: float) -> tuple[float, float]:
     elapsed = time.monotonic() - started
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, e.g. HTTP {errors[0]}")
-    return len(latencies) / elapsed, _percentile(latencies, 0.95)
+    return len(latencies) / elapsed, _percentile(latencies, quantile)
 
 
 # -- 1. questionnaire pages -----------------------------------------------------------------
@@ -244,6 +248,49 @@ def bench_pages(tmp: Path, workers: int, concurrency: int, duration: float) -> l
             post[0] >= 0.5 * bpost[0],
         ),
         Line("page POST, p95 latency", post[1] * 1000, bpost[1] * 1000, "ms", "info", True),
+    ]
+
+
+def bench_public(tmp: Path, workers: int, concurrency: int, duration: float, n: int) -> list[Line]:
+    """The public results page of a published wave of ``n`` real respondents, as a shared
+    link is opened (no cookie, ``?lang=``): served from the rendered-page cache."""
+    from sqlalchemy import update
+
+    from survey import fieldwork
+    from survey.extensions import db
+    from survey.models import Response
+
+    url = f"sqlite:///{tmp / 'public.db'}"
+    seed(url, tmp, n)
+    app = _app(url, tmp)
+    with app.app_context():
+        db.session.execute(update(Response).values(is_demo=False, quality_flag=None))
+        wave = fieldwork.default_wave()
+        fieldwork.set_results_public(wave, True)  # commits both
+        path = f"/results/{wave.code}?lang=ru"
+        db.session.remove()
+        db.engine.dispose()
+    env = app_env(url, tmp / "instance", secrets.token_hex(16))
+    server = Gunicorn(env, tmp / "public-gunicorn.log", workers=workers)
+    server.start()
+    try:
+        for _ in range(4 * workers):  # every worker renders (or finds) the page once
+            status, html = Client(server.port).request("GET", path)
+            if status != 200 or 'class="pub-row"' not in html:
+                raise RuntimeError(f"public results page: HTTP {status}")
+        rate, p50 = hammer(
+            lambda i: lambda: Client(server.port).request("GET", path)[0],
+            concurrency,
+            duration,
+            quantile=0.5,
+        )
+    finally:
+        server.stop()
+    return [
+        Line(
+            f"public results, {n:,} resp., requests/s", rate, 200.0, "req/s", ">= 200", rate >= 200
+        ),
+        Line("public results, p50 latency", p50 * 1000, float("nan"), "ms", "info", True),
     ]
 
 
@@ -585,6 +632,9 @@ def collect(args: argparse.Namespace) -> list[Line]:
         tmp = Path(folder)
         if args.only in (None, "pages"):
             lines += bench_pages(tmp, args.workers, 4 if args.quick else 8, duration)
+            lines += bench_public(
+                tmp, args.workers, 4 if args.quick else 8, duration, 200 if args.quick else 3000
+            )
         if args.only in (None, "dashboard", "export"):
             for n in sizes:
                 path = tmp / f"sqlite-{n}.db"

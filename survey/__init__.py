@@ -91,13 +91,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).with_name("translations")),
     )
 
-    from survey import api, auth, dashboard, manage, questionnaire
+    from survey import api, auth, dashboard, manage, public, questionnaire
 
     app.register_blueprint(questionnaire.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(manage.bp)
+    app.register_blueprint(public.bp)
+    app.session_interface = public.SessionInterface()  # no Set-Cookie on shared pages
     _register_error_handlers(app)
     _register_security_headers(app)
     _register_template_helpers(app)

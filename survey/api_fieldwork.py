@@ -269,6 +269,22 @@ def _change_moment(code: str, change):
     return wave_json(wave, owner=True)
 
 
+@bp.post("/waves/<code>/publish")
+@owner_token_required
+def publish_results(code: str):
+    """Publish the wave's public results summary (``{"public": true}``) or hide it; the
+    wave. A pilot wave cannot be published (a 400 naming ``public``)."""
+    wave = _wave(code)
+    if wave is None:
+        return not_found("No wave has this code.")
+    data = json_body(("public",), required=("public",))
+    try:
+        fieldwork.set_results_public(wave, flag(data, "public"))
+    except FieldworkError as exc:
+        raise BadBody("public", manage.english(exc)) from None
+    return wave_json(wave, owner=True)
+
+
 @bp.post("/waves/<code>/channels")
 @owner_token_required
 def create_channel(code: str):
@@ -415,6 +431,7 @@ WAVE_SCHEMA = {
         "completed",
         "is_pilot",
         "is_default",
+        "results_public",
         "demo",
         "channels",
     ],
@@ -430,6 +447,11 @@ WAVE_SCHEMA = {
         "completed": {"type": "integer", "description": "Submitted responses of the wave"},
         "is_pilot": {"type": "boolean"},
         "is_default": {"type": "boolean"},
+        "results_public": {
+            "type": "boolean",
+            "description": "Whether the wave's results summary is public at /results/{code} "
+            "(aggregates only; a pilot wave's never is)",
+        },
         "demo": {
             "type": "boolean",
             "description": "Whether demo (synthetic) responses are in the counts: they stand "
@@ -566,6 +588,20 @@ def openapi_paths(error: dict, unauthorized: dict) -> dict:
                 moment_body,
                 [code],
                 required=False,
+            )
+        },
+        "/waves/{code}/publish": {
+            "post": write(
+                "Publish the wave's public results summary at /results/{code}, or hide it "
+                "(owner's token); a pilot wave cannot be published",
+                wave,
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["public"],
+                    "properties": {"public": {"type": "boolean"}},
+                },
+                [code],
             )
         },
         "/waves/{code}/channels": {

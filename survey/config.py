@@ -137,6 +137,9 @@ def from_environment(instance_path: str) -> dict:
         # owner's invitation of a researcher expire after these many hours.
         "SETUP_LINK_HOURS": _positive("SETUP_LINK_HOURS", 24),
         "INVITE_LINK_HOURS": _positive("INVITE_LINK_HOURS", 72),
+        # A respondent's comparison page (/compare) appears once their wave has this many
+        # real submitted responses (counted through the disclosure-gated read path).
+        "RESULTS_MIN_N": _positive("RESULTS_MIN_N", 100),
     }
 
 

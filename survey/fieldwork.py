@@ -275,6 +275,18 @@ def set_pilot(wave: Wave, is_pilot: bool) -> None:
     db.session.commit()
 
 
+def set_results_public(wave: Wave, public: bool) -> None:
+    """Show the wave's public summary at ``/results/<code>`` (survey/public.py), or hide it.
+
+    A pilot wave's results stay internal: publishing one is a :class:`FieldworkError`
+    (and a published wave later marked pilot is not shown). Commits.
+    """
+    if public and wave.is_pilot:
+        raise FieldworkError("results_public", _l("a pilot wave's results cannot be published"))
+    wave.results_public = public
+    db.session.commit()
+
+
 def create_channel(wave: Wave, label: str) -> Channel:
     """A new channel of a wave with its own unguessable link (commits)."""
     label = (label or "").strip().lower()

@@ -1,8 +1,9 @@
 """Blueprint /researcher/waves: the owner runs the fieldwork from the browser.
 
-Waves (create, open and close now or at a moment, the default wave, the pilot mark),
-their channels with public links and QR codes for print, single-use invitations
-(downloaded once as CSV: only their hashes are stored) and quotas with their progress.
+Waves (create, open and close now or at a moment, the default wave, the pilot mark, the
+public results summary), their channels with public links and QR codes for print,
+single-use invitations (downloaded once as CSV: only their hashes are stored) and quotas
+with their progress.
 
 Analysts may read the two overview pages (``GET /researcher/waves`` and
 ``GET /researcher/waves/<code>``: waves, dates, channels, their public links and counts)
@@ -216,6 +217,13 @@ class PilotForm(FlaskForm):
     is_pilot = HiddenField(validators=[AnyOf(["0", "1"])])
 
 
+class PublishForm(FlaskForm):
+    """Publish a wave's results summary (1) or hide it (0): the value asked for, so a
+    repeated post is harmless."""
+
+    public = HiddenField(validators=[AnyOf(["0", "1"])])
+
+
 class ChannelForm(FlaskForm):
     """A new channel of a wave."""
 
@@ -397,6 +405,7 @@ def _wave_page(wave: Wave, status: int = 200, **forms):
         status,
         wave=wave,
         summary=wave_summary(wave, with_quotas=owner),
+        results_url=results_url(wave),
         **forms,
     )
 
@@ -447,6 +456,22 @@ def set_pilot(code: str):
     if not form.validate_on_submit():
         abort(400)
     fieldwork.set_pilot(wave, form.is_pilot.data == "1")
+    return redirect(url_for("manage.wave", code=wave.code))
+
+
+@bp.post("/<code>/publish")
+@owner_required
+def publish_results(code: str):
+    """Publish the wave's public results summary (survey/public.py), or hide it."""
+    wave = _wave_or_404(code)
+    form = PublishForm()
+    if not form.validate_on_submit():
+        abort(400)
+    fieldwork.set_results_public(wave, form.public.data == "1")  # a pilot wave: a 400 page
+    if wave.results_public:
+        flash(_("The results summary of this wave is public: %(url)s", url=results_url(wave)))
+    else:
+        flash(_("The results summary of this wave is hidden."))
     return redirect(url_for("manage.wave", code=wave.code))
 
 
@@ -595,6 +620,12 @@ def channel_url(channel: Channel) -> str:
     return public_url("questionnaire.channel_link", slug=channel.slug)
 
 
+def results_url(wave: Wave) -> str:
+    """The wave's public results summary, ``/results/<code>`` on ``PUBLIC_URL`` (a 404 page
+    while it is not published)."""
+    return public_url("public.wave", code=wave.code)
+
+
 def invitation_url(token: str) -> str:
     """A single-use invitation's link, ``/i/<token>`` on ``PUBLIC_URL``."""
     return public_url("questionnaire.invitation", token=token)
@@ -700,6 +731,7 @@ def wave_summary(wave: Wave, with_quotas: bool = False) -> dict:
         "demo": flow.demo,
         "is_pilot": wave.is_pilot,
         "is_default": wave.is_default,
+        "results_public": wave.results_public,
         "channels": channels,
     }
     if with_quotas:

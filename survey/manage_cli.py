@@ -78,7 +78,7 @@ def _new_file(path: str, data: bytes) -> None:
 
 @click.group("wave")
 def wave_group() -> None:
-    """Survey waves: list, create, open, close, default, pilot."""
+    """Survey waves: list, create, open, close, default, pilot, publish, unpublish."""
 
 
 @wave_group.command("list")
@@ -92,7 +92,12 @@ def wave_list() -> None:
         click.echo("(counts of DEMO data: synthetic respondents)")
     for row in rows:
         wave = row["wave"]
-        marks = [m for m, on in (("pilot", wave.is_pilot), ("default", wave.is_default)) if on]
+        flags = (
+            ("pilot", wave.is_pilot),
+            ("default", wave.is_default),
+            ("results public", wave.results_public and not wave.is_pilot),
+        )
+        marks = [mark for mark, on in flags if on]
         click.echo(
             f"{wave.code}\t{STATE_WORDS[fieldwork.state(wave)]}\t"
             f"opens {_moment(wave.opens_at, wave.time_zone)}\t"
@@ -184,6 +189,29 @@ def wave_pilot(code: str, on: bool) -> None:
     wave = _wave(code)
     fieldwork.set_pilot(wave, on)
     click.echo(f"Wave {wave.code} is {'a pilot' if on else 'a main'} wave.")
+
+
+@wave_group.command("publish")
+@with_appcontext
+@click.argument("code")
+def wave_publish(code: str) -> None:
+    """Publish the wave's results summary at /results/CODE (no personal answer)."""
+    wave = _wave(code)
+    try:
+        fieldwork.set_results_public(wave, True)
+    except FieldworkError as exc:
+        raise click.UsageError(manage.english(exc)) from None
+    click.echo(f"The results summary of wave {wave.code} is public: {manage.results_url(wave)}")
+
+
+@wave_group.command("unpublish")
+@with_appcontext
+@click.argument("code")
+def wave_unpublish(code: str) -> None:
+    """Hide the wave's results summary again (/results/CODE answers 404)."""
+    wave = _wave(code)
+    fieldwork.set_results_public(wave, False)
+    click.echo(f"The results summary of wave {wave.code} is hidden.")
 
 
 # ---------------------------------------------------------------- channel

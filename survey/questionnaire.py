@@ -1,4 +1,5 @@
-"""Blueprint: consent, work background, practice pages, review, submit, thanks.
+"""Blueprint: consent, work background, practice pages, review, submit, thanks, and the
+respondent's own answers beside everyone's (``/compare``, survey/compare_page.py).
 
 Every POST redirects (post/redirect/get); every answer is saved when its page is sent.
 
@@ -40,7 +41,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from survey import fieldwork, paradata, quotas, responses
+from survey import compare_page, fieldwork, paradata, quotas, responses
 from survey.auth import researcher_required
 from survey.catalog import Page
 from survey.extensions import limiter
@@ -695,6 +696,19 @@ def thanks():
         return redirect(url_for(".index"))
     g.response = response
     return render_template("questionnaire/thanks.html", form=ConfirmForm())
+
+
+@bp.route("/compare")
+def compare():
+    """The respondent's own answers beside everyone's in their wave: only for the browser
+    that holds the submitted response (its session, or its personal link taken over);
+    no URL names a response. Below the wave's threshold it says how many more are needed."""
+    response = current_response()
+    if response is None or response.status != "submitted":
+        return redirect(url_for(".index"))
+    g.response = response  # the personal link to come back with (resume_link)
+    page = compare_page.build(response, current_language())
+    return render_template("questionnaire/compare.html", page=page)
 
 
 def _continue_url(response) -> str:

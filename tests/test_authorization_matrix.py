@@ -63,6 +63,8 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("GET", "/review"): ("/review", None, HOME, OK, OK, HOME, HOME),
     ("POST", "/submit"): ("/submit", {}, HOME, REVIEW, REVIEW, HOME, HOME),
     ("GET", "/thanks"): ("/thanks", None, HOME, HOME, HOME, HOME, HOME),
+    # a respondent's own answers beside everyone's: only the browser holding a submitted one
+    ("GET", "/compare"): ("/compare", None, HOME, HOME, HOME, HOME, HOME),
     ("GET", "/resume/<token>"): (f"/resume/{WRONG_TOKEN}", None, HOME, HOME, HOME, HOME, HOME),
     ("POST", "/resume/<token>"): (f"/resume/{WRONG_TOKEN}", {}, HOME, HOME, HOME, HOME, HOME),
     ("GET", "/withdraw"): ("/withdraw", None, HOME, OK, OK, HOME, HOME),
@@ -263,6 +265,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
         *["404"] * 5,
     ),
     ("GET", "/enough"): ("/enough", None, OK, OK, OK, OK, OK),
+    # ---- the public results summary: the same for everyone; a wave not published is a 404
+    ("GET", "/results"): ("/results", None, *["404"] * 5),
+    ("GET", "/results/<code>"): ("/results/nope", None, *["404"] * 5),
+    ("GET", "/results/<code>/card.png"): ("/results/nope/card.png", None, *["404"] * 5),
     # ---- the preview of the questionnaire: any researcher
     ("GET", "/researcher/preview"): ("/researcher/preview", None, LOGIN, LOGIN, LOGIN, OK, OK),
     ("GET", "/researcher/preview/page/<int:number>"): (
@@ -321,6 +327,7 @@ MATRIX: dict[tuple[str, str], tuple] = {
             "close",
             "default",
             "pilot",
+            "publish",
             "channels",
             "invitations",
             "quotas",
@@ -349,6 +356,7 @@ MATRIX: dict[tuple[str, str], tuple] = {
         for method, tail in (
             ("POST", "/open"),
             ("POST", "/close"),
+            ("POST", "/publish"),
             ("POST", "/channels"),
             ("POST", "/channels/<label>/invitations"),
             ("PUT", "/quotas"),

@@ -48,6 +48,7 @@ def test_every_questionnaire_page_is_sent_with_no_store(app):
         "questionnaire.review": [draft.get("/review")],
         "questionnaire.submit": [draft.post("/submit", data={"csrf_token": token})],
         "questionnaire.thanks": [done.get("/thanks")],
+        "questionnaire.compare": [done.get("/compare"), other.get("/compare")],
         "questionnaire.resume": [other.get(link), other.get("/resume/" + "x" * 32)],
         "questionnaire.withdraw": [draft.get("/withdraw"), done.get("/withdraw")],
         "questionnaire.restart": [done.post("/restart", data={"csrf_token": done_token})],

@@ -404,6 +404,7 @@ def test_the_document_describes_the_fieldwork_operations(app, client, analyst):
         ("POST", "/waves/{code}/close"),
         ("POST", "/waves/{code}/channels"),
         ("POST", "/waves/{code}/channels/{label}/invitations"),
+        ("POST", "/waves/{code}/publish"),
         ("PUT", "/waves/{code}/quotas"),
         ("DELETE", "/waves/{code}/quotas"),
     }
