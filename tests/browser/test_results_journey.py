@@ -4,7 +4,8 @@ In Russian at phone width: right after submitting, the wave has too few real res
 study served is the demo one, which never counts), so the comparison page says how many
 more are needed and offers the personal link; once the wave has enough real responses it
 shows the respondent's own answers beside everyone's shares. In English at desktop width
-the same, with the study already large enough. Another browser sees no personal answer.
+the same, with the study already large enough. Another browser sees no personal answer,
+and the wave's public summary, once published, shows the aggregate only.
 Every page is audited with axe-core and screenshotted; every share and interval is checked
 against a recount of the server's database and statsmodels' Wilson interval.
 
@@ -178,6 +179,41 @@ def read_about(journey, lang: str) -> None:
     assert any(source in details.inner_text() for source in sources)
 
 
+@contextmanager
+def published(server, wave_id: int):
+    """The wave's public summary switched on for a while (an owner's switch), then off."""
+    with closing(sqlite3.connect(server.database, timeout=30)) as conn:
+        with conn:
+            conn.execute("UPDATE wave SET results_public = 1 WHERE id = ?", (wave_id,))
+        try:
+            yield server.query("SELECT code FROM wave WHERE id = ?", (wave_id,))[0][0]
+        finally:
+            with conn:
+                conn.execute("UPDATE wave SET results_public = 0 WHERE id = ?", (wave_id,))
+
+
+def public_summary(journey, lang: str, wave_id: int) -> None:
+    """Another browser opens the wave's public summary: the aggregate only (the sample
+    size, shares recounted from the database), no personal answer, share metadata."""
+    with published(journey.server, wave_id) as code:
+        page = journey.reopen()
+        page.goto(f"/results/{code}?lang={lang}")
+        assert page.get_attribute("html", "lang") == lang
+        n_wave = real_respondents(journey.server, wave_id)
+        assert page.get_attribute("data.pub-n", "value") == str(n_wave)
+        assert page.locator(".own-answer, .compare-offer, input.resume-link").count() == 0
+        image = page.get_attribute('meta[property="og:image"]', "content")
+        assert image.startswith(journey.server.url + f"/results/{code}/card.png")
+        rows = page.locator("li.pub-row")
+        assert rows.count() > 0
+        practice_id = rows.first.get_attribute("data-practice")
+        text = rows.first.inner_text()
+        for kind in ("ru", "foreign"):
+            k, n = recount(journey.server, wave_id, practice_id, kind)
+            assert f"{round(100 * k / n)}" in text, (practice_id, kind, text)
+        journey.check("public-summary")
+
+
 def others_see_nothing(journey) -> None:
     """A new browser (no session) asking for the page lands on the survey's start."""
     page = journey.reopen()
@@ -210,6 +246,7 @@ def test_russian_phone_respondent_sees_how_their_experience_compares(journey, li
         one.check("compare-about-open")
         others_see_nothing(one)
         one.check("another-browser")
+        public_summary(one, "ru", wave_id)
     one.finish()
 
 
@@ -232,4 +269,5 @@ def test_english_desktop_respondent_sees_how_their_experience_compares(journey, 
         read_about(two, "en")
         two.check("compare-about-open")
         others_see_nothing(two)
+        public_summary(two, "en", wave_id)
     two.finish()
