@@ -19,6 +19,7 @@ from survey.catalog import Catalog, Page, check_wordings
 from survey.catalog import Practice as CatalogPractice
 from survey.consent import Consent
 from survey.extensions import db
+from survey.fieldwork import today  # the one "today" (UTC date); responses keep dates only
 from survey.forms import met_options
 from survey.models import (
     COMPANY_KINDS,
@@ -36,11 +37,6 @@ from survey.models import (
 )
 from survey.questions import BACKGROUND, KIND_BACKGROUND, RATED, WORKED_IN_KINDS
 from survey.storage import erase_deleted
-
-
-def today() -> dt.date:
-    """Today's date (UTC); responses keep dates only, never a time of day."""
-    return dt.datetime.now(dt.UTC).date()
 
 
 def hash_token(token: str) -> str:
