@@ -7,7 +7,8 @@ Every figure is a ratio against a baseline measured in the same run, on the same
    on SQLite and PostgreSQL, plus the cached repeat;
 3. export of both CSV files vs the sqlite3 shell writing the long table, with peak memory;
 4. the RSS of one warmed-up gunicorn worker.
-Prints one table. ``--quick`` uses tiny sizes (the test suite runs that so this cannot rot).
+Prints one table; ``--readme`` also writes it into README.md's performance section
+(``make bench`` does). ``--quick`` uses tiny sizes (the test suite runs that so this cannot rot).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from benchmarks.common import CSRF_RE, percentile
 from benchmarks.load_servers import (
     BIN,
     ROOT,
@@ -40,11 +42,11 @@ from benchmarks.load_servers import (
     prepare_database,
 )
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
 
 @dataclass
 class Line:
+    """One measurement of the table: ours against its baseline or target."""
+
     what: str
     ours: float
     baseline: float
@@ -54,6 +56,7 @@ class Line:
 
     @property
     def ratio(self) -> float:
+        """Ours divided by the baseline (NaN without one)."""
         return self.ours / self.baseline if self.baseline else float("nan")
 
 
@@ -66,6 +69,7 @@ class Client:
         self.cookie = ""
 
     def request(self, method: str, path: str, body: dict | None = None):
+        """Send one request (``body`` as a form); return (status, text), keeping the cookie."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         headers = {"Cookie": self.cookie} if self.cookie else {}
         data = None
@@ -82,11 +86,6 @@ class Client:
             return response.status, text
         finally:
             conn.close()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def hammer(
@@ -120,7 +119,7 @@ def hammer(
     elapsed = time.monotonic() - started
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, e.g. HTTP {errors[0]}")
-    return len(latencies) / elapsed, _percentile(latencies, quantile)
+    return len(latencies) / elapsed, percentile(latencies, quantile)
 
 
 # -- 1. questionnaire pages -----------------------------------------------------------------
@@ -462,7 +461,7 @@ def bench_http(url: str, tmp: Path, n: int, label: str) -> list[Line]:
         server.stop()
     if any(status != 200 for status in statuses):
         raise RuntimeError(f"HTTP statuses {statuses}")
-    p50 = _percentile(latencies, 0.5)
+    p50 = percentile(latencies, 0.5)
     return [
         Line(
             f"API comparison, one filter, cold, {n:,}, {label}, p50",
@@ -491,10 +490,25 @@ out, what = sys.argv[1], sys.argv[2]
 app = create_app()
 with app.app_context():
     started = time.perf_counter()
-    export = Export(ExportOptions(max_suppressed_share=1.0))
+    # "sav", "dta", "parquet": a labelled format (survey.export.formats), both answer files.
+    labelled = () if what in ("zip", "files", "datapackage") else (what,)
+    export = Export(ExportOptions(max_suppressed_share=1.0, formats=labelled))
     if what == "zip":
         with open(out + ".zip", "wb") as fh:
             export.zip_to(fh)
+    elif what == "datapackage":  # its generation alone, after the plan
+        planned = time.perf_counter()
+        with open(out + "-datapackage.json", "wb") as fh:
+            for chunk in export.csv_chunks("datapackage"):
+                fh.write(chunk)
+        generated = time.perf_counter() - planned
+    elif labelled:
+        from survey.export.files import BY_NAME
+        for name in export.file_names():
+            if BY_NAME[name].format == what:
+                with open(out + "-" + name, "wb") as fh:
+                    for chunk in export.csv_chunks(name):
+                        fh.write(chunk)
     else:
         for name in ("responses", "answers_long", "codebook", "disclosure_report"):
             with open(out + "-" + name, "wb") as fh:
@@ -504,7 +518,7 @@ with app.app_context():
 # VmHWM, not ru_maxrss: Linux carries the parent's peak RSS across fork and exec into the
 # child's ru_maxrss, which made this line report the bench's own memory.
 peak = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1])
-print(json.dumps({"seconds": took, "peak_kb": peak}))
+print(json.dumps({"seconds": took, "peak_kb": peak, "generated": locals().get("generated")}))
 """
 
 
@@ -529,6 +543,11 @@ def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
     env = app_env(url, tmp / "instance", secrets.token_hex(16))
     files = min((_export_run(env, out, "files") for _ in range(2)), key=lambda r: r["seconds"])
     whole = _export_run(env, out, "zip")
+    package = _export_run(env, out, "datapackage")
+    # The labelled formats of survey/export/formats.py, each in a fresh process like the rest.
+    labelled = {}
+    if (ROOT / "survey" / "export" / "formats.py").exists():
+        labelled = {fmt: _export_run(env, out, fmt) for fmt in ("sav", "dta", "parquet")}
     sqlite3 = shutil.which("sqlite3")
     baseline = float("nan")
     if sqlite3:
@@ -566,6 +585,44 @@ def bench_export(url: str, sqlite_path: Path, tmp: Path, n: int) -> list[Line]:
         ),
         Line(
             f"export {n:,} zip, peak RSS", zip_peak_mb, 200.0, "MB", "< 200 MB", zip_peak_mb < 200
+        ),
+        Line(
+            f"export {n:,}, datapackage.json (after plan)",
+            package["generated"],
+            files["seconds"],
+            "s",
+            "(information)",
+            True,
+        ),
+        Line(
+            f"export {n:,} datapackage, peak RSS",
+            package["peak_kb"] / 1024,
+            200.0,
+            "MB",
+            "< 200 MB",
+            package["peak_kb"] / 1024 < 200,
+        ),
+        *(
+            line
+            for fmt, run in labelled.items()
+            for line in (
+                Line(
+                    f"export {n:,}, .{fmt} (both answer files)",
+                    run["seconds"],
+                    files["seconds"],
+                    "s",
+                    "(information)",
+                    True,
+                ),
+                Line(
+                    f"export {n:,} .{fmt}, peak RSS",
+                    run["peak_kb"] / 1024,
+                    200.0,
+                    "MB",
+                    "(information)",
+                    True,
+                ),
+            )
         ),
     ]
 
@@ -617,6 +674,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (bench-large)")
     parser.add_argument("--only", choices=["pages", "dashboard", "export", "footprint"])
+    parser.add_argument(
+        "--readme",
+        nargs="?",
+        const=str(ROOT / "README.md"),
+        metavar="PATH",
+        help="also write the table between the bench markers of README.md (or PATH)",
+    )
     args = parser.parse_args(argv)
     if args.sizes is None:
         args.sizes = "200" if args.quick else "10000,100000"
@@ -663,13 +727,20 @@ def collect(args: argparse.Namespace) -> list[Line]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run, print the table, exit 0 only if every target is met."""
-    lines = collect(parse(argv))
+    """Run, print the table (and with ``--readme`` write it into the README), exit 0 only
+    if every target is met."""
+    args = parse(argv)
+    lines = collect(args)
     print_table(lines)
     print(
         f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
+    if args.readme:
+        from benchmarks import readme
+
+        readme.write(args.readme, lines, sys.argv[1:] if argv is None else argv)
+        print(f"table written to {args.readme}")
     return 0 if all(line.ok for line in lines) else 1
 
 

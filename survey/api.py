@@ -1091,6 +1091,14 @@ def openapi_document(server: str) -> dict:
                                     "codebook",
                                     "disclosure_report",
                                     "examples",
+                                    "datapackage",
+                                    "load_py",
+                                    "load_r",
+                                    *(
+                                        f"{stem}.{ext}"
+                                        for ext in ("sav", "dta", "parquet")
+                                        for stem in ("responses", "answers_long")
+                                    ),
                                 ],
                             },
                         },
@@ -1099,6 +1107,15 @@ def openapi_document(server: str) -> dict:
                             "in": "query",
                             "required": False,
                             "schema": {"type": "string", "enum": ["utf8", "excel"]},
+                        },
+                        {
+                            "name": "with",
+                            "in": "query",
+                            "required": False,
+                            "description": "Labelled files in the zip beside the CSV, "
+                            "comma-separated: sav (SPSS), dta (Stata), parquet; labels in "
+                            "the language of lang",
+                            "schema": {"type": "string", "pattern": "^[a-z,]*$"},
                         },
                         {
                             "name": "k",
@@ -1132,6 +1149,10 @@ def openapi_document(server: str) -> dict:
                                 "application/zip": {},
                                 "text/csv": {},
                                 "application/json": {},
+                                "application/x-spss-sav": {},
+                                "application/x-stata-dta": {},
+                                "application/vnd.apache.parquet": {},
+                                "text/plain": {},  # the loaders load.py and load.R
                             },
                         },
                         "400": {

@@ -10,8 +10,9 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
-from survey import responses
+from survey import fieldwork, responses
 from survey.catalog import CatalogError, load_catalog
+from survey.config import DEFAULT_K, DEFAULT_MAX_SUPPRESSED_SHARE
 
 
 @click.command("init-db")
@@ -252,7 +253,7 @@ def revoke_api_tokens_command(email: str) -> None:
     result = db.session.execute(
         update(ApiToken)
         .where(ApiToken.researcher_id == researcher_id, ApiToken.revoked_on.is_(None))
-        .values(revoked_on=responses.today())
+        .values(revoked_on=fieldwork.today())
     )
     db.session.commit()
     click.echo(f"Revoked {result.rowcount} token(s).")
@@ -289,18 +290,45 @@ def revoke_researcher_command(email: str) -> None:
     help="utf8: comma, no BOM; excel: UTF-8 with BOM, semicolons.",
 )
 @click.option(
-    "--k", type=click.IntRange(2, 50), default=None, help="k-anonymity (default 5; EXPORT_MIN_K)"
+    "--with",
+    "formats",
+    default="",
+    metavar="sav,dta,parquet",
+    help="Labelled formats written beside the CSV files: SPSS, Stata, Parquet.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["ru", "en"]),
+    default="ru",
+    show_default=True,
+    help="Language of the labels of the labelled formats.",
+)
+@click.option(
+    "--k",
+    type=click.IntRange(2, 50),
+    default=None,
+    help=f"k-anonymity (default {DEFAULT_K}; EXPORT_MIN_K)",
 )
 @click.option(
     "--include-examples",
     is_flag=True,
     help="Include free-text examples (scrubbed); asks for confirmation.",
 )
-def export_command(directory, include_demo, include_pilot, fmt, k, include_examples) -> None:
-    """Write the anonymized export (CSV files, codebook, disclosure report) into DIRECTORY."""
+def export_command(
+    directory, include_demo, include_pilot, fmt, formats, lang, k, include_examples
+) -> None:
+    """Write the anonymized export (CSV files, codebook, disclosure report; with --with,
+    labelled SPSS, Stata and Parquet files) into DIRECTORY."""
     from survey.anonymize import ExportRefused
     from survey.export import Export, ExportOptions, ExportRequestError, default_k, file_label
+    from survey.export.options import parse_formats
+    from survey.filters import BadQuery
     from survey.storage import private_opener
+
+    try:
+        formats = parse_formats(formats)
+    except BadQuery as exc:
+        raise click.BadParameter(exc.reason, param_hint="--with") from exc
 
     if include_examples:
         click.confirm("Free-text examples may contain personal details. Include them?", abort=True)
@@ -310,7 +338,11 @@ def export_command(directory, include_demo, include_pilot, fmt, k, include_examp
         fmt=fmt,
         k=default_k() if k is None else k,
         include_examples=include_examples,
-        max_suppressed_share=current_app.config.get("EXPORT_MAX_SUPPRESSED_SHARE", 0.1),
+        max_suppressed_share=current_app.config.get(
+            "EXPORT_MAX_SUPPRESSED_SHARE", DEFAULT_MAX_SUPPRESSED_SHARE
+        ),
+        formats=formats,
+        lang=lang,
     )
     try:
         export = Export(options)

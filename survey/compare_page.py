@@ -17,11 +17,17 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from survey import fieldwork, queries, results
-from survey.catalog import Catalog, Practice
+from survey import fieldwork
+from survey.catalog import Catalog, PracticeEntry
+from survey.lazy import LazyModule
 from survey.models import Response
 from survey.questions import EXISTED, KIND_PLACES, MET_LABELS
 from survey.responses import catalog, page_answers
+
+# The read path brings pandas, scipy and statsmodels: imported on the first page that shows
+# shares, never in a worker that only takes answers (see survey.lazy).
+queries = LazyModule("survey.queries")
+results = LazyModule("survey.results")
 
 # Which source a practice's "read more" cites first: the best evidence the catalogue has.
 EVIDENCE_ORDER = ("confirmed", "secondary", "memory")
@@ -111,7 +117,7 @@ def min_n() -> int:
     return max(int(current_app.config["RESULTS_MIN_N"]), 1)
 
 
-def source_text(practice: Practice, cat: Catalog) -> str | None:
+def source_text(practice: PracticeEntry, cat: Catalog) -> str | None:
     """One source of the catalogue's list for a practice (the best evidence first), as a
     citation line; None for a practice without sources."""
     listed = [cat.sources[s] for s in practice.sources if s in cat.sources]

@@ -44,7 +44,7 @@ def figure_json(fig) -> str:
 
 
 # The parameters each page takes besides the filters.
-EXPORT_PARAMS = ("file", "format", "k", "include_examples", "confirm_examples")
+EXPORT_PARAMS = ("file", "format", "with", "k", "include_examples", "confirm_examples")
 PAGE_PARAMS = {
     "dashboard.comparison": ("view",),
     "dashboard.export_page": EXPORT_PARAMS,
@@ -193,7 +193,9 @@ def ratings():
     return render_template(
         "dashboard/ratings.html",
         **_common(result),
-        figure=figure_json(figures.rating_diverging(result.table, labels, lang)),
+        figure=figure_json(
+            figures.rating_diverging(result.table, labels, lang, scale=results.rating_labels(lang))
+        ),
         rows=report.format_comparison(result.table, labels, lang).to_dict("records"),
         raw=result.table.to_dict("records"),
         rating_question=RATING,
@@ -254,7 +256,9 @@ def practice(practice_id: str):
         row=disclosure.csv_ready(row_frame).iloc[0].to_dict(),
         formatted=report.format_comparison(row_frame, labels, lang).iloc[0].to_dict(),
         examples=results.examples(practice_id, result),
-        figure=figure_json(figures.rating_diverging(row_frame, labels, lang)),
+        figure=figure_json(
+            figures.rating_diverging(row_frame, labels, lang, scale=results.rating_labels(lang))
+        ),
         kind_labels=KIND_LABELS,
         rating_question=RATING,
         adjusted=results.adjusted(result.segment).row(practice_id),
@@ -503,4 +507,3 @@ def page_url(endpoint: str, **overrides) -> str:
 
 bp.add_app_template_global(page_url, "page_url")
 bp.add_app_template_global(period_options, "period_options")
-bp.add_app_template_global(current_language, "current_language")

@@ -45,6 +45,7 @@ from werkzeug.datastructures import MultiDict
 
 from survey.auth import current_researcher
 from survey.extensions import db
+from survey.fieldwork import today, utcnow  # naive UTC, as the job table stores times
 from survey.i18n import current_language
 from survey.lazy import LazyModule
 from survey.models import Job, Researcher
@@ -78,11 +79,6 @@ class Withheld(Exception):
         self.result = result
 
 
-def utcnow() -> dt.datetime:
-    """Now, in UTC without a time zone (as the job table stores times)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _seconds(name: str) -> dt.timedelta:
     return dt.timedelta(seconds=float(current_app.config[name]))
 
@@ -108,14 +104,24 @@ def export_request(args, name: str | None = None):
     return options, requested_file(args, name, options)
 
 
+def _sync_limit(options, file: str) -> str:
+    """The setting that bounds a synchronous export: SPSS and Stata files are written cell
+    by cell (pyreadstat), about a hundred times slower than the CSV."""
+    from survey.export.files import BY_NAME
+
+    labelled = options.formats or (file in BY_NAME and BY_NAME[file].format != "csv")
+    return "EXPORT_SYNC_LIMIT_LABELLED" if labelled else "EXPORT_SYNC_LIMIT"
+
+
 def start_export_if_large(args, name: str | None = None) -> Job | None:
-    """A job for an export of more than ``EXPORT_SYNC_LIMIT`` responses, else None (the
-    caller answers synchronously). A bad request raises as the download would."""
+    """A job for an export of more than ``EXPORT_SYNC_LIMIT`` responses (with a labelled
+    format, ``EXPORT_SYNC_LIMIT_LABELLED``), else None (the caller answers synchronously).
+    A bad request raises as the download would."""
     options, file = export_request(args, name)
     size = queries.count_respondents(
         queries.Segment(include_demo=options.include_demo, include_pilot=options.include_pilot)
     )
-    if size <= current_app.config["EXPORT_SYNC_LIMIT"]:
+    if size <= current_app.config[_sync_limit(options, file)]:
         return None
     pairs = [[key, value] for key, value in args.items(multi=True) if key != "lang"]
     return start("export", {"args": pairs, "file": file})
@@ -222,9 +228,11 @@ class Heartbeat:
         self._thread.daemon = True
 
     def start(self) -> None:
+        """Start beating from the background thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop beating and wait for the thread to end."""
         self._stop.set()
         self._thread.join()
 
@@ -396,7 +404,6 @@ def report_html(segment, lang: str, progress: Progress | None = None) -> tuple[s
     """The self-contained HTML report of a segment and its file name, as the ``report``
     command writes it. Raises :class:`Withheld` when the disclosure gate withholds it."""
     from analysis.report import render_report
-    from survey.responses import today
 
     progress = progress or (lambda fraction: None)
     result = results.comparison(segment)
@@ -415,6 +422,7 @@ def report_html(segment, lang: str, progress: Progress | None = None) -> tuple[s
         filters=result.filters,
         generated_on=today(),
         pilot=result.pilot,
+        scale=results.rating_labels(lang),
     )
     progress(0.95)
     return html, f"{'demo-' if result.demo else ''}survey-report-{lang}.html"

@@ -65,10 +65,11 @@ from flask_babel import force_locale, format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from survey import disclosure, fieldwork, queries, results
+from survey import fieldwork
 from survey.extensions import db
+from survey.lazy import LazyModule
 from survey.links import public_url
-from survey.models import Wave
+from survey.models import COMPANY_KINDS, Wave
 from survey.responses import catalog
 
 bp = Blueprint("public", __name__, url_prefix="/results")
@@ -81,7 +82,12 @@ MAX_AGE = 300  # seconds a browser or proxy may keep the page or the image
 CACHE_SIZE = 64
 CARD_SIZE = (1200, 630)
 FONTS = Path(__file__).resolve().parent.parent / "static" / "fonts"
-KINDS = queries.KINDS
+# The read path brings pandas, scipy and statsmodels: imported on the first summary, never
+# in a worker that only serves respondents (see survey.lazy).
+disclosure = LazyModule("survey.disclosure")
+queries = LazyModule("survey.queries")
+results = LazyModule("survey.results")
+KINDS = COMPANY_KINDS
 
 _lock = threading.Lock()
 
@@ -476,6 +482,8 @@ class SessionInterface(SecureCookieSessionInterface):
     cookie to another. Installed by :func:`survey.create_app`."""
 
     def save_session(self, app, session, response) -> None:
+        """Save as usual, but never on this blueprint (only ``Vary: Cookie`` if the language
+        came from the cookie)."""
         if request.blueprint == bp.name:
             if g.get("language_from_cookie"):  # a cache must key the language on it
                 response.vary.add("Cookie")

@@ -12,7 +12,6 @@ import io
 import json
 import re
 import secrets
-import uuid
 import zipfile
 from collections import Counter
 
@@ -26,8 +25,6 @@ import survey.export.release as release_module
 import survey.queries as queries_module
 from survey import config as config_module
 from survey import vectors
-from survey.auth import create_api_token, create_researcher
-from survey.demo import seed_demo
 from survey.export import QUASI_IDENTIFIERS, safe_cell, scrub
 from survey.extensions import db
 from survey.models import (
@@ -35,14 +32,20 @@ from survey.models import (
     CatalogVersion,
     Channel,
     Practice,
-    Researcher,
     Response,
     Wave,
 )
 from survey.responses import check_vectors
-from tests.helpers import PROFILE, Respondent, csrf_token, expected_answers
+from tests.helpers import (
+    PROFILE,
+    Respondent,
+    bearer,
+    expected_answers,
+    fetch,
+    log_in,
+    seed,
+)
 
-PASSWORD = "correct horse battery staple"
 PAGE = "/researcher/export"
 DOWNLOAD = "/researcher/export/download"
 API = "/api/v1/export"
@@ -61,6 +64,9 @@ ZIP_MEMBERS = {
     "paradata.csv",
     "codebook.csv",
     "disclosure_report.json",
+    "datapackage.json",  # the Frictionless data package and its loaders (test_datapackage.py)
+    "load.R",
+    "load.py",
 }
 # The documented codes of the answer columns, written out here: "existed" (1) for both
 # codes of the scale since 2026-12 and the former "met it"; "not my role" never a "no".
@@ -118,40 +124,6 @@ def frame(data: bytes, sep: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
     )
 
 
-def unique_email(prefix: str) -> str:
-    """Researcher rows survive between PostgreSQL tests: every test uses a fresh address."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.org"
-
-
-def login(app, client) -> None:
-    """Log a researcher in through the real form (CSRF on)."""
-    email = unique_email("export")
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    token = csrf_token(client.get("/researcher/login").text)
-    r = client.post(
-        "/researcher/login", data={"csrf_token": token, "email": email, "password": PASSWORD}
-    )
-    assert r.status_code == 302, r.status_code
-
-
-def bearer(app) -> dict[str, str]:
-    """Headers with a fresh API token of a new token-only researcher (no password to hash)."""
-    with app.app_context():
-        researcher = Researcher(
-            email=unique_email("api"), password_hash="!", active=True, created_on=dt.date.today()
-        )
-        db.session.add(researcher)
-        db.session.commit()
-        token = create_api_token(researcher)
-    return {"Authorization": f"Bearer {token}"}
-
-
-def seed(app, n: int, seed_value: int = 1) -> None:
-    with app.app_context():
-        seed_demo(app.extensions["survey_catalog"], n, seed_value)
-
-
 def allow_full_suppression(app) -> None:
     """Tiny test studies cannot reach k = 5 without suppressing most background values."""
     app.config["EXPORT_MAX_SUPPRESSED_SHARE"] = 1.0
@@ -160,15 +132,6 @@ def allow_full_suppression(app) -> None:
 def scripted_respondents_count_as_people(app) -> None:
     """The questionnaire flags submissions faster than MIN_COMPLETION_SECONDS as bots."""
     app.config["MIN_COMPLETION_SECONDS"] = 0
-
-
-def fetch(client, path: str, **kwargs):
-    """GET, read the body and close the response, as a WSGI server would: a streamed body
-    keeps its request context, and a zip its temporary file, open until closed."""
-    r = client.get(path, **kwargs)
-    r.get_data()
-    r.close()
-    return r
 
 
 def api_get(client, headers, name: str, **params):
@@ -359,7 +322,7 @@ def test_questionnaire_answers_come_out_exactly_in_both_files_and_codebook_descr
     draft.consent()
     assert draft.profile().status_code == 302
 
-    login(app, client)
+    log_in(app, client)
     files = {}
     for name in ("responses", "answers_long", "codebook", "disclosure_report"):
         r = fetch(client, DOWNLOAD, query_string={"file": name, "k": "2"})
@@ -822,7 +785,7 @@ def test_free_text_examples_only_on_confirmation_then_scrubbed_and_spreadsheet_s
     }
     r = Respondent(app.test_client()).complete(catalog, examples=texts)
     assert r.status_code == 302 and r.location.endswith("/thanks")
-    login(app, client)
+    log_in(app, client)
     headers = bearer(app)
 
     # Without confirmation: refused, on the dashboard and in the API.
@@ -949,7 +912,7 @@ def test_zip_from_dashboard_api_and_cli_holds_the_same_parseable_files(
 ):
     seed(app, 8, seed_value=9)
     allow_full_suppression(app)
-    login(app, client)
+    log_in(app, client)
     page = fetch(client, DOWNLOAD, query_string={"file": "zip"})
     assert page.status_code == 200 and page.mimetype == "application/zip"
     assert "attachment" in page.headers["Content-Disposition"]
@@ -1000,7 +963,7 @@ def test_every_export_route_refuses_anyone_but_a_researcher(app, client):
     assert r.status_code == 302
     # The same routes do answer a researcher, by token or by session.
     assert fetch(client, f"{API}/codebook", headers=bearer(app)).status_code == 200
-    login(app, client)
+    log_in(app, client)
     assert fetch(client, PAGE).status_code == 200
 
 
@@ -1178,7 +1141,7 @@ ODD_ONE = {
 def test_demo_rows_are_no_cover_one_real_respondent_is_refused_with_or_without_them(app, client):
     seed(app, 600, seed_value=12)
     submit_real(app, [({}, "ru")])
-    login(app, client)
+    log_in(app, client)
     headers = bearer(app)
     messages = set()
     for params in ({}, {"include_demo": "1"}):
@@ -1275,7 +1238,7 @@ def test_k_below_the_configured_floor_is_a_400_naming_k_never_clamped(
 ):
     seed(app, 40, seed_value=8)
     allow_full_suppression(app)
-    login(app, client)
+    log_in(app, client)
     headers = bearer(app)
     for k in ("2", "4", "0", "-1", "five", "5.0", "51", "1e1"):
         r = fetch(client, f"{API}/disclosure_report", headers=headers, query_string={"k": k})
@@ -1311,7 +1274,7 @@ def test_k_below_the_configured_floor_is_a_400_naming_k_never_clamped(
 def test_unknown_or_repeated_export_parameters_are_a_400_naming_them(app, client):
     seed(app, 40, seed_value=9)
     allow_full_suppression(app)
-    login(app, client)
+    log_in(app, client)
     headers = bearer(app)
     wrong = [
         ({"colour": "red"}, "colour"),

@@ -9,6 +9,8 @@ One module per job:
 - :mod:`~survey.export.rows`: answer vectors decoded into one matrix per chunk, and the
   wide and long text built from it by table lookups;
 - :mod:`~survey.export.codebook`: every column's type, values and labels;
+- :mod:`~survey.export.formats`: the answer files as labelled SPSS, Stata and Parquet,
+  built from their CSV text;
 - :mod:`~survey.export.web`: the HTTP responses of the download routes.
 
 Answers since 2026-12 are on the applied / existed / no / don't know scale (plus "not

@@ -122,6 +122,21 @@ RATING_VALUES = [
 ]
 
 
+# The columns of codebook.csv.
+HEADER = [
+    "file",
+    "column",
+    "type",
+    "values",
+    "labels_ru",
+    "labels_en",
+    "question_ru",
+    "question_en",
+    "catalog_version",
+    "asked_in_versions",
+]
+
+
 def background_values(question, suppressed) -> list[tuple[str, str, str]]:
     """Codebook values of a background column: its options, their generalized codes, what
     an empty cell means, and the suppressed code."""
@@ -141,29 +156,25 @@ def background_values(question, suppressed) -> list[tuple[str, str, str]]:
     return values
 
 
-def codebook_rows(export) -> Iterator[list[str]]:
+def codebook_rows(export, entry=None) -> Iterator:
     """One row per column of both files: type, values with labels, question text.
 
     ``catalog_version`` is the version served now; ``asked_in_versions`` says, for a
     practice column, every catalogue version that asked it with this very wording (a
     practice id keeps one wording), i.e. the versions the column pools.
+
+    ``entry``: yield ``entry(file, column, type, values, question_ru, question_en,
+    versions)`` per column instead of text rows, without the header row (``values`` are
+    ``(code, ru, en)``): the same data, structured (:mod:`survey.export.datapackage`).
     """
     version = export.catalog.version
     asked_in = asked_in_versions(export)
-    yield [
-        "file",
-        "column",
-        "type",
-        "values",
-        "labels_ru",
-        "labels_en",
-        "question_ru",
-        "question_en",
-        "catalog_version",
-        "asked_in_versions",
-    ]
+    if entry is None:
+        yield HEADER
 
     def row(file, column, kind, values, question_ru, question_en, versions=""):
+        if entry is not None:
+            return entry(file, column, kind, values, question_ru, question_en, versions)
         codes = "|".join(value[0] for value in values)
         ru = "; ".join(f"{v or '(empty)'} = {r}" for v, r, _en in values)
         en = "; ".join(f"{v or '(empty)'} = {e}" for v, _ru, e in values)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, has_request_context
 from flask_babel import gettext as _
 
-from survey.export.files import FORMATS, file_names
+from survey.config import DEFAULT_K, DEFAULT_MAX_SUPPRESSED_SHARE
+from survey.export.files import FORMATS, LABELLED_FORMATS, file_names
 from survey.filters import BadQuery, check_names, parse_bool
 
 # Query parameters of the export endpoints (``lang``, the interface language, is global).
@@ -19,10 +20,10 @@ PARAMETERS = (
     "include_pilot",
     "include_examples",
     "confirm_examples",
+    "with",  # labelled formats beside the CSV files: sav, dta, parquet (comma-separated)
 )
-DEFAULT_K = 5
+LABEL_LANGUAGES = ("ru", "en")
 MAX_K = 50
-DEFAULT_MAX_SUPPRESSED_SHARE = 0.1
 
 
 class ExportRequestError(ValueError):
@@ -75,6 +76,10 @@ class ExportOptions:
     k: int = DEFAULT_K
     max_suppressed_share: float = DEFAULT_MAX_SUPPRESSED_SHARE
     include_examples: bool = False
+    # Labelled formats written beside the CSV files (LABELLED_FORMATS), and the language
+    # of their variable and value labels.
+    formats: tuple[str, ...] = ()
+    lang: str = "ru"
 
     @classmethod
     def from_mapping(cls, args) -> ExportOptions:
@@ -89,6 +94,7 @@ class ExportOptions:
             include_demo = parse_bool("include_demo", args.get("include_demo"))
             include_pilot = parse_bool("include_pilot", args.get("include_pilot"))
             include_examples = parse_bool("include_examples", args.get("include_examples"))
+            formats = parse_formats(args.get("with"))
         except BadQuery as exc:
             raise bad_parameter(exc) from exc
         k = args.get("k")
@@ -101,11 +107,34 @@ class ExportOptions:
                 "EXPORT_MAX_SUPPRESSED_SHARE", DEFAULT_MAX_SUPPRESSED_SHARE
             ),
             include_examples=include_examples,
+            formats=formats,
+            lang=label_language(args),
         )
 
     def file_names(self) -> list[str]:
         """The files of an export with these options."""
-        return file_names(self.include_examples)
+        return file_names(self.include_examples, self.formats)
+
+
+def parse_formats(value) -> tuple[str, ...]:
+    """The labelled formats of a ``with`` parameter ("sav,dta,parquet"; "csv", always
+    written, may be named), in registry order; anything else is a :class:`BadQuery`."""
+    names = {part.strip() for part in (value or "").split(",") if part.strip()}
+    unknown = names - {"csv", *LABELLED_FORMATS}
+    if unknown:
+        raise BadQuery("with", f"expected some of csv, {', '.join(LABELLED_FORMATS)}")
+    return tuple(f for f in LABELLED_FORMATS if f in names)
+
+
+def label_language(args) -> str:
+    """The language of the labelled formats' labels: ``lang`` when the parameters name it
+    (a background job gets the request's parameters), else the request's interface
+    language, else Russian."""
+    from survey.i18n import current_language
+
+    if args.get("lang") in LABEL_LANGUAGES:
+        return args.get("lang")
+    return current_language() if has_request_context() else "ru"
 
 
 def requested_file(args, name: str | None, options: ExportOptions) -> str:
@@ -124,12 +153,14 @@ def requested_file(args, name: str | None, options: ExportOptions) -> str:
         raise ExportRequestError(
             _("Free-text examples need confirm_examples=1: they may contain personal details.")
         )
-    if name != "zip" and name not in options.file_names():
+    # One labelled file may be asked for by its name without ``with``.
+    names = file_names(options.include_examples, LABELLED_FORMATS)
+    if name != "zip" and name not in names:
         raise ExportRequestError(
             _(
                 "Unknown file “%(name)s”; choose zip or one of %(names)s.",
                 name=name[:40],
-                names=", ".join(options.file_names()),
+                names=", ".join(names),
             )
         )
     return name

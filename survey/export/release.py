@@ -29,8 +29,8 @@ import numpy as np
 from survey import anonymize, paradata, queries
 from survey.anonymize import KIND_QUASI_IDENTIFIERS, PILOT_COLUMN, QUASI_IDENTIFIERS, SUPPRESSED
 from survey.catalog import Catalog
-from survey.export import codebook
-from survey.export.files import FORMATS, LINE_END, file_label
+from survey.export import codebook, datapackage
+from survey.export.files import BY_NAME, FORMATS, LABELLED_FORMATS, LINE_END, file_label
 from survey.export.options import ExportOptions, check_k
 from survey.export.rows import (
     LONG_COLUMNS,
@@ -426,6 +426,9 @@ class Export:
         if name == "disclosure_report":
             yield json.dumps(self.disclosure_report(), ensure_ascii=False, indent=2)
             return
+        if name in ("datapackage", *datapackage.LOADER_FILES):
+            yield from datapackage.text(self, name)
+            return
         header, body = {
             "responses": (self.header, self.wide_text),
             "answers_long": (self.long_header, self.long_text),
@@ -445,7 +448,12 @@ class Export:
 
     def csv_chunks(self, name: str, progress: Progress | None = None) -> Iterator[bytes]:
         """A file's bytes in chunks, for streaming responses and for the zip."""
-        if self.encoding == "utf-8-sig" and name != "disclosure_report":
+        if BY_NAME[name].format in LABELLED_FORMATS:  # .sav, .dta, .parquet: from the CSV
+            from survey.export import formats
+
+            yield from formats.file_bytes(self, name, progress)
+            return
+        if self.encoding == "utf-8-sig" and BY_NAME[name].extension == "csv":
             yield "\ufeff".encode()
         pending: list[str] = []
         size = 0
