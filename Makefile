@@ -66,16 +66,20 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The export baseline is the sqlite3 shell (Debian's sqlite3 package).
+# The export baseline is the sqlite3 shell (Debian's sqlite3 package). The table also goes
+# into README.md, between the bench markers of "Performance, measured".
 bench: install-dev
 	@command -v sqlite3 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; } \
 		|| echo "sqlite3 shell missing (apt-get install sqlite3): the export baseline will be n/a"
-	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run --readme $(BENCH_ARGS)
 
 # The issue-14 target at 1,000,000 respondents, PostgreSQL only (seeding takes ~6 minutes).
 bench-large: install-dev
 	$(BIN)/python -m benchmarks.run --only dashboard --sizes 1000000 --no-sqlite $(BENCH_ARGS)
 
+# The load and fault scenarios (workers killed mid-submit, PostgreSQL restarted, two instances
+# sharing Redis); `make test` runs only a short check of the harness itself.
+# LOADTEST_ARGS="--respondents 60 --concurrency 10" for a short run of all five.
 loadtest: install-dev
 	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)
 

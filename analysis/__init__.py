@@ -7,7 +7,6 @@ application.
 from analysis.adjusted import adjusted_estimates
 from analysis.compare import (
     ASSUMPTIONS,
-    ASSUMPTIONS_RU,
     assumptions_text,
     compare,
     multiple_testing,
@@ -30,7 +29,6 @@ from analysis.ratings import (
 
 __all__ = [
     "ASSUMPTIONS",
-    "ASSUMPTIONS_RU",
     "adjusted_estimates",
     "assumptions_text",
     "cohens_h",

@@ -65,7 +65,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, sparse, special, stats
 
-KINDS = ("ru", "foreign")
+from analysis.proportions import KINDS
+
 COVARIATES = ("period", "role", "function")
 PATTERN_COLUMNS = [
     "practice_id",

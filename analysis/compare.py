@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
+from analysis.display import translator
 from analysis.overlap import (
     _compare_overlapping_many,
     _compare_overlapping_means_many,
@@ -16,7 +17,7 @@ from analysis.overlap import (
     _rank_biserial_ci_many,
     unpaired_counts,
 )
-from analysis.paired import PAIRED_CELLS, _mcnemar_exact_p_many, _newcombe_paired_ci_many
+from analysis.paired import PAIRED_CELLS, _mcnemar_paired_many
 from analysis.proportions import (
     KINDS,
     _check_alpha,
@@ -26,13 +27,13 @@ from analysis.proportions import (
     _compare_independent_many,
     _count_table,
     _dense_counts,
-    wilson_ci,
+    _prevalence_many,
 )
 from analysis.ratings import (
     RATINGS,
     _check_ratings,
     _mann_whitney_many,
-    _median_many,
+    _rating_summary_many,
     _signed_rank_many,
 )
 from analysis.table import COLUMN_GROUPS, DTYPES, Q_FAMILIES, TEXT_COLUMNS, column, order
@@ -42,7 +43,6 @@ from analysis.table import COLUMN_GROUPS, DTYPES, Q_FAMILIES, TEXT_COLUMNS, colu
 
 __all__ = [
     "ASSUMPTIONS",
-    "ASSUMPTIONS_RU",
     "COLUMN_GROUPS",
     "Q_FAMILIES",
     "TEXT_COLUMNS",
@@ -62,7 +62,7 @@ def assumptions_text(low_n: int = 10, alpha: float = 0.05, lang: str = "en") -> 
     alpha : float, default 0.05
         The significance level used.
     lang : {"en", "ru"}, default "en"
-        Language of the text.
+        Language of the text (from the message catalogue, see :mod:`analysis.display`).
 
     Returns
     -------
@@ -75,49 +75,31 @@ def assumptions_text(low_n: int = 10, alpha: float = 0.05, lang: str = "en") -> 
     """
     low_n = _check_low_n(low_n)
     alpha = _check_alpha(alpha)
+    _ = translator(lang)
     pct = f"{alpha * 100:g}"
-    if lang == "en":
-        return (
-            "Unweighted estimates. Respondents are self-selected, not a probability sample; "
-            "intervals and tests assume a simple random sample and describe these respondents "
-            f"only. Tests are two-sided at the {pct}% level ({100 - float(pct):g}% intervals); "
-            "p-values are adjusted by Benjamini-Hochberg (q-values) within each family of "
-            "tests. Respondents who worked in both kinds of company answer about both, so the "
-            "Russian and foreign answers are partially overlapping samples, not independent "
-            "ones: the primary tests (highlighting and stars) are the partially overlapping "
-            "samples z-test for prevalence (Derrick et al. 2015) and t-test for mean ratings "
-            "(Derrick et al. 2017), which use every answer and the correlation of the paired "
-            "ones. Secondary, labelled as such: Russian-only vs foreign-only respondents "
-            "(independent), the paired analysis of those who know both (McNemar, Wilcoxon), "
-            "and Mann-Whitney over all ratings. "
-            f"Results resting on fewer than {low_n} respondents are flagged as unreliable."
-        )
-    if lang == "ru":
-        return (
-            "Оценки без взвешивания. Респонденты отобраны самостоятельно, а не случайной "
-            "выборкой; интервалы и тесты предполагают простую случайную выборку и описывают "
-            f"только этих респондентов. Тесты двусторонние, уровень значимости {pct}% "
-            f"(интервалы {100 - float(pct):g}%); p-значения скорректированы методом "
-            "Бенджамини-Хохберга (q-значения) внутри каждого семейства тестов. "
-            "Респонденты, работавшие в компаниях обоих типов, отвечают о каждом, поэтому "
-            "ответы о российских и иностранных компаниях — частично пересекающиеся, а не "
-            "независимые выборки: основные тесты (выделение и звёздочки) — z-тест для "
-            "частично пересекающихся выборок для распространённости (Derrick et al. 2015) и "
-            "t-тест для средних оценок (Derrick et al. 2017); они используют все ответы и "
-            "корреляцию парных. Дополнительные, с соответствующей подписью: только "
-            "российские против только иностранных (независимые выборки), парный анализ тех, "
-            "кто знает оба типа (Макнемар, Уилкоксон), и Манн-Уитни по всем оценкам. "
-            f"Результаты, основанные менее чем на {low_n} респондентах, отмечены как "
-            "ненадёжные."
-        )
-    raise ValueError(f"lang must be 'en' or 'ru', got {lang!r}")
+    confidence = f"{100 - float(pct):g}"
+    return _(
+        "Unweighted estimates. Respondents are self-selected, not a probability sample; "
+        "intervals and tests assume a simple random sample and describe these respondents "
+        "only. Tests are two-sided at the %(pct)s%% level (%(confidence)s%% intervals); "
+        "p-values are adjusted by Benjamini-Hochberg (q-values) within each family of "
+        "tests. Respondents who worked in both kinds of company answer about both, so the "
+        "Russian and foreign answers are partially overlapping samples, not independent "
+        "ones: the primary tests (highlighting and stars) are the partially overlapping "
+        "samples z-test for prevalence (Derrick et al. 2015) and t-test for mean ratings "
+        "(Derrick et al. 2017), which use every answer and the correlation of the paired "
+        "ones. Secondary, labelled as such: Russian-only vs foreign-only respondents "
+        "(independent), the paired analysis of those who know both (McNemar, Wilcoxon), "
+        "and Mann-Whitney over all ratings. "
+        "Results resting on fewer than %(low_n)s respondents are flagged as unreliable.",
+        pct=pct,
+        confidence=confidence,
+        low_n=low_n,
+    )
 
 
 ASSUMPTIONS = assumptions_text(lang="en")
 """Assumptions of :func:`compare` with its defaults, in English."""
-
-ASSUMPTIONS_RU = assumptions_text(lang="ru")
-"""Assumptions of :func:`compare` with its defaults, in Russian."""
 
 
 def multiple_testing(pvals: Any, method: str = "fdr_bh") -> np.ndarray:
@@ -296,14 +278,14 @@ def _statistics(
     with np.errstate(divide="ignore", invalid="ignore"):  # empty cells are NaN by the masks
         for j, kind in enumerate(KINDS):
             yes, no, dk = prev[:, j, 0], prev[:, j, 1], prev[:, j, 2]
-            n, total = yes + no, yes + no + dk
-            low, high = wilson_ci(yes, n, alpha=alpha)
-            col[f"n_{kind}"] = n
-            col[f"k_{kind}"] = yes
-            col[f"dk_{kind}"] = dk
-            col[f"p_{kind}"] = np.where(n > 0, yes / n, np.nan)
-            col[f"ci_{kind}_low"] = low
-            col[f"ci_{kind}_high"] = high
+            shares = _prevalence_many(yes, no, dk, alpha=alpha)  # as prevalence() reports
+            col[f"n_{kind}"] = shares["n"]
+            col[f"k_{kind}"] = shares["k"]
+            col[f"dk_{kind}"] = shares["dk"]
+            col[f"p_{kind}"] = shares["p"]
+            col[f"ci_{kind}_low"] = shares["ci_low"]
+            col[f"ci_{kind}_high"] = shares["ci_high"]
+            total = yes + no + dk
             # Don't-know answers counted as no, then as yes (see compare's docstring).
             col[f"p_{kind}_bound_low"] = np.where(total > 0, yes / total, np.nan)
             col[f"p_{kind}_bound_high"] = np.where(total > 0, (yes + dk) / total, np.nan)
@@ -339,26 +321,21 @@ def _statistics(
     col["indep_p_val"] = indep["p_val"]
     col["indep_cohens_h"] = indep["cohens_h"]
 
-    low, high = _newcombe_paired_ci_many(a, b, c, d, alpha=alpha)
-    col["paired_n"] = n
-    col["paired_b"] = b
-    col["paired_c"] = c
-    with np.errstate(divide="ignore", invalid="ignore"):
-        col["paired_diff"] = np.where(n > 0, (b - c) / n, np.nan)
-    col["paired_ci_low"] = low
-    col["paired_ci_high"] = high
-    col["paired_p_val"] = np.where(n > 0, _mcnemar_exact_p_many(b, c), np.nan)
+    pairs = _mcnemar_paired_many(a, b, c, d, alpha=alpha)  # as mcnemar_paired() reports
+    for name in ("n", "b", "c", "diff", "ci_low", "ci_high", "p_val"):
+        col[f"paired_{name}"] = pairs[name]
 
     for j, kind in enumerate(KINDS):
         hist = rate[:, j]
-        mean = _mean_rating_ci_many(hist, alpha=alpha)
-        col[f"rating_n_{kind}"] = mean["n"]
-        col[f"rating_mean_{kind}"] = mean["mean"]
-        col[f"rating_mean_{kind}_ci_low"] = mean["ci_low"]
-        col[f"rating_mean_{kind}_ci_high"] = mean["ci_high"]
-        col[f"rating_median_{kind}"] = _median_many(hist)
-        for i, r in enumerate(RATINGS):
-            col[f"r{r}_{kind}"] = hist[:, i]
+        summary = _rating_summary_many(hist)  # as rating_summary() reports
+        interval = _mean_rating_ci_many(hist, alpha=alpha)
+        col[f"rating_n_{kind}"] = summary["n"]
+        col[f"rating_mean_{kind}"] = summary["mean"]
+        col[f"rating_mean_{kind}_ci_low"] = interval["ci_low"]
+        col[f"rating_mean_{kind}_ci_high"] = interval["ci_high"]
+        col[f"rating_median_{kind}"] = summary["median"]
+        for r in RATINGS:
+            col[f"r{r}_{kind}"] = summary[f"r{r}"]
     ru_only = unpaired_counts(rate[:, 0], paired_rate.sum(axis=2), "ratings of Russian companies")
     fo_only = unpaired_counts(rate[:, 1], paired_rate.sum(axis=1), "ratings of foreign companies")
     col["rating_n_ru_only"] = ru_only.sum(axis=1)

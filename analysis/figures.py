@@ -3,9 +3,10 @@
 Every builder is a pure function: it takes a tidy pandas frame, usually the
 comparison table returned by ``analysis.compare.compare`` (one row per item),
 and returns a :class:`plotly.graph_objects.Figure`. Item labels come from a
-``labels`` mapping (item id -> label, or item id -> ``{"ru": ..., "en": ...}``)
-and every interface string comes from a small internal dictionary in Russian
-and English, chosen by ``lang``.
+``labels`` mapping (item id -> label, or item id -> ``{"ru": ..., "en": ...}``),
+the rating scale's labels likewise from the caller (``scale``), and every interface
+string from the application's message catalogue in the language ``lang`` (see
+:mod:`analysis.display`, which also formats the numbers).
 
 Each figure uses the ``"plotly_white"`` template, loads no external resource,
 carries its builder's name in ``layout.meta["kind"]`` and does not depend on the
@@ -18,7 +19,6 @@ because plotly reads a subset of HTML in text (``<b>``, ``<br>``, ``<a>``).
 """
 
 import html
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -30,34 +30,39 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from analysis.display import (
+    N_,
+    STAR,
+    count,
+    format_difference,
+    format_p_value,
+    format_percent,
+    interval,
+    item_label,
+    present,
+    signed_interval,
+    translator,
+)
 from analysis.proportions import KINDS
 from analysis.ratings import RATINGS
 from analysis.table import COLUMN_GROUPS, select
 
 __all__ = [
-    "LANGS",
     "background_bars",
     "channel_bars",
     "dropoff",
     "fieldwork_daily",
     "figure_div",
-    "format_difference",
-    "format_p_value",
-    "format_percent",
     "funnel_chart",
-    "item_label",
     "paired_dumbbell",
     "plotly_js_path",
     "prevalence_dumbbell",
     "rating_diverging",
 ]
 
-LANGS = ("ru", "en")
 TEMPLATE = "plotly_white"
 ROW_HEIGHT = 28  # pixels per chart row
 MARGIN_HEIGHT = 190  # title, legend, axis title and notes
-STAR = "★"
-MISSING = "—"
 
 RU_COLOR = "#0072B2"  # Okabe-Ito blue: Russian companies
 FOREIGN_COLOR = "#D55E00"  # Okabe-Ito vermillion: foreign companies
@@ -65,103 +70,14 @@ NEUTRAL_COLOR = "#7f7f7f"
 CONNECTOR_COLOR = "#b4b4b4"
 RATING_COLORS = ("#b2182b", "#ef8a62", "#cccccc", "#67a9cf", "#2166ac")
 
-_UI: dict[str, dict[str, str]] = {
-    "ru": {
-        "no_data": "Нет данных",
-        "ru": "Российские компании",
-        "foreign": "Иностранные компании",
-        "ru_short": "рос.",
-        "foreign_short": "иностр.",
-        "prevalence_title": "Как часто встречались практики: российские и иностранные компании",
-        "prevalence_x": "Доля ответивших, что практика была (95% ДИ Уилсона)",
-        "paired_title": "Парное сравнение: респонденты, знающие оба типа компаний",
-        "paired_x": "Разница долей: российские − иностранные (95% ДИ)",
-        "paired_name": "Разница долей",
-        "rating_title": "Влияние практик на мотивацию: распределение оценок",
-        "rating_x": "← демотивировала   доля оценок   мотивировала →",
-        "daily_title": "Заполненные анкеты по дням (всего {total})",
-        "daily_y": "Анкет",
-        "dropoff_title": "Сколько респондентов дошли до каждой страницы",
-        "dropoff_x": "Респондентов",
-        "background_x": "Респондентов",
-        "daily_opened": "Открыли ссылку",
-        "daily_consented": "Дали согласие",
-        "funnel_title": "Воронка: сколько респондентов дошли до каждого шага",
-        "funnel_x": "Респондентов",
-        "of_consented": "от давших согласие",
-        "channels_title": "Каналы: открыли ссылку, начали, заполнили",
-        "channels_y": "Число",
-        "opened": "Открыли ссылку",
-        "started": "Начали (согласие)",
-        "completed": "Заполнили",
-        "significant_note": (
-            "{star} — различие значимо: q < {alpha} (поправка Бенджамини–Хохберга)"
-        ),
-        "low_n_note": "полые маркеры — мало наблюдений, оценка неустойчива",
-        "low_n": "мало наблюдений",
-        "share": "доля",
-        "ci": "95% ДИ",
-        "of": "из",
-        "difference": "разница",
-        "pp": "п.п.",
-        "paired_n": "знают оба типа: n = {n}",
-        "paired_bc": "только в российских: b = {b}; только в иностранных: c = {c}",
-        "responses": "анкет",
-        "of_start": "от начавших",
-        "rating_1": "1 — сильно демотивировала",
-        "rating_2": "2 — скорее демотивировала",
-        "rating_3": "3 — не повлияла",
-        "rating_4": "4 — скорее мотивировала",
-        "rating_5": "5 — сильно мотивировала",
-    },
-    "en": {
-        "no_data": "No data",
-        "ru": "Russian companies",
-        "foreign": "Foreign companies",
-        "ru_short": "Russian",
-        "foreign_short": "foreign",
-        "prevalence_title": "How often practices were met: Russian and foreign companies",
-        "prevalence_x": "Share reporting the practice existed (95% Wilson CI)",
-        "paired_title": "Paired comparison: respondents who know both kinds of company",
-        "paired_x": "Difference in shares: Russian − foreign (95% CI)",
-        "paired_name": "Difference in shares",
-        "rating_title": "Effect of practices on motivation: distribution of ratings",
-        "rating_x": "← demotivating   share of ratings   motivating →",
-        "daily_title": "Completed responses per day (total {total})",
-        "daily_y": "Responses",
-        "dropoff_title": "How many respondents reached each page",
-        "dropoff_x": "Respondents",
-        "background_x": "Respondents",
-        "daily_opened": "Links opened",
-        "daily_consented": "Consents given",
-        "funnel_title": "Funnel: how many respondents reached each step",
-        "funnel_x": "Respondents",
-        "of_consented": "of those who consented",
-        "channels_title": "Channels: links opened, started, completed",
-        "channels_y": "Count",
-        "opened": "Links opened",
-        "started": "Started (consent)",
-        "completed": "Completed",
-        "significant_note": (
-            "{star} — significant difference: q < {alpha} (Benjamini–Hochberg correction)"
-        ),
-        "low_n_note": "hollow markers — few observations, unstable estimate",
-        "low_n": "few observations",
-        "share": "share",
-        "ci": "95% CI",
-        "of": "of",
-        "difference": "difference",
-        "pp": "pp",
-        "paired_n": "know both kinds: n = {n}",
-        "paired_bc": "only in Russian: b = {b}; only in foreign: c = {c}",
-        "responses": "responses",
-        "of_start": "of those who started",
-        "rating_1": "1 — strongly demotivating",
-        "rating_2": "2 — rather demotivating",
-        "rating_3": "3 — no effect",
-        "rating_4": "4 — rather motivating",
-        "rating_5": "5 — strongly motivating",
-    },
+# Interface strings used in more than one place (msgids of the message catalogue).
+DAILY_TITLE = N_("Completed responses per day (total %(total)s)")
+DAILY_LINES = {"opened": N_("Links opened"), "consented": N_("Consents given")}
+# The same names as the fieldwork page's table of channels.
+CHANNEL_COUNTS = {
+    "opened": N_("Links opened"),
+    "started": N_("Started (consent given)"),
+    "completed": N_("Completed"),
 }
 
 _SIDES = KINDS
@@ -181,128 +97,6 @@ RATING_COLUMNS = select(
     *(f"rating_n_{side}" for side in _SIDES),
     *(f"r{level}_{side}" for side in _SIDES for level in RATINGS),
 )
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def format_percent(share: float | None, decimals: int = 1) -> str:
-    """Format a share (0..1) as a percentage for display.
-
-    Parameters
-    ----------
-    share : float or None
-        The share; missing values (None, NaN) give a dash.
-    decimals : int, default 1
-        Digits after the decimal point.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> format_percent(0.3)
-    '30.0%'
-    >>> format_percent(float("nan"))
-    '—'
-    """
-    value = _float(share)
-    if math.isnan(value):
-        return MISSING
-    return f"{value * 100:.{decimals}f}%"
-
-
-def format_p_value(p: float | None) -> str:
-    """Format a p- or q-value for display: four decimals, or ``"<0.001"``.
-
-    Parameters
-    ----------
-    p : float or None
-        The probability; missing values give a dash.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> format_p_value(0.01234)
-    '0.0123'
-    >>> format_p_value(0.0002)
-    '<0.001'
-    """
-    value = _float(p)
-    if math.isnan(value):
-        return MISSING
-    if value < 0.001:
-        return "<0.001"
-    return f"{value:.4f}"
-
-
-def format_difference(diff: float | None, lang: str = "ru", decimals: int = 1) -> str:
-    """Format a difference of two shares in percentage points, with its sign.
-
-    Parameters
-    ----------
-    diff : float or None
-        Difference of two shares on the 0..1 scale; missing values give a dash.
-    lang : {"ru", "en"}
-        Language of the unit.
-    decimals : int, default 1
-        Digits after the decimal point.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> format_difference(-0.125, lang="en")
-    '−12.5 pp'
-    """
-    _check_lang(lang)
-    value = _float(diff)
-    if math.isnan(value):
-        return MISSING
-    return f"{_signed(value * 100, decimals)} {_UI[lang]['pp']}"
-
-
-def item_label(labels: Mapping[Any, Any] | None, item_id: Any, lang: str = "ru") -> str:
-    """Return the display label of an item, falling back to its id.
-
-    Parameters
-    ----------
-    labels : mapping or None
-        Item id -> label, or item id -> ``{"ru": label, "en": label}``. An id
-        that is not a string is also looked up as a string.
-    item_id : hashable
-        The item's id.
-    lang : {"ru", "en"}
-        Language picked from a per-language label.
-
-    Returns
-    -------
-    str
-        The label as plain text (not escaped).
-
-    Examples
-    --------
-    >>> item_label({"bonus": {"ru": "Премия", "en": "Bonus"}}, "bonus", "en")
-    'Bonus'
-    >>> item_label({}, "bonus")
-    'bonus'
-    """
-    value = None
-    if labels:
-        value = labels.get(item_id)
-        if value is None and not isinstance(item_id, str):
-            value = labels.get(str(item_id))
-    if isinstance(value, Mapping):
-        value = value.get(lang) or next((v for v in value.values() if _present(v)), None)
-    if not _present(value) or not str(value).strip():
-        return str(item_id)
-    return str(value)
 
 
 # --------------------------------------------------------------------------- builders
@@ -362,11 +156,11 @@ def prevalence_dumbbell(
     'prevalence_dumbbell'
     """
     kind = "prevalence_dumbbell"
-    ui = _ui(lang)
+    _ = translator(lang)
     _check_significance(significance)
-    title = _title(title, ui["prevalence_title"])
+    title = _title(title, _("How often practices were met: Russian and foreign companies"))
     if len(table) == 0:
-        return _empty_figure(kind, title, lang)
+        return _empty_figure(kind, title, _)
     _require(table, [key, *PREVALENCE_COLUMNS], kind)
 
     order = _order(_num(table, "diff"), _plain_labels(table, key, labels, lang))
@@ -380,9 +174,9 @@ def prevalence_dumbbell(
     fig = go.Figure()
     p = {side: _num(rows, f"p_{side}") for side in _SIDES}
     n = {side: _num(rows, f"n_{side}") for side in _SIDES}
-    present = {side: (n[side] > 0) & ~np.isnan(p[side]) for side in _SIDES}
+    shown = {side: (n[side] > 0) & ~np.isnan(p[side]) for side in _SIDES}
 
-    both = np.flatnonzero(present["ru"] & present["foreign"])
+    both = np.flatnonzero(shown["ru"] & shown["foreign"])
     line_x: list[float | None] = []
     line_y: list[float | None] = []
     for i in both:
@@ -406,26 +200,29 @@ def prevalence_dumbbell(
         low = _num(rows, f"ci_{side}_low")
         high = _num(rows, f"ci_{side}_high")
         low_n = _flags(rows, f"low_n_{side}")
-        idx = np.flatnonzero(present[side])
+        idx = np.flatnonzero(shown[side])
         hover = []
         for i in idx:
             lines = [
                 f"<b>{plain[i]}</b>",
-                ui[side],
-                f"n = {_int(n[side][i])}, k = {_int(k[i])}",
-                f"{ui['share']} = {format_percent(p[side][i])} "
-                f"({ui['ci']} {_interval(low[i], high[i])})",
+                _side_name(_, side),
+                f"n = {count(n[side][i])}, k = {count(k[i])}",
+                _(
+                    "share = %(share)s (95%% CI %(ci)s)",
+                    share=format_percent(p[side][i]),
+                    ci=interval(low[i], high[i]),
+                ),
                 f"q = {format_p_value(q[i])}",
             ]
             if low_n[i]:
-                lines.append(f"⚠ {ui['low_n']}")
+                lines.append("⚠ " + _("few observations"))
             hover.append("<br>".join(lines))
         fig.add_trace(
             go.Scatter(
                 x=p[side][idx],
                 y=idx + _SIDE_OFFSET[side],
                 mode="markers",
-                name=ui[side],
+                name=_side_name(_, side),
                 marker={
                     "color": color,
                     "size": 10,
@@ -449,9 +246,12 @@ def prevalence_dumbbell(
 
     _rows_layout(fig, ticktext)
     fig.update_xaxes(
-        range=[0, 1], tickformat=".0%", title={"text": ui["prevalence_x"]}, zeroline=False
+        range=[0, 1],
+        tickformat=".0%",
+        title={"text": _("Share reporting the practice existed (95%% Wilson CI)")},
+        zeroline=False,
     )
-    _notes(fig, [_significance_note(ui, significance), ui["low_n_note"]])
+    _notes(fig, _chart_notes(_, significance))
     return _finish(fig, kind, title, _rows_height(len(rows)))
 
 
@@ -500,11 +300,11 @@ def paired_dumbbell(
         One marker trace; the zero line is a layout shape.
     """
     kind = "paired_dumbbell"
-    ui = _ui(lang)
+    _ = translator(lang)
     _check_significance(significance)
-    title = _title(title, ui["paired_title"])
+    title = _title(title, _("Paired comparison: respondents who know both kinds of company"))
     if len(table) == 0:
-        return _empty_figure(kind, title, lang)
+        return _empty_figure(kind, title, _)
     _require(table, [key, *PAIRED_COLUMNS], kind)
 
     diff_all = _num(table, "paired_diff")
@@ -534,14 +334,21 @@ def paired_dumbbell(
     for i in idx:
         lines = [
             f"<b>{plain[i]}</b>",
-            ui["paired_n"].format(n=_int(n[i])),
-            ui["paired_bc"].format(b=_int(b[i]), c=_int(c[i])),
-            f"{ui['difference']} = {format_difference(diff[i], lang)} "
-            f"({ui['ci']} {_signed_interval(low[i], high[i])})",
+            _("know both kinds: n = %(n)s", n=count(n[i])),
+            _(
+                "only in Russian: b = %(b)s; only in foreign: c = %(c)s",
+                b=count(b[i]),
+                c=count(c[i]),
+            ),
+            _(
+                "difference = %(difference)s (95%% CI %(ci)s)",
+                difference=format_difference(diff[i], lang),
+                ci=signed_interval(low[i], high[i]),
+            ),
             f"p = {format_p_value(p_val[i])}, q = {format_p_value(q[i])}",
         ]
         if low_n[i]:
-            lines.append(f"⚠ {ui['low_n']}")
+            lines.append("⚠ " + _("few observations"))
         hover.append("<br>".join(lines))
 
     fig = go.Figure(
@@ -549,7 +356,7 @@ def paired_dumbbell(
             x=diff[idx],
             y=idx.astype(float),
             mode="markers",
-            name=ui["paired_name"],
+            name=_("Difference in shares"),
             showlegend=False,
             marker={
                 "color": colors,
@@ -579,10 +386,10 @@ def paired_dumbbell(
     fig.update_xaxes(
         range=[-half_width, half_width],
         tickformat=".0%",
-        title={"text": ui["paired_x"]},
+        title={"text": _("Difference in shares: Russian − foreign (95%% CI)")},
         zeroline=False,
     )
-    _notes(fig, [_significance_note(ui, significance), ui["low_n_note"]])
+    _notes(fig, _chart_notes(_, significance))
     return _finish(fig, kind, title, _rows_height(len(rows)))
 
 
@@ -593,6 +400,7 @@ def rating_diverging(
     key: str = "practice_id",
     *,
     title: str | None = None,
+    scale: Mapping[Any, Any] | None = None,
 ) -> go.Figure:
     """Diverging stacked bars of the 1-5 ratings, per item and kind of company.
 
@@ -617,6 +425,10 @@ def rating_diverging(
         Name of the item id column.
     title : str, optional
         Replaces the default title (plain text, escaped here).
+    scale : mapping, optional
+        Rating (1..5, or its code ``"1"``..``"5"``) -> its label, or -> ``{"ru": label,
+        "en": label}``: the questionnaire's answer options, so that a rating reads the
+        same as where it was given. A rating without a label shows as its number.
 
     Returns
     -------
@@ -627,12 +439,13 @@ def rating_diverging(
         foreign bar at ``y = 3 * i + 1``; x values are signed shares.
     """
     kind = "rating_diverging"
-    ui = _ui(lang)
-    title = _title(title, ui["rating_title"])
+    _ = translator(lang)
+    title = _title(title, _("Effect of practices on motivation: distribution of ratings"))
     if len(table) == 0:
-        return _empty_figure(kind, title, lang)
+        return _empty_figure(kind, title, _)
     levels = RATINGS
     _require(table, [key, *RATING_COLUMNS], kind)
+    names = {level: _escape(item_label(scale, level, lang)) for level in levels}
 
     weights = np.asarray(RATINGS, dtype=float)
     hist_all = sum(
@@ -656,7 +469,7 @@ def rating_diverging(
         for offset, side in enumerate(_SIDES):
             positions.append(3 * i + offset)
             ticktext.append(
-                f"{plain[i]} — {ui['ru_short']}" if side == "ru" else ui["foreign_short"]
+                _("%(item)s — Russian", item=plain[i]) if side == "ru" else _("foreign")
             )
     for side in _SIDES:
         n = _num(rows, f"rating_n_{side}")
@@ -679,8 +492,13 @@ def rating_diverging(
             y.append(3 * i + _SIDES.index(side))
             text.append(format_percent(share, 0) if level != 3 and share >= 0.1 else "")
             hover.append(
-                f"<b>{plain[i]}</b><br>{ui[side]}<br>{ui[f'rating_{level}']}: "
-                f"{_int(counts[level - 1])} {ui['of']} {_int(n)} ({format_percent(share)})"
+                f"<b>{plain[i]}</b><br>{_side_name(_, side)}<br>{names[level]}: "
+                + _(
+                    "%(count)s of %(total)s (%(share)s)",
+                    count=count(counts[level - 1]),
+                    total=count(n),
+                    share=format_percent(share),
+                )
             )
         first_half = not (level == 3 and sign > 0)
         fig.add_trace(
@@ -688,7 +506,7 @@ def rating_diverging(
                 x=x,
                 y=y,
                 orientation="h",
-                name=ui[f"rating_{level}"],
+                name=names[level],
                 legendgroup=f"rating_{level}",
                 legendrank=level,
                 showlegend=first_half,
@@ -707,7 +525,7 @@ def rating_diverging(
         range=[-1, 1],
         tickvals=ticks,
         ticktext=[format_percent(abs(t), 0) if t else "0" for t in ticks],
-        title={"text": ui["rating_x"]},
+        title={"text": _("← demotivating   share of ratings   motivating →")},
         zeroline=False,
     )
     fig.update_yaxes(
@@ -749,9 +567,9 @@ def fieldwork_daily(daily: pd.DataFrame, lang: str = "ru") -> go.Figure:
         (``YYYY-MM-DD``).
     """
     kind = "fieldwork_daily"
-    ui = _ui(lang)
+    _ = translator(lang)
     if len(daily) == 0:
-        return _empty_figure(kind, ui["daily_title"].format(total=0), lang)
+        return _empty_figure(kind, _(DAILY_TITLE, total=0), _)
     _require(daily, ["day", "completed"], kind)
     frame = pd.DataFrame(
         {"day": pd.to_datetime(daily["day"]), "completed": _num(daily, "completed")}
@@ -762,7 +580,7 @@ def fieldwork_daily(daily: pd.DataFrame, lang: str = "ru") -> go.Figure:
             x=frame["day"].dt.strftime("%Y-%m-%d").tolist(),
             y=completed,
             marker={"color": RU_COLOR},
-            name=ui["daily_y"],
+            name=_("Responses"),
             hovertemplate="%{x|%d.%m.%Y}: %{y}<extra></extra>",
         )
     )
@@ -777,15 +595,15 @@ def fieldwork_daily(daily: pd.DataFrame, lang: str = "ru") -> go.Figure:
                     y=line["n"].to_numpy(),
                     mode="lines+markers",
                     line={"color": color},
-                    name=ui[f"daily_{column}"],
+                    name=_(DAILY_LINES[column]),
                     hovertemplate="%{x|%d.%m.%Y}: %{y}<extra></extra>",
                 )
             )
     fig.update_xaxes(type="date", tickformat="%d.%m" if lang == "ru" else "%d %b")
-    fig.update_yaxes(title={"text": ui["daily_y"]}, rangemode="tozero")
+    fig.update_yaxes(title={"text": _("Responses")}, rangemode="tozero")
     if len(fig.data) > 1:
         fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"})
-    title = ui["daily_title"].format(total=_int(completed.sum()))
+    title = _(DAILY_TITLE, total=count(completed.sum()))
     return _finish(fig, kind, title, 360)
 
 
@@ -806,17 +624,22 @@ def dropoff(pages: pd.DataFrame, lang: str = "ru") -> go.Figure:
         One horizontal bar trace; bar text is "count (share of the first page)".
     """
     kind = "dropoff"
-    ui = _ui(lang)
+    _ = translator(lang)
+    title = _("How many respondents reached each page")
     if len(pages) == 0:
-        return _empty_figure(kind, ui["dropoff_title"], lang)
+        return _empty_figure(kind, title, _)
     _require(pages, ["page", "reached"], kind)
     reached = np.nan_to_num(_num(pages, "reached"))
     start = reached[0]
     names = _unique([_escape(str(page)) for page in pages["page"].tolist()])
-    text = [f"{_int(r)} ({format_percent(r / start)})" if start > 0 else _int(r) for r in reached]
+    text = [f"{count(r)} ({format_percent(r / start)})" if start > 0 else count(r) for r in reached]
     hover = [
-        f"{name}: {_int(r)}"
-        + (f" ({format_percent(r / start)} {ui['of_start']})" if start > 0 else "")
+        f"{name}: {count(r)}"
+        + (
+            " (" + _("%(share)s of those who started", share=format_percent(r / start)) + ")"
+            if start > 0
+            else ""
+        )
         for name, r in zip(names, reached, strict=True)
     ]
     fig = go.Figure(
@@ -827,14 +650,14 @@ def dropoff(pages: pd.DataFrame, lang: str = "ru") -> go.Figure:
             marker={"color": RU_COLOR},
             text=text,
             textposition="auto",
-            name=ui["dropoff_x"],
+            name=_("Respondents"),
             hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>",
         )
     )
     _category_rows_layout(fig, names)
-    fig.update_xaxes(title={"text": ui["dropoff_x"]}, rangemode="tozero")
-    return _finish(fig, kind, ui["dropoff_title"], _rows_height(len(names), margin=140))
+    fig.update_xaxes(title={"text": _("Respondents")}, rangemode="tozero")
+    return _finish(fig, kind, title, _rows_height(len(names), margin=140))
 
 
 def funnel_chart(
@@ -860,9 +683,10 @@ def funnel_chart(
         second step on, its share of the second step's total (consents) when above zero.
     """
     kind = "funnel_chart"
-    ui = _ui(lang)
+    _ = translator(lang)
+    title = _("Funnel: how many respondents reached each step")
     if len(steps) == 0 or not series:
-        return _empty_figure(kind, ui["funnel_title"], lang)
+        return _empty_figure(kind, title, _)
     _require(steps, ["label", *series], kind)
     names = _unique([_escape(str(label)) for label in steps["label"].tolist()])
     values = {name: np.nan_to_num(_num(steps, name)) for name in series}
@@ -873,8 +697,12 @@ def funnel_chart(
     for i, name in enumerate(series):
         counts = values[name]
         hover = [
-            f"{_escape(str(name))} — {step}: {_int(v)}"
-            + (f" ({format_percent(v / base)} {ui['of_consented']})" if base > 0 and j else "")
+            f"{_escape(str(name))} — {step}: {count(v)}"
+            + (
+                " (" + _("%(share)s of those who consented", share=format_percent(v / base)) + ")"
+                if base > 0 and j
+                else ""
+            )
             for j, (step, v) in enumerate(zip(names, counts, strict=True))
         ]
         fig.add_trace(
@@ -894,7 +722,7 @@ def funnel_chart(
         legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"},
     )
     fig.update_yaxes(automargin=True)
-    return _finish(fig, kind, ui["funnel_title"], _rows_height(len(names), margin=160))
+    return _finish(fig, kind, title, _rows_height(len(names), margin=160))
 
 
 def channel_bars(channels: pd.DataFrame, lang: str = "ru") -> go.Figure:
@@ -914,25 +742,27 @@ def channel_bars(channels: pd.DataFrame, lang: str = "ru") -> go.Figure:
         Three horizontal bar traces (opened, started, completed), grouped per channel.
     """
     kind = "channel_bars"
-    ui = _ui(lang)
+    _ = translator(lang)
+    title = _("Channels: links opened, started, completed")
     if len(channels) == 0:
-        return _empty_figure(kind, ui["channels_title"], lang)
+        return _empty_figure(kind, title, _)
     _require(channels, ["channel", "opened", "started", "completed"], kind)
     names = _unique([_escape(str(name)) for name in channels["channel"].tolist()])
     fig = go.Figure()
     colors = {"opened": NEUTRAL_COLOR, "started": FOREIGN_COLOR, "completed": RU_COLOR}
     for column, color in colors.items():
         counts = np.nan_to_num(_num(channels, column))
+        name = _(CHANNEL_COUNTS[column])
         fig.add_trace(
             go.Bar(
                 x=counts,
                 y=names,
                 orientation="h",
-                name=ui[column],
+                name=name,
                 marker={"color": color},
-                text=[_int(v) for v in counts],
+                text=[count(v) for v in counts],
                 textposition="auto",
-                hovertemplate=f"%{{y}} — {ui[column]}: %{{x}}<extra></extra>",
+                hovertemplate=f"%{{y}} — {name}: %{{x}}<extra></extra>",
             )
         )
     fig.update_yaxes(
@@ -942,12 +772,12 @@ def channel_bars(channels: pd.DataFrame, lang: str = "ru") -> go.Figure:
         autorange="reversed",
         automargin=True,
     )
-    fig.update_xaxes(title={"text": ui["channels_y"]}, rangemode="tozero")
+    fig.update_xaxes(title={"text": _("Count")}, rangemode="tozero")
     fig.update_layout(
         barmode="group", legend={"orientation": "h", "x": 0, "y": 1, "yanchor": "bottom"}
     )
     height = 140 + 3 * ROW_HEIGHT * max(len(names), 1)
-    return _finish(fig, kind, ui["channels_title"], height)
+    return _finish(fig, kind, title, height)
 
 
 def background_bars(counts: pd.DataFrame, title: str, lang: str = "ru") -> go.Figure:
@@ -968,15 +798,15 @@ def background_bars(counts: pd.DataFrame, title: str, lang: str = "ru") -> go.Fi
         One horizontal bar trace; bar text is "n (share of the total)".
     """
     kind = "background_bars"
-    ui = _ui(lang)
+    _ = translator(lang)
     title = _escape(title)
     if len(counts) == 0:
-        return _empty_figure(kind, title, lang)
+        return _empty_figure(kind, title, _)
     _require(counts, ["label", "n"], kind)
     n = np.nan_to_num(_num(counts, "n"))
     total = n.sum()
     names = _unique([_escape(str(label)) for label in counts["label"].tolist()])
-    text = [f"{_int(v)} ({format_percent(v / total)})" if total > 0 else _int(v) for v in n]
+    text = [f"{count(v)} ({format_percent(v / total)})" if total > 0 else count(v) for v in n]
     if "display" in counts:  # counts withheld by disclosure control keep their own text
         shown = counts["display"].astype(str).tolist()
         text = [
@@ -991,12 +821,12 @@ def background_bars(counts: pd.DataFrame, title: str, lang: str = "ru") -> go.Fi
             marker={"color": RU_COLOR},
             text=text,
             textposition="auto",
-            name=ui["background_x"],
+            name=_("Respondents"),
             hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
     _category_rows_layout(fig, names)
-    fig.update_xaxes(title={"text": ui["background_x"]}, rangemode="tozero")
+    fig.update_xaxes(title={"text": _("Respondents")}, rangemode="tozero")
     return _finish(fig, kind, title, _rows_height(len(names), margin=140))
 
 
@@ -1051,16 +881,6 @@ def plotly_js_path() -> Path:
 # --------------------------------------------------------------------------- internals
 
 
-def _ui(lang: str) -> dict[str, str]:
-    _check_lang(lang)
-    return _UI[lang]
-
-
-def _check_lang(lang: str) -> None:
-    if lang not in _UI:
-        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
-
-
 def _check_significance(significance: float) -> None:
     if not 0 < significance < 1:
         raise ValueError(f"significance must be between 0 and 1, got {significance!r}")
@@ -1072,18 +892,6 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], builder: str) -> None:
         raise ValueError(f"{builder}: missing columns {missing}")
 
 
-def _present(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return False
-    return not (isinstance(value, float) and math.isnan(value))
-
-
-def _float(value: Any) -> float:
-    if not _present(value):
-        return math.nan
-    return float(value)
-
-
 def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Column as a float array, missing values as NaN."""
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -1091,29 +899,7 @@ def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 def _flags(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Column as a bool array, missing values as False."""
-    return np.array([bool(v) if _present(v) else False for v in frame[column]], dtype=bool)
-
-
-def _int(value: float) -> str:
-    return MISSING if math.isnan(value) else str(round(value))
-
-
-def _signed(value: float, decimals: int) -> str:
-    if round(value, decimals) == 0:
-        return f"{0:.{decimals}f}"
-    return f"{value:+.{decimals}f}".replace("-", "−")
-
-
-def _interval(low: float, high: float) -> str:
-    if math.isnan(low) or math.isnan(high):
-        return MISSING
-    return f"{low * 100:.1f}–{high * 100:.1f}%"
-
-
-def _signed_interval(low: float, high: float) -> str:
-    if math.isnan(low) or math.isnan(high):
-        return MISSING
-    return f"{_signed(low * 100, 1)}; {_signed(high * 100, 1)}"
+    return np.array([bool(v) if present(v) else False for v in frame[column]], dtype=bool)
 
 
 def _escape(text: str) -> str:
@@ -1189,8 +975,21 @@ def _category_rows_layout(fig: go.Figure, names: list[str]) -> None:
     fig.update_layout(showlegend=False)
 
 
-def _significance_note(ui: dict[str, str], significance: float) -> str:
-    return ui["significant_note"].format(star=STAR, alpha=f"{significance:g}")
+def _side_name(_, side: str) -> str:
+    return _("Russian companies") if side == "ru" else _("Foreign companies")
+
+
+def _chart_notes(_, significance: float) -> list[str]:
+    """The notes under a comparison chart: what the star and the hollow markers mean."""
+    alpha = f"{significance:g}"
+    return [
+        _(
+            "%(star)s — significant difference: q < %(alpha)s (Benjamini–Hochberg correction)",
+            star=STAR,
+            alpha=alpha,
+        ),
+        _("hollow markers — few observations, unstable estimate"),
+    ]
 
 
 def _notes(fig: go.Figure, notes: list[str]) -> None:
@@ -1211,10 +1010,10 @@ def _notes(fig: go.Figure, notes: list[str]) -> None:
     fig.update_layout(margin={"b": 125})
 
 
-def _empty_figure(kind: str, title: str, lang: str) -> go.Figure:
+def _empty_figure(kind: str, title: str, _) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(
-        text=_UI[lang]["no_data"],
+        text=_("No data"),
         xref="paper",
         yref="paper",
         x=0.5,

@@ -154,37 +154,21 @@ def mcnemar_paired(
     low_n = _check_low_n(low_n)
     table = _count_table(paired_counts, "paired_counts", [key], PAIRED_CELLS)
     table = table.sort_values(key, kind="stable").reset_index(drop=True)
-    rows = []
-    for item, a, b, c, d in table[[key, *PAIRED_CELLS]].itertuples(index=False):
-        n = a + b + c + d
-        low, high = newcombe_paired_ci(a, b, c, d, alpha=alpha)
-        rows.append(
-            {
-                key: item,
-                "n": n,
-                "b": b,
-                "c": c,
-                "diff": (b - c) / n if n else math.nan,
-                "ci_low": low,
-                "ci_high": high,
-                "p_val": mcnemar_exact_p(b, c) if n else math.nan,
-                "low_n": n < low_n,
-            }
-        )
-    columns = [key, "n", "b", "c", "diff", "ci_low", "ci_high", "p_val", "low_n"]
-    out = pd.DataFrame(rows, columns=columns)
-    return out.astype(
-        {
-            "n": "int64",
-            "b": "int64",
-            "c": "int64",
-            "diff": "float64",
-            "ci_low": "float64",
-            "ci_high": "float64",
-            "p_val": "float64",
-            "low_n": "bool",
-        }
-    )
+    pairs = _mcnemar_paired_many(*(table[cell].to_numpy() for cell in PAIRED_CELLS), alpha=alpha)
+    return pd.DataFrame({key: table[key], **pairs, "low_n": pairs["n"] < low_n})
+
+
+def _mcnemar_paired_many(a, b, c, d, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """The statistics of :func:`mcnemar_paired` over arrays of paired tables: ``n``,
+    ``b``, ``c``, ``diff``, ``ci_low``, ``ci_high`` and ``p_val`` (NaN where ``n == 0``).
+    :func:`analysis.compare.compare` reports the pairs with them."""
+    a, b, c, d = (np.asarray(v, dtype="int64") for v in (a, b, c, d))
+    n = a + b + c + d
+    low, high = _newcombe_paired_ci_many(a, b, c, d, alpha=alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = np.where(n > 0, (b - c) / n, np.nan)
+    p_val = np.where(n > 0, _mcnemar_exact_p_many(b, c), np.nan)
+    return {"n": n, "b": b, "c": c, "diff": diff, "ci_low": low, "ci_high": high, "p_val": p_val}
 
 
 def _newcombe_paired_ci_many(a, b, c, d, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

@@ -244,24 +244,26 @@ def prevalence(
     _check_kinds(table, "counts")
     items, dense = _dense_counts(table, key, [("company_kind", KINDS)], ["yes", "no", "dk"])
     yes, no, dk = (dense[..., i].ravel() for i in range(3))  # rows: item-major, then kind
-    n = yes + no
-    k = yes
-    low, high = wilson_ci(k, n, alpha=alpha)
-    p = np.full(n.shape, np.nan)
-    np.divide(k, n, out=p, where=n > 0)
+    shares = _prevalence_many(yes, no, dk, alpha=alpha)
     return pd.DataFrame(
         {
             key: _repeat_items(items, len(KINDS), table[key].dtype),
             "company_kind": pd.Series(list(KINDS) * len(items), dtype="str"),
-            "n": n,
-            "k": k,
-            "dk": dk,
-            "p": p,
-            "ci_low": low,
-            "ci_high": high,
-            "low_n": n < low_n,
+            **shares,
+            "low_n": shares["n"] < low_n,
         }
     )
+
+
+def _prevalence_many(yes, no, dk, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """The statistics of :func:`prevalence` over arrays of counts (any shape): ``n``,
+    ``k``, ``dk``, ``p`` and the Wilson interval ``ci_low``, ``ci_high`` (NaN where
+    ``n == 0``). :func:`analysis.compare.compare` reports each kind's answers with them."""
+    n = yes + no
+    low, high = wilson_ci(yes, n, alpha=alpha)
+    p = np.full(n.shape, np.nan)
+    np.divide(yes, n, out=p, where=n > 0)
+    return {"n": n, "k": yes, "dk": dk, "p": p, "ci_low": low, "ci_high": high}
 
 
 # --------------------------------------------------------------------------- two proportions

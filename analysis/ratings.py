@@ -113,23 +113,28 @@ def rating_summary(
     table["rating"] = table["rating"].astype("int64")
     items, dense = _dense_counts(table, key, [("company_kind", KINDS), ("rating", RATINGS)], ["n"])
     hist = dense.reshape(len(items) * len(KINDS), len(RATINGS))  # rows: item, then kind
+    summary = _rating_summary_many(hist)
+    return pd.DataFrame(
+        {
+            key: _repeat_items(items, len(KINDS), table[key].dtype),
+            "company_kind": pd.Series(list(KINDS) * len(items), dtype="str"),
+            **summary,
+            "low_n": summary["n"] < low_n,
+        }
+    )
+
+
+def _rating_summary_many(hist: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics of :func:`rating_summary` for each row of an (items x 5) histogram
+    array: ``n``, ``mean``, ``median`` (NaN where ``n == 0``) and the counts ``r1 .. r5``.
+    :func:`analysis.compare.compare` reports each kind's ratings with them."""
+    hist = np.asarray(hist, dtype="int64")
     n = hist.sum(axis=1)
     weighted = hist @ np.asarray(RATINGS, dtype="float64")
     mean = np.full(n.shape, np.nan)
     np.divide(weighted, n, out=mean, where=n > 0)
-    out = pd.DataFrame(
-        {
-            key: _repeat_items(items, len(KINDS), table[key].dtype),
-            "company_kind": pd.Series(list(KINDS) * len(items), dtype="str"),
-            "n": n,
-            "mean": mean,
-            "median": [median_from_counts(row) for row in hist],
-        }
-    )
-    for i, rating in enumerate(RATINGS):
-        out[f"r{rating}"] = hist[:, i]
-    out["low_n"] = n < low_n
-    return out
+    counts = {f"r{rating}": hist[:, i] for i, rating in enumerate(RATINGS)}
+    return {"n": n, "mean": mean, "median": _median_many(hist), **counts}
 
 
 def mann_whitney_from_counts(counts_x: Any, counts_y: Any) -> dict[str, float]:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare import multiple_testing
+from analysis.display import translator
 from analysis.proportions import (
     KINDS,
     _check_alpha,
@@ -213,7 +214,8 @@ def order(key: str = "practice_id") -> list[str]:
 
 
 def assumptions_text(alpha: float = 0.05, lang: str = "en") -> str:
-    """What :func:`compare_waves` assumes, to be shown under every result.
+    """What :func:`compare_waves` assumes, to be shown under every result (in ``lang``,
+    from the message catalogue, see :mod:`analysis.display`).
 
     Examples
     --------
@@ -221,33 +223,21 @@ def assumptions_text(alpha: float = 0.05, lang: str = "en") -> str:
     'Unweighted estimates'
     """
     alpha = _check_alpha(alpha)
+    _ = translator(lang)
     pct = f"{alpha * 100:g}"
-    if lang == "en":
-        return (
-            "Unweighted estimates. Respondents are self-selected, not a probability sample; "
-            "intervals and tests assume a simple random sample and describe these respondents "
-            "only. Respondents present in both waves cannot be linked (no identity is kept), "
-            "so the comparison assumes independent samples. If some people answered alike in "
-            "both waves, the tests are conservative. Tests are "
-            f"two-sided at the {pct}% level ({100 - float(pct):g}% intervals): Pearson's "
-            "chi-square, or Fisher's exact test when an expected count is below 5; p-values "
-            "are adjusted by Benjamini-Hochberg (q-values) over every practice and kind of "
-            "company in the table."
-        )
-    if lang == "ru":
-        return (
-            "Оценки без взвешивания. Респонденты отобраны самостоятельно, а не случайной "
-            "выборкой; интервалы и тесты предполагают простую случайную выборку и описывают "
-            "только этих респондентов. Респондентов, ответивших в обеих волнах, нельзя "
-            "связать (личность не сохраняется), поэтому сравнение предполагает независимые "
-            "выборки. Если кто-то ответил в обеих волнах одинаково, тесты консервативны. "
-            "Тесты двусторонние, уровень "
-            f"значимости {pct}% (интервалы {100 - float(pct):g}%): хи-квадрат Пирсона или "
-            "точный тест Фишера, когда ожидаемая частота меньше 5; p-значения "
-            "скорректированы методом Бенджамини-Хохберга (q-значения) по всем практикам и "
-            "типам компаний таблицы."
-        )
-    raise ValueError(f"lang must be 'en' or 'ru', got {lang!r}")
+    confidence = f"{100 - float(pct):g}"
+    return _(
+        "Unweighted estimates. Respondents are self-selected, not a probability sample; "
+        "intervals and tests assume a simple random sample and describe these respondents "
+        "only. Respondents present in both waves cannot be linked (no identity is kept), "
+        "so the comparison assumes independent samples. If some people answered alike in "
+        "both waves, the tests are conservative. Tests are two-sided at the %(pct)s%% level "
+        "(%(confidence)s%% intervals): Pearson's chi-square, or Fisher's exact test when an "
+        "expected count is below 5; p-values are adjusted by Benjamini-Hochberg (q-values) "
+        "over every practice and kind of company in the table.",
+        pct=pct,
+        confidence=confidence,
+    )
 
 
 def compare_waves(

@@ -11,7 +11,6 @@ carries a fresh CSRF token.
 from __future__ import annotations
 
 import http.client
-import math
 import random
 import re
 import signal
@@ -22,15 +21,15 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlsplit
 
+from benchmarks.common import CSRF_RE
 from survey.catalog import Catalog
 from survey.forms import example_name, met_name, rating_name
+from survey.models import COMPANY_KINDS
 from survey.questions import BACKGROUND, KIND_BACKGROUND, WORKED_IN_KINDS
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 SESSION_COOKIE = "survey_session"
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 SELECT_FIELDS = frozenset({"industry", "region"})  # the other background questions are radios
-KINDS = ("ru", "foreign")
 
 
 class TransportError(Exception):
@@ -47,6 +46,8 @@ class StepFailed(Exception):
 
 @dataclass(frozen=True)
 class Reply:
+    """An HTTP response as a respondent reads it: status, redirect target, body."""
+
     status: int
     location: str
     text: str
@@ -82,31 +83,28 @@ class Metrics:
             self.latency.setdefault("respondent", []).append(seconds)
 
     def crash(self, message: str) -> None:
+        """A client thread died of a harness bug; the run lists it among its problems."""
         with self._lock:
             self.crashes.append(message)
 
     def record(self, step: str, seconds: float) -> None:
+        """One request's latency under its step (and one more request)."""
         with self._lock:
             self.latency.setdefault(step, []).append(seconds)
             self.requests += 1
 
     def error(self, event: ErrorEvent) -> None:
+        """One failed attempt (and one more request)."""
         with self._lock:
             self.events.append(event)
             self.requests += 1
 
     def retried(self, step: str) -> None:
+        """Count a step that is tried again (retried submits also apart)."""
         with self._lock:
             self.retried_steps += 1
             if step == "submit":
                 self.retried_submits += 1
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 class Browser:
@@ -193,6 +191,7 @@ def step_label(path: str) -> str:
 
 
 def csrf_token(html: str) -> str:
+    """The CSRF token of a page's form; :class:`StepFailed` if it has none."""
     match = CSRF_RE.search(html)
     if match is None:
         raise StepFailed("page has no CSRF token")
@@ -268,7 +267,7 @@ def make_plan(catalog: Catalog, seed: int, index: int) -> Plan:
     for page in catalog.pages:
         data: dict[str, str] = {}
         for practice in page.practices:
-            for kind in KINDS:
+            for kind in COMPANY_KINDS:
                 if kind not in kinds:
                     answers[(practice.id, kind)] = ("na", None, False)
                     continue
@@ -331,15 +330,18 @@ class SubmitCutter:
         self.kills: list[float] = []
 
     def request(self) -> None:
+        """Ask for one more cut; the next respondent to submit claims it."""
         with self._lock:
             self._pending += 1
 
     @property
     def pending(self) -> int:
+        """Cuts asked for and not yet claimed."""
         with self._lock:
             return self._pending
 
     def claim(self) -> Callable[[int], Callable[[], None] | None] | None:
+        """Take a pending cut: a function of the connection's local port (None: none pending)."""
         with self._lock:
             if self._pending == 0:
                 return None

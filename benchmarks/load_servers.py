@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -40,16 +39,19 @@ SCRUBBED_ENV = (
 
 
 def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def postgres_base_url() -> str:
+    """The PostgreSQL server of the scratch databases (``TEST_DATABASE_URL`` or the default)."""
     return normalise_database_url(os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL)
 
 
 def redis_url() -> str:
+    """The load test's Redis (``LOADTEST_REDIS_URL`` or the default, database 14)."""
     return os.environ.get("LOADTEST_REDIS_URL") or DEFAULT_REDIS_URL
 
 
@@ -138,6 +140,7 @@ def create_postgres_database(base_url: str) -> str:
 
 
 def drop_postgres_database(url: str, base_url: str) -> None:
+    """Drop a scratch database made by :func:`create_postgres_database` (refuses any other)."""
     name = make_url(url).database
     if not name or not name.startswith("survey_load_"):
         raise ValueError(f"refusing to drop {name!r}: not a load-test database")
@@ -151,6 +154,7 @@ def _pg_host_port(url: str) -> tuple[str, int]:
 
 
 def postgres_ready(url: str) -> bool:
+    """Whether ``pg_isready`` says the server accepts connections."""
     host, port = _pg_host_port(url)
     result = subprocess.run(
         ["pg_isready", "-h", host, "-p", str(port), "-t", "2"],
@@ -221,12 +225,14 @@ def restart_postgres(url: str) -> float:
 
 
 def redis_client(url: str):
+    """A Redis client with 5-second timeouts, so a stalled server fails fast."""
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
 def redis_available(url: str | None = None) -> bool:
+    """Whether Redis answers PING (any failure means no)."""
     try:
         client = redis_client(url or redis_url())
         try:
@@ -273,6 +279,7 @@ class Gunicorn:
         self._log = None
 
     def start(self, timeout: float = 90.0) -> None:
+        """Start the master and wait until ``/`` answers and every worker is up."""
         executable = BIN / "gunicorn"
         command = [str(executable)] if executable.exists() else [sys.executable, "-m", "gunicorn"]
         command += [
@@ -335,6 +342,7 @@ class Gunicorn:
         return pids
 
     def wait_workers(self, timeout: float) -> bool:
+        """Wait until all workers are alive (killed ones respawned); False on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if len(self.worker_pids()) >= self.workers:
@@ -386,6 +394,7 @@ class Gunicorn:
         return True
 
     def kill_worker(self, pid: int) -> bool:
+        """SIGKILL one of our workers; False if it is not one (or is gone)."""
         return self.signal_worker(pid, signal.SIGKILL)
 
     def kill_random_worker(self, rng: random.Random) -> int | None:
@@ -397,6 +406,7 @@ class Gunicorn:
         return pid if self.kill_worker(pid) else None
 
     def tail(self, lines: int = 40) -> str:
+        """The last lines of the server's log, for error messages (empty if unreadable)."""
         try:
             content = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -404,6 +414,7 @@ class Gunicorn:
         return "\n".join(content.splitlines()[-lines:])
 
     def stop(self) -> None:
+        """SIGTERM the master (SIGKILL after 30 s) and close its log."""
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
@@ -418,12 +429,6 @@ class Gunicorn:
             self._log = None
 
 
-def count_log(path: Path, pattern: str) -> int:
-    try:
-        return len(re.findall(pattern, path.read_text(encoding="utf-8", errors="replace")))
-    except OSError:
-        return 0
-
-
 def sqlite_url(folder: Path) -> str:
+    """The URL of a SQLite database file in ``folder``."""
     return "sqlite:///" + str(folder / "survey.db")

@@ -51,13 +51,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from benchmarks.common import percentile
 from benchmarks.load_client import (
     Browser,
     Metrics,
     Respondent,
     SubmitCutter,
     make_plan,
-    percentile,
 )
 from benchmarks.load_servers import (
     CATALOG_PATH,
@@ -75,8 +75,8 @@ from benchmarks.load_servers import (
     sqlite_url,
     wait_postgres,
 )
+from survey.auth import token_hash
 from survey.catalog import load_catalog
-from survey.responses import hash_token
 
 STEP_ORDER = (
     "GET /",
@@ -112,6 +112,7 @@ class Scenario:
     max_attempts: int = 10
 
     def describe(self) -> str:
+        """The scenario in one line: size, backend and faults."""
         parts = [
             f"{self.respondents} respondents, {self.concurrency} concurrent, "
             f"{self.workers} workers, {self.backend}"
@@ -127,6 +128,8 @@ class Scenario:
 
 @dataclass
 class StepFigures:
+    """Latencies of one step (or of all requests, or of whole respondents), in ms."""
+
     step: str
     count: int
     p50_ms: float
@@ -164,9 +167,11 @@ class Result:
     db: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
+        """Everything as plain data (``--json``)."""
         return asdict(self)
 
     def report(self) -> str:
+        """The printed report: figures, per-step table, faults, database check, verdict."""
         lines = [f"== {self.scenario.name}: {self.scenario.describe()}"]
         lines.append(
             f"wall {self.wall_seconds:.1f} s; {self.completed} complete responses, "
@@ -235,11 +240,13 @@ class Progress:
         self.finished = False
 
     def add(self) -> None:
+        """One more respondent done."""
         with self.cond:
             self.done += 1
             self.cond.notify_all()
 
     def finish(self) -> None:
+        """The load is over (or was interrupted): release every waiter."""
         with self.cond:
             self.finished = True
             self.cond.notify_all()
@@ -354,9 +361,11 @@ class Killer(threading.Thread):
 
     @property
     def kills(self) -> list[float]:
+        """When each kill happened (time.monotonic()), random and submit-cutting ones."""
         return sorted(self.random_kills + self.cutter.kills)
 
     def run(self) -> None:
+        """Kill at evenly spread points of the run's progress."""
         try:
             n = self.scenario.kill_workers
             for k in range(1, n + 1):
@@ -390,6 +399,7 @@ class Restarter(threading.Thread):
         self.error: str = ""
 
     def run(self) -> None:
+        """Restart once 40% of the respondents are done; record the outage window."""
         try:
             threshold = max(1, self.scenario.respondents * 2 // 5)
             if not self.progress.wait_for(threshold, self.scenario.time_limit):
@@ -422,84 +432,119 @@ def _probe_shared_limit(urls: list[str], address: str) -> tuple[bool, list[int]]
 # -- the check ------------------------------------------------------------------------------
 
 
-def verify_database(database_url: str, respondents: list[Respondent], expected: int) -> tuple:
-    """Compare the database with what the clients sent; return (problems, figures)."""
-    from sqlalchemy import create_engine, func, inspect, select
+@dataclass
+class Stored:
+    """What the database holds after a run, read in one go by :func:`read_stored`."""
 
-    from survey.models import Answer, PracticeExample, Response
+    responses: list  # every response: (id, resume_token_hash, status, *background fields)
+    answers_of: dict[int, dict]  # submitted response id -> {(practice, kind): (met, rating, mixed)}
+    examples_of: dict[int, dict]  # submitted response id -> {(practice, kind): text}
+    answer_rows: int  # answer rows of submitted responses
+    duplicate_cells: int  # (response, practice, kind) stored more than once
+    duplicate_tokens: int  # resume tokens with more than one response
+    missing_indexes: list[str]  # the unique indexes the run relies on and did not find
+
+
+def _background_questions() -> list:
     from survey.questions import BACKGROUND, KIND_BACKGROUND_BY_FIELD
 
-    catalog = load_catalog(str(CATALOG_PATH))
-    cells = len(catalog.practices) * 2
-    problems: list[str] = []
-    by_hash = {hash_token(r.token): r for r in respondents if r.completed and r.token}
+    return [*BACKGROUND, *KIND_BACKGROUND_BY_FIELD.values()]
+
+
+def _read_rows(conn, questions: list) -> tuple[list, list, list]:
+    """Every response with its background; the answers and examples of submitted ones."""
+    from sqlalchemy import select
+
+    from survey.models import Answer, PracticeExample, Response
+
+    fields = [getattr(Response, q.field) for q in questions]
+    responses = conn.execute(
+        select(Response.id, Response.resume_token_hash, Response.status, *fields)
+    ).all()
+    answers = conn.execute(
+        select(
+            Answer.response_id,
+            Answer.practice_id,
+            Answer.company_kind,
+            Answer.met,
+            Answer.rating,
+            Answer.rating_mixed,
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .where(Response.status == "submitted")
+    ).all()
+    examples = conn.execute(
+        select(
+            PracticeExample.response_id,
+            PracticeExample.practice_id,
+            PracticeExample.company_kind,
+            PracticeExample.text,
+        )
+        .join(Response, Response.id == PracticeExample.response_id)
+        .where(Response.status == "submitted")
+    ).all()
+    return responses, answers, examples
+
+
+def _count_duplicates(conn) -> tuple[int, int]:
+    """(answer cells stored more than once, resume tokens with more than one response)."""
+    from sqlalchemy import func, select
+
+    from survey.models import Answer, Response
+
+    cells = conn.execute(
+        select(func.count()).select_from(
+            select(Answer.response_id)
+            .group_by(Answer.response_id, Answer.practice_id, Answer.company_kind)
+            .having(func.count() > 1)
+            .subquery()
+        )
+    ).scalar_one()
+    tokens = conn.execute(
+        select(func.count()).select_from(
+            select(Response.resume_token_hash)
+            .where(Response.resume_token_hash.is_not(None))
+            .group_by(Response.resume_token_hash)
+            .having(func.count() > 1)
+            .subquery()
+        )
+    ).scalar_one()
+    return cells, tokens
+
+
+def _missing_unique_indexes(engine) -> list[str]:
+    """The unique indexes that keep a retried or replayed submit from being stored twice,
+    as problems when they are missing."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+
+    def unique_sets(table: str) -> list[list[str]]:
+        return [c["column_names"] for c in inspector.get_unique_constraints(table)] + [
+            i["column_names"] for i in inspector.get_indexes(table) if i.get("unique")
+        ]
+
+    missing = []
+    answer_key = {"response_id", "practice_id", "company_kind"}
+    if answer_key not in [set(columns) for columns in unique_sets("answer")]:
+        missing.append("no unique index on answer (response_id, practice_id, company_kind)")
+    if ["resume_token_hash"] not in unique_sets("response"):
+        missing.append("no unique index on response.resume_token_hash")
+    return missing
+
+
+def read_stored(database_url: str, questions: list) -> Stored:
+    """Read what :func:`verify_database` compares with the clients' plans."""
+    from sqlalchemy import create_engine
+
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            questions = [*BACKGROUND, *KIND_BACKGROUND_BY_FIELD.values()]
-            fields = [getattr(Response, q.field) for q in questions]
-            rows = conn.execute(
-                select(Response.id, Response.resume_token_hash, Response.status, *fields)
-            ).all()
-            answers = conn.execute(
-                select(
-                    Answer.response_id,
-                    Answer.practice_id,
-                    Answer.company_kind,
-                    Answer.met,
-                    Answer.rating,
-                    Answer.rating_mixed,
-                )
-                .join(Response, Response.id == Answer.response_id)
-                .where(Response.status == "submitted")
-            ).all()
-            examples = conn.execute(
-                select(
-                    PracticeExample.response_id,
-                    PracticeExample.practice_id,
-                    PracticeExample.company_kind,
-                    PracticeExample.text,
-                )
-                .join(Response, Response.id == PracticeExample.response_id)
-                .where(Response.status == "submitted")
-            ).all()
-            duplicate_cells = conn.execute(
-                select(func.count()).select_from(
-                    select(Answer.response_id)
-                    .group_by(Answer.response_id, Answer.practice_id, Answer.company_kind)
-                    .having(func.count() > 1)
-                    .subquery()
-                )
-            ).scalar_one()
-            duplicate_tokens = conn.execute(
-                select(func.count()).select_from(
-                    select(Response.resume_token_hash)
-                    .where(Response.resume_token_hash.is_not(None))
-                    .group_by(Response.resume_token_hash)
-                    .having(func.count() > 1)
-                    .subquery()
-                )
-            ).scalar_one()
-        inspector = inspect(engine)
-        unique_sets = [
-            set(c["column_names"]) for c in inspector.get_unique_constraints("answer")
-        ] + [set(i["column_names"]) for i in inspector.get_indexes("answer") if i.get("unique")]
-        token_unique = any(
-            c["column_names"] == ["resume_token_hash"]
-            for c in inspector.get_unique_constraints("response")
-        ) or any(
-            i["column_names"] == ["resume_token_hash"] and i.get("unique")
-            for i in inspector.get_indexes("response")
-        )
+            responses, answers, examples = _read_rows(conn, questions)
+            duplicate_cells, duplicate_tokens = _count_duplicates(conn)
+        missing = _missing_unique_indexes(engine)
     finally:
         engine.dispose()
-
-    if {"response_id", "practice_id", "company_kind"} not in unique_sets:
-        problems.append("no unique index on answer (response_id, practice_id, company_kind)")
-    if not token_unique:
-        problems.append("no unique index on response.resume_token_hash")
-    submitted = [r for r in rows if r.status == "submitted"]
-    drafts = len(rows) - len(submitted)
     answers_of: dict[int, dict] = {}
     for a in answers:
         answers_of.setdefault(a.response_id, {})[(a.practice_id, a.company_kind)] = (
@@ -510,52 +555,87 @@ def verify_database(database_url: str, respondents: list[Respondent], expected: 
     examples_of: dict[int, dict] = {}
     for e in examples:
         examples_of.setdefault(e.response_id, {})[(e.practice_id, e.company_kind)] = e.text
+    return Stored(
+        responses, answers_of, examples_of, len(answers), duplicate_cells, duplicate_tokens, missing
+    )
+
+
+def _difference(row, respondent: Respondent, stored: Stored, questions: list) -> str:
+    """How a submitted response differs from its respondent's plan ("" if it does not)."""
+    plan = respondent.plan
+    got = stored.answers_of.get(row.id, {})
+    wrong = [k for k, v in plan.answers.items() if got.get(k) != v]
+    profile_differs = {q.field: getattr(row, q.field) for q in questions} != plan.stored_profile
+    examples_differ = stored.examples_of.get(row.id, {}) != plan.examples
+    if not (wrong or profile_differs or examples_differ):
+        return ""
+    return (
+        f"respondent {respondent.index}: {len(wrong)} answers differ"
+        f"{', background differs' if profile_differs else ''}"
+        f"{', examples differ' if examples_differ else ''}"
+    )
+
+
+def _compare_responses(
+    submitted: list, by_hash: dict, stored: Stored, cells: int, questions: list
+) -> tuple[dict[str, int], set[str], list[str]]:
+    """Each submitted response against the plan of the client that completed it:
+    (counts of partial, extra and mismatched responses, the token hashes seen, problems)."""
+    problems: list[str] = []
+    counts = {"partial": 0, "extra": 0, "mismatched": 0}
+    seen: set[str] = set()
+    for row in submitted:
+        answers = len(stored.answers_of.get(row.id, {}))
+        if answers != cells:
+            counts["partial"] += 1
+            problems.append(f"response {row.id}: {answers} answers, expected {cells}")
+        respondent = by_hash.get(row.resume_token_hash)
+        if respondent is None:
+            counts["extra"] += 1
+            problems.append(f"response {row.id} was submitted but no client completed it")
+            continue
+        seen.add(row.resume_token_hash)
+        difference = _difference(row, respondent, stored, questions)
+        if difference:
+            counts["mismatched"] += 1
+            problems.append(difference)
+    return counts, seen, problems
+
+
+def verify_database(database_url: str, respondents: list[Respondent], expected: int) -> tuple:
+    """Compare the database with what the clients sent; return (problems, figures)."""
+    catalog = load_catalog(str(CATALOG_PATH))
+    cells = len(catalog.practices) * 2
+    questions = _background_questions()
+    by_hash = {token_hash(r.token): r for r in respondents if r.completed and r.token}
+    stored = read_stored(database_url, questions)
+    problems = list(stored.missing_indexes)
+    submitted = [r for r in stored.responses if r.status == "submitted"]
     if len(submitted) != expected:
         problems.append(
             f"{len(submitted)} submitted responses in the database, expected {expected}"
         )
     if len(by_hash) != expected:
         problems.append(f"{len(by_hash)} respondents completed, expected {expected}")
-    seen: set[str] = set()
-    extra = partial = mismatched = 0
-    for row in submitted:
-        got = answers_of.get(row.id, {})
-        if len(got) != cells:
-            partial += 1
-            problems.append(f"response {row.id}: {len(got)} answers, expected {cells}")
-        respondent = by_hash.get(row.resume_token_hash)
-        if respondent is None:
-            extra += 1
-            problems.append(f"response {row.id} was submitted but no client completed it")
-            continue
-        seen.add(row.resume_token_hash)
-        plan = respondent.plan
-        wrong = [k for k, v in plan.answers.items() if got.get(k) != v]
-        profile = {q.field: getattr(row, q.field) for q in questions}
-        if wrong or profile != plan.stored_profile or examples_of.get(row.id, {}) != plan.examples:
-            mismatched += 1
-            problems.append(
-                f"respondent {respondent.index}: {len(wrong)} answers differ"
-                f"{', background differs' if profile != plan.stored_profile else ''}"
-                f"{', examples differ' if examples_of.get(row.id, {}) != plan.examples else ''}"
-            )
+    counts, seen, differences = _compare_responses(submitted, by_hash, stored, cells, questions)
+    problems.extend(differences)
     missing = len(set(by_hash) - seen)
     if missing:
         problems.append(f"{missing} completed respondents have no submitted response")
-    if duplicate_cells:
-        problems.append(f"{duplicate_cells} duplicated answer cells")
-    if duplicate_tokens:
-        problems.append(f"{duplicate_tokens} resume tokens with more than one response")
+    if stored.duplicate_cells:
+        problems.append(f"{stored.duplicate_cells} duplicated answer cells")
+    if stored.duplicate_tokens:
+        problems.append(f"{stored.duplicate_tokens} resume tokens with more than one response")
     figures = {
         "submitted": len(submitted),
-        "matching": len(submitted) - mismatched - extra,
-        "mismatched": mismatched,
-        "partial": partial,
-        "extra": extra,
+        "matching": len(submitted) - counts["mismatched"] - counts["extra"],
+        "mismatched": counts["mismatched"],
+        "partial": counts["partial"],
+        "extra": counts["extra"],
         "missing": missing,
-        "duplicates": duplicate_cells + duplicate_tokens,
-        "answer rows": len(answers),
-        "unfinished drafts": drafts,
+        "duplicates": stored.duplicate_cells + stored.duplicate_tokens,
+        "answer rows": stored.answer_rows,
+        "unfinished drafts": len(stored.responses) - len(submitted),
     }
     return problems, figures
 
@@ -587,176 +667,234 @@ def _figures(metrics: Metrics) -> list[StepFigures]:
     return out
 
 
-def run_scenario(scenario: Scenario, say=None, keep: bool = False) -> Result:
-    """Set up, load, fault, verify and tear down one scenario; never raises for a FAIL."""
-    say = say or (lambda message: None)
-    result = Result(scenario)
-    if scenario.two_instances or scenario.restart_postgres:
-        scenario.backend = "postgresql"
-    if scenario.backend not in ("sqlite", "postgresql"):
-        raise ValueError(f"unknown backend {scenario.backend!r}")
-    workdir = Path(tempfile.mkdtemp(prefix=f"loadtest-{scenario.name}-"))
-    secret_key = secrets.token_hex(32)
-    base_url = postgres_base_url()
-    database_url = None
-    servers: list[Gunicorn] = []
-    injectors: list[threading.Thread] = []
-    address_prefix = None
-    redis = redis_url()
-    progress = Progress()
-    try:
-        if scenario.backend == "sqlite":
-            database_url = sqlite_url(workdir)
-        else:
-            database_url = create_postgres_database(base_url)
-        extra: dict[str, str] = {}
-        if scenario.two_instances:
-            if not redis_available(redis):
-                raise RuntimeError(f"Redis at {redis} is not reachable")
-            address_prefix = f"10.{random.randint(1, 254)}"  # noqa: S311 - not security
-            extra = {
-                "RATELIMIT_ENABLED": "1",
-                "RATELIMIT_STORAGE_URI": redis,
-                "REDIS_URL": redis,
-                "TRUSTED_PROXIES": "1",
-                "LIMIT_RESUME": f"{PROBE_LIMIT} per hour",
-            }
-        pg_started = None
-        if scenario.backend == "postgresql":
-            pg_started = postgres_started_at(database_url)
-        env = app_env(database_url, workdir / "instance", secret_key, **extra)
-        say(f"preparing {scenario.backend} database ({workdir})")
-        prepare_database(env, workdir / "setup.log")
-        for i in range(2 if scenario.two_instances else 1):
-            server = Gunicorn(env, workdir / f"gunicorn-{i}.log", scenario.workers)
-            servers.append(server)
-            server.start()
-        say(f"gunicorn ready at {', '.join(s.url for s in servers)}; load starts")
+class _Run:
+    """What one scenario sets up and must tear down: its folder, database, gunicorn
+    instances, fault injectors and (two instances) the Redis keys of its client addresses."""
 
-        metrics = Metrics()
-        killer = restarter = None
+    def __init__(self, scenario: Scenario, keep: bool, workdir: Path | None) -> None:
+        self.scenario = scenario
+        self.keep = keep
+        self.own_workdir = workdir is None  # a folder given by the caller stays theirs
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"loadtest-{scenario.name}-"))
+        self.secret_key = secrets.token_hex(32)
+        self.base_url = postgres_base_url()
+        self.database_url: str | None = None
+        self.servers: list[Gunicorn] = []
+        self.injectors: list[threading.Thread] = []
+        self.killer: Killer | None = None
+        self.restarter: Restarter | None = None
+        self.address_prefix: str | None = None
+        self.redis = redis_url()
+        self.progress = Progress()
+        self.pg_started = None
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers]
+
+    def _app_settings(self) -> dict[str, str]:
+        """Settings beyond the defaults: two instances share rate limits through Redis."""
+        if not self.scenario.two_instances:
+            return {}
+        if not redis_available(self.redis):
+            raise RuntimeError(f"Redis at {self.redis} is not reachable")
+        self.address_prefix = f"10.{random.randint(1, 254)}"  # noqa: S311 - not security
+        return {
+            "RATELIMIT_ENABLED": "1",
+            "RATELIMIT_STORAGE_URI": self.redis,
+            "REDIS_URL": self.redis,
+            "TRUSTED_PROXIES": "1",
+            "LIMIT_RESUME": f"{PROBE_LIMIT} per hour",
+        }
+
+    def set_up(self, say) -> None:
+        """A fresh database, initialised, and the gunicorn instances serving it."""
+        scenario = self.scenario
+        if scenario.backend == "sqlite":
+            self.database_url = sqlite_url(self.workdir)
+        else:
+            self.database_url = create_postgres_database(self.base_url)
+        extra = self._app_settings()
+        if scenario.backend == "postgresql":
+            self.pg_started = postgres_started_at(self.database_url)
+        env = app_env(self.database_url, self.workdir / "instance", self.secret_key, **extra)
+        say(f"preparing {scenario.backend} database ({self.workdir})")
+        prepare_database(env, self.workdir / "setup.log")
+        for i in range(2 if scenario.two_instances else 1):
+            server = Gunicorn(env, self.workdir / f"gunicorn-{i}.log", scenario.workers)
+            self.servers.append(server)
+            server.start()
+        say(f"gunicorn ready at {', '.join(self.urls)}; load starts")
+
+    def load(self, metrics: Metrics, say, result: Result) -> list[Respondent]:
+        """Play the respondents with the fault injectors running; their wall time goes to
+        ``result``."""
+        scenario = self.scenario
         if scenario.kill_workers:
-            killer = Killer(servers[0], scenario, progress)
-            injectors.append(killer)
+            self.killer = Killer(self.servers[0], scenario, self.progress)
+            self.injectors.append(self.killer)
         if scenario.restart_postgres:
-            restarter = Restarter(database_url, scenario, progress)
-            injectors.append(restarter)
-        for thread in injectors:
+            self.restarter = Restarter(self.database_url, scenario, self.progress)
+            self.injectors.append(self.restarter)
+        for thread in self.injectors:
             thread.start()
         started = time.monotonic()
         respondents = _run_load(
             scenario,
-            [s.url for s in servers],
-            secret_key,
+            self.urls,
+            self.secret_key,
             metrics,
-            progress,
-            address_prefix,
+            self.progress,
+            self.address_prefix,
             say,
-            killer.cutter if killer is not None else None,
+            self.killer.cutter if self.killer is not None else None,
         )
         result.wall_seconds = time.monotonic() - started
-        for thread in injectors:
+        for thread in self.injectors:
             thread.join(timeout=180)
+        return respondents
 
-        windows: list[tuple[float, float]] = []
-        if killer is not None:
-            result.kills = len(killer.kills)
-            result.submit_kills = len(killer.cutter.kills)
-            cut = [r for r in respondents if r.submit_cut]
-            result.cut_submits = len(cut)
-            result.cut_outcomes = {}
-            for r in cut:
-                outcome = r.submit_outcome or ("unfinished" if not r.completed else "?")
-                result.cut_outcomes[outcome] = result.cut_outcomes.get(outcome, 0) + 1
-            windows += [(t - 0.1, t + KILL_WINDOW) for t in killer.kills]
-            if killer.error:
-                result.problems.append(f"killer: {killer.error}")
-            if result.kills < scenario.kill_workers:
-                result.problems.append(
-                    f"only {result.kills} of {scenario.kill_workers} kills happened during the run"
-                )
-            if not servers[0].wait_workers(timeout=30):
-                result.problems.append("gunicorn did not respawn all workers")
-        if restarter is not None:
-            result.restart_seconds = restarter.seconds
-            if restarter.window:
-                windows.append((restarter.window[0] - 0.1, restarter.window[1]))
-            if restarter.error:
-                result.problems.append(f"PostgreSQL restart: {restarter.error}")
-            elif restarter.seconds is None:
-                result.problems.append("PostgreSQL was not restarted during the run")
-
-        _judge_events(result, metrics, windows, respondents)
-        result.completed = sum(r.completed for r in respondents)
-        result.requests = metrics.requests
-        if result.wall_seconds > 0:
-            result.responses_per_second = result.completed / result.wall_seconds
-            result.requests_per_second = metrics.requests / result.wall_seconds
-        result.steps = _figures(metrics)
-        result.retried_steps = metrics.retried_steps
-        result.retried_submits = metrics.retried_submits
-        result.problems.extend(metrics.crashes[:10])
-
-        if scenario.two_instances:
-            replayed = [r for r in respondents if r.replay]
-            result.replayed_submits = len(replayed)
-            result.replay_ok = sum(
-                all(s == "302 /thanks" for s in r.replay_statuses) for r in replayed
-            )
-            if result.replay_ok != result.replayed_submits:
-                result.problems.append(
-                    f"{result.replayed_submits - result.replay_ok} replayed submits "
-                    "were not answered with /thanks by both instances"
-                )
-            shared, statuses = _probe_shared_limit(
-                [s.url for s in servers], f"{address_prefix}.255.254"
-            )
-            if not shared:  # a fixed window may have rolled over: probe once more
-                shared, statuses = _probe_shared_limit(
-                    [s.url for s in servers], f"{address_prefix}.255.253"
-                )
-            result.notes.append(
-                f"shared rate limit probe (LIMIT_RESUME={PROBE_LIMIT}/hour, alternating "
-                f"instances): statuses {statuses} -> {'shared' if shared else 'NOT shared'}"
-            )
-            if not shared:
-                result.problems.append("rate limits are not shared between the instances")
-
-        if scenario.restart_postgres:
-            wait_postgres(database_url)
-        if pg_started is not None:
-            _note_foreign_restart(result, database_url, pg_started, restarter)
-        problems, result.db = verify_database(database_url, respondents, scenario.respondents)
-        result.problems.extend(problems)
-        for server in servers:
-            errors = server.tail(400).count("Traceback")
-            if errors:
-                result.notes.append(f"{server.url}: {errors} tracebacks in {server.log_path}")
-    except Exception as exc:  # noqa: BLE001 - any set-up failure is a FAIL with its reason
-        result.problems.append(f"run aborted: {exc!r}")
-        for server in servers:
-            result.notes.append(f"gunicorn log {server.log_path}:\n{server.tail()}")
-    finally:
-        progress.finish()  # releases the fault injectors, even after an interruption
-        for server in servers:
+    def tear_down(self, result: Result) -> None:
+        """Stop everything started, remove what the run created (unless kept)."""
+        self.progress.finish()  # releases the fault injectors, even after an interruption
+        for server in self.servers:
             server.stop()
-        for thread in injectors:
+        for thread in self.injectors:
             thread.join(timeout=180)
-        if scenario.two_instances and address_prefix is not None:
+        if self.scenario.two_instances and self.address_prefix is not None:
             try:
-                deleted = redis_delete_matching(redis, f"*{address_prefix}.*")
+                deleted = redis_delete_matching(self.redis, f"*{self.address_prefix}.*")
                 result.notes.append(f"removed {deleted} rate-limit keys of this run from Redis")
             except Exception as exc:  # noqa: BLE001
                 result.notes.append(f"could not clean Redis: {exc!r}")
-        if database_url and scenario.backend == "postgresql" and not keep:
+        if self.database_url and self.scenario.backend == "postgresql" and not self.keep:
             try:
-                drop_postgres_database(database_url, base_url)
+                drop_postgres_database(self.database_url, self.base_url)
             except Exception as exc:  # noqa: BLE001
-                result.notes.append(f"could not drop {database_url}: {exc!r}")
-        if keep:
-            result.notes.append(f"kept {workdir} and {database_url}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+                result.notes.append(f"could not drop {self.database_url}: {exc!r}")
+        if self.keep:
+            result.notes.append(f"kept {self.workdir} and {self.database_url}")
+        elif self.own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _account_kills(result: Result, run: _Run, respondents: list[Respondent]) -> list:
+    """Kills made and submits cut; the time windows in which the kills explain errors."""
+    killer, scenario = run.killer, run.scenario
+    result.kills = len(killer.kills)
+    result.submit_kills = len(killer.cutter.kills)
+    cut = [r for r in respondents if r.submit_cut]
+    result.cut_submits = len(cut)
+    result.cut_outcomes = {}
+    for r in cut:
+        outcome = r.submit_outcome or ("unfinished" if not r.completed else "?")
+        result.cut_outcomes[outcome] = result.cut_outcomes.get(outcome, 0) + 1
+    if killer.error:
+        result.problems.append(f"killer: {killer.error}")
+    if result.kills < scenario.kill_workers:
+        result.problems.append(
+            f"only {result.kills} of {scenario.kill_workers} kills happened during the run"
+        )
+    if not run.servers[0].wait_workers(timeout=30):
+        result.problems.append("gunicorn did not respawn all workers")
+    return [(t - 0.1, t + KILL_WINDOW) for t in killer.kills]
+
+
+def _account_restart(result: Result, restarter: Restarter) -> list:
+    """How long the restart took; the time window in which it explains errors."""
+    result.restart_seconds = restarter.seconds
+    if restarter.error:
+        result.problems.append(f"PostgreSQL restart: {restarter.error}")
+    elif restarter.seconds is None:
+        result.problems.append("PostgreSQL was not restarted during the run")
+    if restarter.window:
+        return [(restarter.window[0] - 0.1, restarter.window[1])]
+    return []
+
+
+def _summarise_load(result: Result, metrics: Metrics, respondents: list[Respondent]) -> None:
+    """Completed respondents, requests, rates and per-step latencies of the load."""
+    result.completed = sum(r.completed for r in respondents)
+    result.requests = metrics.requests
+    if result.wall_seconds > 0:
+        result.responses_per_second = result.completed / result.wall_seconds
+        result.requests_per_second = metrics.requests / result.wall_seconds
+    result.steps = _figures(metrics)
+    result.retried_steps = metrics.retried_steps
+    result.retried_submits = metrics.retried_submits
+    result.problems.extend(metrics.crashes[:10])
+
+
+def _check_two_instances(result: Result, run: _Run, respondents: list[Respondent]) -> None:
+    """Every replayed submit answered /thanks by both instances; the rate limit shared."""
+    replayed = [r for r in respondents if r.replay]
+    result.replayed_submits = len(replayed)
+    result.replay_ok = sum(all(s == "302 /thanks" for s in r.replay_statuses) for r in replayed)
+    if result.replay_ok != result.replayed_submits:
+        result.problems.append(
+            f"{result.replayed_submits - result.replay_ok} replayed submits "
+            "were not answered with /thanks by both instances"
+        )
+    shared, statuses = _probe_shared_limit(run.urls, f"{run.address_prefix}.255.254")
+    if not shared:  # a fixed window may have rolled over: probe once more
+        shared, statuses = _probe_shared_limit(run.urls, f"{run.address_prefix}.255.253")
+    result.notes.append(
+        f"shared rate limit probe (LIMIT_RESUME={PROBE_LIMIT}/hour, alternating "
+        f"instances): statuses {statuses} -> {'shared' if shared else 'NOT shared'}"
+    )
+    if not shared:
+        result.problems.append("rate limits are not shared between the instances")
+
+
+def _check_database(result: Result, run: _Run, respondents: list[Respondent]) -> None:
+    """The stored responses against the clients' plans; restarts and tracebacks noted."""
+    if run.scenario.restart_postgres:
+        wait_postgres(run.database_url)
+    if run.pg_started is not None:
+        _note_foreign_restart(result, run.database_url, run.pg_started, run.restarter)
+    problems, result.db = verify_database(run.database_url, respondents, run.scenario.respondents)
+    result.problems.extend(problems)
+    for server in run.servers:
+        errors = server.tail(400).count("Traceback")
+        if errors:
+            result.notes.append(f"{server.url}: {errors} tracebacks in {server.log_path}")
+
+
+def run_scenario(
+    scenario: Scenario, say=None, keep: bool = False, workdir: Path | None = None
+) -> Result:
+    """Set up, load, fault, verify and tear down one scenario; never raises for a FAIL.
+
+    The run's files (SQLite database, gunicorn logs) go to ``workdir`` when given (left in
+    place), else to a temporary folder removed afterwards unless ``keep``.
+    """
+    say = say or (lambda message: None)
+    if scenario.two_instances or scenario.restart_postgres:
+        scenario.backend = "postgresql"
+    if scenario.backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unknown backend {scenario.backend!r}")
+    result = Result(scenario)
+    run = _Run(scenario, keep, workdir)
+    try:
+        run.set_up(say)
+        metrics = Metrics()
+        respondents = run.load(metrics, say, result)
+        windows = []
+        if run.killer is not None:
+            windows += _account_kills(result, run, respondents)
+        if run.restarter is not None:
+            windows += _account_restart(result, run.restarter)
+        _judge_events(result, metrics, windows, respondents)
+        _summarise_load(result, metrics, respondents)
+        if scenario.two_instances:
+            _check_two_instances(result, run, respondents)
+        _check_database(result, run, respondents)
+    except Exception as exc:  # noqa: BLE001 - any set-up failure is a FAIL with its reason
+        result.problems.append(f"run aborted: {exc!r}")
+        for server in run.servers:
+            result.notes.append(f"gunicorn log {server.log_path}:\n{server.tail()}")
+    finally:
+        run.tear_down(result)
     result.passed = not result.problems
     return result
 
@@ -832,6 +970,7 @@ def all_scenarios(respondents: int, concurrency: int, **common) -> list[Scenario
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (``--help`` prints the module's description)."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.loadtest",
         description=__doc__.split("\n\n")[0],
@@ -878,6 +1017,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def scenarios_from_args(args: argparse.Namespace) -> list[Scenario]:
+    """The scenario the options describe, or the five of ``--all``."""
     common = {
         "workers": args.workers,
         "seed": args.seed,
@@ -920,6 +1060,7 @@ def _terminate(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the scenarios one after the other; exit 0 only if every one passed."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     scenarios = scenarios_from_args(args)

@@ -265,6 +265,7 @@ def report(lines: list[tuple]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: measure a given database, or seed and measure each size and database."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="10000,100000", help="respondents, comma-separated")
     parser.add_argument("--databases", default="sqlite,postgresql")

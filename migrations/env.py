@@ -20,6 +20,7 @@ def get_engine():
 
 
 def get_engine_url():
+    """The engine's URL with its password, '%' doubled for Alembic's ini interpolation."""
     try:
         return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
     except AttributeError:
@@ -40,6 +41,7 @@ target_db = current_app.extensions["migrate"].db
 
 
 def get_metadata():
+    """The models' MetaData (the default bind's), for autogenerate."""
     if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
     return target_db.metadata

@@ -232,24 +232,17 @@ def _register_template_helpers(app: Flask) -> None:
 
     from survey.lazy import LazyModule
 
-    figures = LazyModule("analysis.figures")
+    # Numbers read the same on a page as in its charts and in the report.
+    display = LazyModule("analysis.display")
 
     from survey.forms import field_errors_html, radio_group_html
 
     app.add_template_global(radio_group_html, "radio_group_html")
     app.add_template_global(field_errors_html, "field_errors_html")
 
-    @app.template_filter("fmt")
-    def number(value, decimals: int = 1) -> str:
-        """A number for display, a dash when missing."""
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return "—"
-        return "—" if value != value else f"{value:.{decimals}f}"
-
-    app.add_template_filter(lambda p: figures.format_p_value(p), "pval")
-    app.add_template_filter(lambda share: figures.format_percent(share), "pct")
+    app.add_template_filter(lambda value, decimals=1: display.decimal(value, decimals), "fmt")
+    app.add_template_filter(lambda p: display.format_p_value(p), "pval")
+    app.add_template_filter(lambda share: display.format_percent(share), "pct")
 
     @app.template_filter("loc")
     def localised(value, lang=None):

@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
-from survey import auth
+from survey import auth, fieldwork  # fieldwork.utcnow: naive UTC, as link moments are stored
 from survey.extensions import db
 from survey.models import ROLES, AccountLink, Researcher
 
@@ -43,11 +43,6 @@ class AccountError(ValueError):
     """An account change that cannot be made; the message is for the owner (translated)."""
 
 
-def utcnow() -> dt.datetime:
-    """Now, in UTC, naive: how link moments are stored."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def has_researchers() -> bool:
     """Whether any researcher account exists (active or not)."""
     return db.session.scalar(select(Researcher.id).limit(1)) is not None
@@ -55,7 +50,7 @@ def has_researchers() -> bool:
 
 def _new_link(kind: str, hours: int, role: str, email: str | None, by: int | None) -> str:
     token = secrets.token_urlsafe(32)
-    now = utcnow()
+    now = fieldwork.utcnow()
     db.session.add(
         AccountLink(
             kind=kind,
@@ -126,7 +121,7 @@ def find_link(token: str | None, kind: str) -> AccountLink | None:
             AccountLink.token_hash == auth.token_hash(token),
             AccountLink.kind == kind,
             AccountLink.used_at.is_(None),
-            AccountLink.expires_at > utcnow(),
+            AccountLink.expires_at > fieldwork.utcnow(),
         )
     )
     if link is None:
@@ -146,7 +141,7 @@ def pending_invites() -> list[AccountLink]:
             .where(
                 AccountLink.kind == INVITE,
                 AccountLink.used_at.is_(None),
-                AccountLink.expires_at > utcnow(),
+                AccountLink.expires_at > fieldwork.utcnow(),
             )
             .order_by(AccountLink.created_at.desc(), AccountLink.id.desc())
         )
@@ -168,7 +163,7 @@ def redeem(token: str, password: str, email: str | None = None) -> Researcher | 
     link = find_link(token, kind)
     if link is None:
         return None
-    now = utcnow()
+    now = fieldwork.utcnow()
     claim = update(AccountLink).where(
         AccountLink.id == link.id, AccountLink.used_at.is_(None), AccountLink.expires_at > now
     )

@@ -36,7 +36,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from survey.questions import BACKGROUND, FUNCTION_OPTIONS, KIND_FIELDS, kind_field
+from survey.config import DEFAULT_K, DEFAULT_MAX_SUPPRESSED_SHARE
+from survey.questions import (
+    BACKGROUND,
+    COMPANY_KINDS,
+    FUNCTION_OPTIONS,
+    KIND_FIELDS,
+    kind_field,
+)
 
 SUPPRESSED = "suppressed"
 ANY = "any"
@@ -45,7 +52,7 @@ ANY = "any"
 # module docstring for the measurements behind this choice).
 RELEASED_KIND_FIELDS: tuple[str, ...] = ("last_year",)
 KIND_QUASI_IDENTIFIERS: tuple[str, ...] = tuple(
-    kind_field(kind, name) for name in RELEASED_KIND_FIELDS for kind in ("ru", "foreign")
+    kind_field(kind, name) for name in RELEASED_KIND_FIELDS for kind in COMPANY_KINDS
 )
 # Everything a released row says about who answered, in the column order of responses.csv.
 QUASI_IDENTIFIERS: tuple[str, ...] = (
@@ -300,7 +307,7 @@ class DisclosurePlan:
     suppressed_values: int = 0
     suppressed_records: int = 0
     fully_suppressed_records: int = 0
-    max_suppressed_share: float = 0.1
+    max_suppressed_share: float = DEFAULT_MAX_SUPPRESSED_SHARE
     structural: tuple[str, ...] = ()
     level: int = 0  # generalization steps applied (a prefix of the applicable steps)
     _counts: dict[tuple, int] = field(default_factory=dict, repr=False)
@@ -344,7 +351,7 @@ class DisclosurePlan:
             ),
             "withheld_background": [
                 kind_field(kind, name)
-                for kind in ("ru", "foreign")
+                for kind in COMPANY_KINDS
                 for name in KIND_FIELDS
                 if name not in RELEASED_KIND_FIELDS
             ],
@@ -452,8 +459,8 @@ def _levels(counts, steps, index):
 def plan(
     counts: dict[tuple, int],
     quasi_identifiers: tuple[str, ...],
-    k: int = 5,
-    max_suppressed_share: float = 0.1,
+    k: int = DEFAULT_K,
+    max_suppressed_share: float = DEFAULT_MAX_SUPPRESSED_SHARE,
     generalize_above: float = 0.02,
     suppression_order: tuple[str, ...] | None = None,
     structural: tuple[str, ...] = STRUCTURAL,

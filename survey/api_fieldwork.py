@@ -42,6 +42,7 @@ def bad_request(field: str | None, message: str):
 
 
 def not_found(message: str):
+    """The 404 of a fieldwork request: what was not found."""
     return {"error": "not_found", "message": message}, 404
 
 

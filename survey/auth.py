@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 import secrets
@@ -30,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
-from survey import accounts, throttle
+from survey import accounts, fieldwork, throttle
 from survey.extensions import db, limiter, login_manager
 from survey.links import public_url
 from survey.models import ROLES, AccountLink, ApiToken, Researcher
@@ -47,12 +46,10 @@ SESSION_ID = re.compile(r"([0-9]+):([0-9]+)")
 
 
 class LoginForm(FlaskForm):
+    """A researcher's login: e-mail and password."""
+
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def normalise_email(email: str) -> str:
@@ -73,7 +70,7 @@ def create_researcher(email: str, password: str, role: str | None = None) -> Res
     if researcher is None:
         researcher = Researcher(
             email=email,
-            created_on=_today(),
+            created_on=fieldwork.today(),
             active=True,
             session_epoch=0,
             role=role or "analyst",
@@ -102,7 +99,7 @@ def revoke_researcher(email: str) -> int | None:
     revoked = db.session.execute(
         update(ApiToken)
         .where(ApiToken.researcher_id == researcher.id, ApiToken.revoked_on.is_(None))
-        .values(revoked_on=_today())
+        .values(revoked_on=fieldwork.today())
     ).rowcount
     db.session.execute(
         delete(AccountLink).where(
@@ -126,7 +123,9 @@ def authenticate(email: str, password: str) -> Researcher | None:
 
 
 def token_hash(token: str) -> str:
-    """SHA-256 of an API token: tokens are random and long, so a fast hash is enough."""
+    """The stored form of a secret token (an API token, a respondent's resume token, an
+    invitation, an account link): its SHA-256, so a database leak opens nothing. Tokens
+    are random and long, so a fast hash is enough."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -139,7 +138,7 @@ def create_api_token(researcher: Researcher, name: str = "") -> str:
             token_hash=token_hash(token),
             prefix=token[:12],
             name=name,
-            created_on=_today(),
+            created_on=fieldwork.today(),
         )
     )
     db.session.commit()
@@ -327,20 +326,28 @@ def _role_field():
 
 
 class SetupForm(FlaskForm):
+    """The first owner's account: e-mail and a password typed twice."""
+
     email = _email_field()
     password, confirm = _password_fields()
 
 
 class WelcomeForm(FlaskForm):
+    """An invited researcher's password, typed twice (the e-mail is the invitation's)."""
+
     password, confirm = _password_fields()
 
 
 class InviteForm(FlaskForm):
+    """An owner invites a researcher: e-mail and role."""
+
     email = _email_field()
     role = _role_field()
 
 
 class RoleForm(FlaskForm):
+    """An account's new role: owner or analyst."""
+
     role = _role_field()
 
 

@@ -48,6 +48,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import URL
 
 from survey.extensions import db
+from survey.fieldwork import utcnow
 from survey.models import Backup
 from survey.storage import PRIVATE_FILE, PRIVATE_FOLDER, sqlite_path
 
@@ -100,10 +101,6 @@ def _live_sqlite_file() -> Path:
     return path
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 # --- backup -----------------------------------------------------------------------------
 
 
@@ -116,7 +113,7 @@ def take_backup(directory: str | os.PathLike) -> tuple[Path, Backup]:
     kind = database_kind()
     folder = Path(directory)
     folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-    taken_at = _utc_now()
+    taken_at = utcnow()
     final = _free_name(folder, taken_at, SUFFIXES[kind])
     partial = final.with_name(f".{final.name}.partial")
     db.session.remove()  # our own session holds no snapshot or lock while we copy

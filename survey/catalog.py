@@ -52,6 +52,8 @@ class Text:
 
 @dataclass(frozen=True)
 class Source:
+    """A publication or other source a practice is documented in."""
+
     id: str
     authors: str
     year: int | str | None
@@ -67,14 +69,18 @@ class Source:
 
 
 @dataclass(frozen=True)
-class Category:
+class CategoryEntry:
+    """A category of the catalogue file (its row in the database: ``models.Category``)."""
+
     id: str
     name: Text
     description: Text
 
 
 @dataclass(frozen=True)
-class Practice:
+class PracticeEntry:
+    """A practice of the catalogue file (its row in the database: ``models.Practice``)."""
+
     id: str
     category: str
     reward: str
@@ -98,8 +104,8 @@ class Page:
     """
 
     number: int
-    category: Category
-    practices: tuple[Practice, ...]
+    category: CategoryEntry
+    practices: tuple[PracticeEntry, ...]
     key: str = ""
 
 
@@ -112,17 +118,17 @@ class Catalog:
     version: str
     checksum: str
     path: str
-    categories: tuple[Category, ...]
-    practices: tuple[Practice, ...]
+    categories: tuple[CategoryEntry, ...]
+    practices: tuple[PracticeEntry, ...]
     sources: dict[str, Source] = field(default_factory=dict)
-    fictitious: tuple[Practice, ...] = ()
+    fictitious: tuple[PracticeEntry, ...] = ()
 
-    def practice(self, practice_id: str) -> Practice:
+    def practice(self, practice_id: str) -> PracticeEntry:
         """The real practice with this id (KeyError if unknown or fictitious)."""
         return self._by_id[practice_id]
 
     @cached_property
-    def asked(self) -> tuple[Practice, ...]:
+    def asked(self) -> tuple[PracticeEntry, ...]:
         """Every practice the questionnaire asks about, fictitious ones included."""
         order = {c.id: i for i, c in enumerate(self.categories)}
         return tuple(sorted((*self.practices, *self.fictitious), key=lambda p: order[p.category]))
@@ -132,12 +138,12 @@ class Catalog:
         """Ids of the fictitious practices."""
         return frozenset(p.id for p in self.fictitious)
 
-    def category(self, category_id: str) -> Category:
+    def category(self, category_id: str) -> CategoryEntry:
         """The category with this id (KeyError if unknown)."""
         return next(c for c in self.categories if c.id == category_id)
 
     @cached_property
-    def _by_id(self) -> dict[str, Practice]:
+    def _by_id(self) -> dict[str, PracticeEntry]:
         return {p.id: p for p in self.practices}
 
     @cached_property
@@ -258,7 +264,7 @@ def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalo
         where = f"category '{raw['id']}'"
         _keys(raw, CATEGORY_KEYS, CATEGORY_KEYS, path, where)
         categories.append(
-            Category(
+            CategoryEntry(
                 raw["id"],
                 _text(raw["name"], path, where, "name"),
                 _text(raw["description"], path, where, "description"),
@@ -302,7 +308,7 @@ def parse_catalog(data, path: str = "<catalogue>", checksum: str = "") -> Catalo
         ):
             raise _fail(path, where, f"'functions' must be a non-empty list of {sorted(codes)}")
         practices.append(
-            Practice(
+            PracticeEntry(
                 id=raw["id"],
                 category=raw["category"],
                 reward=raw["reward"],

@@ -28,7 +28,7 @@ from survey.questions import (
     ROLE_OPTIONS,
     kind_field,
 )
-from survey.responses import catalog_version_id, default_wave, layout, today
+from survey.responses import catalog_version_id, default_wave, layout
 from survey.vectors import decode_cell
 
 DEMO_CONSENT = "demo"  # synthetic rows consented to nothing: their consent_version says so
@@ -270,22 +270,21 @@ def seed_demo(
       stored rows against every constraint, and the connection is discarded afterwards) and
       has a larger page cache; the write-ahead log is copied into the database file by a
       second connection in a second thread (:class:`_Checkpoints`). The ``data_version``
-      row trigger on ``response`` (one UPDATE per seeded response, a third of the time of
-      the response inserts) is dropped and created again from its stored SQL within the
-      chunk's transaction, which bumps the version once itself: no other connection can
-      see the database without the trigger (readers see the last commit, writers wait for
-      the write lock), and a failure rolls the drop back with the rest.
+      row trigger on ``response`` (one UPDATE per seeded response) is dropped and created
+      again from its stored SQL within the chunk's transaction, which bumps the version
+      once itself: no other connection can see the database without the trigger (readers
+      see the last commit, writers wait for the write lock), and a failure rolls the drop
+      back with the rest.
     - PostgreSQL: one transaction for the whole seeding, which, as the manual advises for
       bulk loads ("Populating a Database"), drops the answer table's foreign keys and adds
       them back at the end, when one join validates every row at once instead of two
       trigger calls per row. Responses and answers are loaded with COPY (PostgreSQL's
-      fastest path: 40 % less server time than ``INSERT ... SELECT``). The answer rows'
+      fastest path for a bulk load, ahead of ``INSERT ... SELECT``). The answer rows'
       COPY text is assembled with numpy from per-cell templates (:class:`_AnswerCopy`),
-      with their ids from one block reserved on the table's sequence (a ``nextval`` per
-      row was 8 % of the server's time). The transaction holds an exclusive lock on
-      the answer table until it commits: seed a study before fieldwork, not during it. An
-      interrupted seeding leaves nothing behind; ``data_version`` is bumped by its
-      statement trigger on ``response``.
+      with their ids from one block reserved on the table's sequence (not a ``nextval``
+      per row). The transaction holds an exclusive lock on the answer table until it
+      commits: seed a study before fieldwork, not during it. An interrupted seeding leaves
+      nothing behind; ``data_version`` is bumped by its statement trigger on ``response``.
     """
     if not -1.0 <= correlation <= 1.0:
         raise ValueError(f"correlation must lie in [-1, 1], got {correlation!r}")
@@ -299,7 +298,7 @@ def seed_demo(
     practices = [p.id for p in cat.practices]
     if tuple(practices) != layout(version_id):
         raise ValueError("the catalogue to seed is not the one this application serves")
-    first_day = today() - dt.timedelta(days=45)
+    first_day = fieldwork.today() - dt.timedelta(days=45)
     dates = [(first_day + dt.timedelta(days=d)).isoformat() for d in range(45)]
     chunks = (
         _chunk(rng, np.arange(first, min(first + chunk, start_id + n)), params, practices,
@@ -388,9 +387,9 @@ def _kind_blocks(rng, worked, background) -> dict[str, np.ndarray]:
     # Years since last worked in each kind: none for the current employer's kind; for those
     # in both kinds, the other one ended while they were at the current one (or, if neither
     # is current, one ended lately and the other before it).
-    recent = np.where(rng.random(size) < 0.5, "ru", "foreign")
+    recent = np.where(rng.random(size) < 0.5, *COMPANY_KINDS)
     ago = {}
-    for kind, other in (("ru", "foreign"), ("foreign", "ru")):
+    for kind, other in zip(COMPANY_KINDS, COMPANY_KINDS[::-1], strict=True):
         alone = rng.random(size) * (np.maximum(total - years[kind], 0.0) + 1.5)
         # Mostly when the years in the current kind began (some went back and forth).
         during_other = rng.beta(4.0, 1.0, size) * years[other]
@@ -401,11 +400,11 @@ def _kind_blocks(rng, worked, background) -> dict[str, np.ndarray]:
             np.where(
                 worked != "both",
                 alone,
-                np.where(np.isin(employer, ("ru", "foreign")), during_other, lately),
+                np.where(np.isin(employer, COMPANY_KINDS), during_other, lately),
             ),
         )
-    for kind, other in (("ru", "foreign"), ("foreign", "ru")):
-        neither = (worked == "both") & ~np.isin(employer, ("ru", "foreign"))
+    for kind, other in zip(COMPANY_KINDS, COMPANY_KINDS[::-1], strict=True):
+        neither = (worked == "both") & ~np.isin(employer, COMPANY_KINDS)
         earlier = ago[other] + rng.random(size) * years[other]
         ago[kind] = np.where(neither & (recent == other), earlier, ago[kind])
     functions = [o.code for o in FUNCTION_OPTIONS]
@@ -628,7 +627,7 @@ class _Checkpoints:
     The seeding connection does not checkpoint itself (``wal_autocheckpoint=0``); after
     each commit this copies what is committed (``PASSIVE``: it never waits for, nor
     blocks, a reader or writer). Done by the committing connection, as SQLite does by
-    default, the copy (with its fsyncs) was a tenth of the seeding's time. The log can only
+    default, the copy (with its fsyncs) would hold up every commit. The log can only
     start again from its beginning when everything in it is copied, so :meth:`wait` is
     called every ``CHECKPOINT_EVERY`` chunks (the log holds at most that many) and at the
     end (the seeding returns with the log copied, as before).

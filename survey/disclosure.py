@@ -33,7 +33,7 @@ from flask_babel import gettext as _
 
 from analysis.compare import COLUMN_GROUPS, Q_FAMILIES, TEXT_COLUMNS, multiple_testing
 from survey import queries
-from survey.questions import PERIODS
+from survey.questions import COMPANY_KINDS, PERIODS
 
 MIN_CELL_FLOOR = 5
 VIEWS = {
@@ -61,7 +61,7 @@ CELL_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # Tests that compare cells: withheld when a side is.
 TEST_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "primary": (("ru", "foreign"), COLUMN_GROUPS["primary"]),
+    "primary": (COMPANY_KINDS, COLUMN_GROUPS["primary"]),
     "indep": (("ru_only", "foreign_only"), COLUMN_GROUPS["indep"]),
     "rating_test": (("rating_ru", "rating_foreign"), COLUMN_GROUPS["rating_test"]),
     "rating_mwu": (("rating_ru", "rating_foreign"), COLUMN_GROUPS["rating_mwu"]),

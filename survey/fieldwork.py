@@ -28,7 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from survey.auth import token_hash
+from survey import auth
 from survey.extensions import db
 from survey.models import (
     DIRECT_CHANNEL,
@@ -316,7 +316,7 @@ def create_invitations(channel: Channel, count: int) -> list[str]:
     tokens = [secrets.token_urlsafe(18) for _ in range(count)]
     day = today()
     db.session.add_all(
-        Invitation(channel_id=channel.id, token_hash=token_hash(token), created_on=day)
+        Invitation(channel_id=channel.id, token_hash=auth.token_hash(token), created_on=day)
         for token in tokens
     )
     db.session.commit()
@@ -327,7 +327,7 @@ def invitation_by_token(token: str | None) -> Invitation | None:
     """The invitation of a link token, or None."""
     if not token or len(token) > 64:
         return None
-    return db.session.scalar(select(Invitation).filter_by(token_hash=token_hash(token)))
+    return db.session.scalar(select(Invitation).filter_by(token_hash=auth.token_hash(token)))
 
 
 def count(channel_id: int, event: str, by: int = 1, day: dt.date | None = None) -> None:

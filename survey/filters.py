@@ -8,27 +8,18 @@ with a 400 that names the parameter.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 
 from flask_babel import lazy_gettext as _l
 
-from survey.queries import Segment, channel_labels
+from survey.config import FALSE_WORDS, TRUE_WORDS
+from survey.queries import FLAGS, Segment, channel_labels
 from survey.questions import BACKGROUND_BY_FIELD, PERIODS
 
-FILTER_NAMES = (
-    *BACKGROUND_BY_FIELD,
-    "period",
-    "wave",
-    "channel",
-    "language",
-    "include_demo",
-    "include_pilot",
-    "include_flagged",
-    "exclude_low_quality",
-)
+# A filter parameter per field of the segment, named as the field.
+FILTER_NAMES = tuple(field.name for field in fields(Segment))
 # Parameters every page accepts: the interface language switch (survey.i18n).
 GLOBAL_NAMES = ("lang",)
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
 class BadQuery(ValueError):
@@ -101,10 +92,7 @@ def segment_from_args(
         period=period,
         wave=wave,
         channel=channel,
-        include_demo=parse_bool("include_demo", args.get("include_demo")),
-        include_pilot=parse_bool("include_pilot", args.get("include_pilot")),
-        include_flagged=parse_bool("include_flagged", args.get("include_flagged")),
-        exclude_low_quality=parse_bool("exclude_low_quality", args.get("exclude_low_quality")),
+        **{name: parse_bool(name, args.get(name)) for name in FLAGS},
     )
 
 

@@ -28,7 +28,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from survey.catalog import Page, Practice
+from survey.catalog import Page, PracticeEntry
 from survey.questions import (
     BACKGROUND,
     EXAMPLE_MAX_CHARS,
@@ -49,6 +49,8 @@ class TamperedForm(Exception):
 
 
 class ConsentForm(FlaskForm):
+    """The landing page: the respondent confirms being an adult and agrees to take part."""
+
     # Honeypot: invisible to people, tempting to bots. Filling it flags the response.
     website = StringField(_l("Leave this field empty"), validators=[Optional(), Length(max=200)])
     adult = BooleanField(
@@ -171,7 +173,7 @@ def _rating_required_when_applied(met_field: str):
     return check
 
 
-def met_options(practice: Practice) -> tuple:
+def met_options(practice: PracticeEntry) -> tuple:
     """The answers offered about one practice: the scale, and "not applicable to my role"
     after it for a practice the catalogue marks with job functions."""
     return (*MET.options, NOT_MY_ROLE) if practice.functions else MET.options
@@ -192,10 +194,10 @@ class CodeRadioField(RadioField):
     """A radio group whose choice check is one lookup in the frozen set of its codes.
 
     WTForms' own check walks the choices and, for the empty answers every page has
-    (ratings not asked), translates its message by loading WTForms' catalogue: together
-    an eighth of a page save. The message is never shown: an empty answer gets the
-    field's own message (its validators replace this one), and a value outside the
-    codes is refused as tampering before validation (:func:`check_untampered`).
+    (ratings not asked), translates its message by loading WTForms' catalogue, on every
+    page save. The message is never shown: an empty answer gets the field's own message
+    (its validators replace this one), and a value outside the codes is refused as
+    tampering before validation (:func:`check_untampered`).
     """
 
     def __init__(self, label=None, validators=None, codes=frozenset(), **kwargs):
@@ -250,10 +252,10 @@ class _CopyBoundFields:
     """Form ``Meta`` that binds a practice page's fields by copying the field bound the
     first time, instead of constructing it again (WTForms' ``bind_field`` hook).
 
-    Constructing the ~55 fields of a page (labels, flags, validator checks, choices) was a
-    fifth of a page save. A bound field holds nothing per request until the form
-    processes the post (data, raw data, errors), and what it shares with its copies
-    (label, flags, validators, choices) is never changed after binding;
+    Constructing the ~55 fields of a page (labels, flags, validator checks, choices) anew
+    was a large part of every page save. A bound field holds nothing per request until
+    the form processes the post (data, raw data, errors), and what it shares with its
+    copies (label, flags, validators, choices) is never changed after binding;
     ``tests/test_questionnaire_draft_answers.py`` checks that a copy equals a fresh bind.
     """
 
@@ -275,8 +277,8 @@ class _CopyBoundFields:
 
 @functools.lru_cache(maxsize=256)
 def _practice_page_form_class(page: Page, kinds: tuple[str, ...], lang: str) -> type[FlaskForm]:
-    """The form class of a page, built once per (page, kinds, language) and then reused:
-    building ~30 fields per request was an eighth of a practice page's time."""
+    """The form class of a page, built once per (page, kinds, language) and then reused,
+    so that no request builds its ~30 fields again."""
 
     class PracticePageForm(FlaskForm):
         Meta = _CopyBoundFields
@@ -362,8 +364,8 @@ def csrf_input_html() -> Markup:
 def radio_group_html(field, legend=None, hint=None, inline=False, classes="", extra_attrs=""):
     """A radio fieldset, written in Python rather than as a Jinja macro.
 
-    A practice page has ~30 of them with ~120 inputs; as a macro they were half of the
-    page's rendering time. Everything but the checked input is built once per (field,
+    A practice page has ~30 of them with ~120 inputs, too many to render through a macro
+    on every request. Everything but the checked input is built once per (field,
     wording, errors) and cached; only the checked state is filled in per request.
     ``extra_attrs`` is trusted markup written by our templates, everything else is
     escaped.
@@ -425,8 +427,8 @@ def textarea_html(field, rows: int, maxlength: int) -> Markup:
     """A text field as a textarea, the markup WTForms' ``TextArea`` widget writes (same
     attributes in the same order, ``aria-*`` pointing to the error when there is one).
 
-    Written here because the widget's generic attribute handling for the ~20 example
-    boxes of a practice page was a fifth of the page's time.
+    Written here because the widget's generic attribute handling, repeated for the ~20
+    example boxes of a practice page, weighed on every page.
     """
     fid, name = escape(field.id), escape(field.name)
     described = f'aria-describedby="{fid}-error" aria-invalid="true" ' if field.errors else ""

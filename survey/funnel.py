@@ -228,7 +228,7 @@ def funnel(segment: queries.Segment) -> Funnel:
         ),
         channels=lines,
         daily=_daily_frame(daily),
-        demo=pop.demo,
+        demo=pop.use_demo,
         min_cell=threshold,
     )
 
@@ -490,7 +490,7 @@ def composition(segment: queries.Segment) -> Composition:
         groups=groups,
         verdict=verdict,
         questions=questions,
-        demo=pop.demo,
+        demo=pop.use_demo,
         min_cell=threshold,
         pilots_left_out=wave is None and any(w.is_pilot for w in waves.values()),
     )

@@ -103,6 +103,7 @@ class PrivacyFilter(logging.Filter):
         self.mode = mode
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record's message, traceback and stack in place; always keep the record."""
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed record: let logging report it

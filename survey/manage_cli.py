@@ -26,6 +26,7 @@ class Moment(click.ParamType):
     name = "DATETIME"
 
     def convert(self, value, param, ctx) -> dt.datetime:
+        """Parse the option's text (a datetime passes as it is); a usage error if invalid."""
         if isinstance(value, dt.datetime):
             return value
         try:

@@ -25,7 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from survey.questions import RATED, WORKED_IN_KINDS
+from survey.catalog import REWARDS
+from survey.questions import COMPANY_KINDS, RATED, WORKED_IN_KINDS
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -35,12 +36,13 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-COMPANY_KINDS = ("ru", "foreign")
+# COMPANY_KINDS (the kinds of company an answer is about) is defined in survey/questions.py
+# and imported here, so that ``survey.models.COMPANY_KINDS`` names the same one list.
+
 # 'applied', 'existed', 'no', 'dk': the scale asked since 2026-12; 'not_my_role': the answer
 # offered for function-specific practices; 'yes': the former "met it" (before 2026-12);
 # 'na': a kind of company the respondent did not work in. See survey/questions.py.
 MET_VALUES = ("applied", "existed", "no", "dk", "not_my_role", "yes", "na")
-REWARD_TYPES = ("direct_financial", "indirect_financial", "non_financial")
 STATUSES = ("draft", "submitted")
 
 
@@ -54,6 +56,8 @@ def new_export_id() -> str:
 
 
 class Base(DeclarativeBase):
+    """The declarative base: constraints and indexes named by ``NAMING``, as migrations expect."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
@@ -223,7 +227,7 @@ class Practice(Base):
     """A motivation practice; never deleted, only deactivated, so answers keep their key."""
 
     __tablename__ = "practice"
-    __table_args__ = (CheckConstraint(_in("reward", REWARD_TYPES), name="reward"),)
+    __table_args__ = (CheckConstraint(_in("reward", REWARDS), name="reward"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     category_id: Mapped[str] = mapped_column(ForeignKey("category.id"))
@@ -498,6 +502,7 @@ class Researcher(UserMixin, Base):
 
     @property
     def is_active(self) -> bool:  # Flask-Login
+        """Flask-Login's name for ``active``: a revoked account cannot log in."""
         return self.active
 
     def get_id(self) -> str:

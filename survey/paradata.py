@@ -161,6 +161,7 @@ class Positions:
         self.ids = {page.key: dict.fromkeys(p.id for p in page.practices) for page in cat.pages}
 
     def __call__(self, stored: dict | None) -> tuple[str, dict[str, int], dict]:
+        """The positions of one response's stored order, as :func:`positions` returns them."""
         stored = stored if isinstance(stored, dict) else {}
         keys = [k for k in stored.get("pages") or [] if k in self.ids]
         keys += [key for key in self.keys if key not in keys]

@@ -12,7 +12,7 @@ the shapes documented in :mod:`analysis`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, make_dataclass, replace
 
 from flask import g
 from sqlalchemy import and_, case, func, literal, literal_column, null, or_, select
@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, func, literal, literal_column, null, or_, sel
 from survey import readpath
 from survey.extensions import db
 from survey.lazy import LazyModule
+from survey.models import COMPANY_KINDS as KINDS
 from survey.models import (
     CatalogVersion,
     Channel,
@@ -38,22 +39,26 @@ from survey.questions import (
     kind_field,
 )
 
-KINDS = ("ru", "foreign")
 pd = LazyModule("pandas")  # the export streams without pandas; only count tables need it
+
+# A restriction per background question (survey.questions.BACKGROUND), in its order: the
+# first fields of every Segment, e.g. ``Segment(industry="it")``.
+_Background = make_dataclass(
+    "_Background",
+    [(name, str | None, None) for name in BACKGROUND_BY_FIELD],
+    frozen=True,
+    namespace={"__module__": __name__},
+)
+# The segment's yes/no options, "1" in its filters (and in a URL) when set.
+FLAGS = ("include_demo", "include_pilot", "include_flagged", "exclude_low_quality")
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A restriction of the sample by respondent background; None means no restriction."""
+class Segment(_Background):
+    """A restriction of the sample by respondent background (a field per background
+    question: ``worked_in``, ``industry``...), period, wave, channel, language and response
+    quality; None means no restriction."""
 
-    worked_in: str | None = None
-    current_employer: str | None = None
-    industry: str | None = None
-    company_size: str | None = None
-    role_level: str | None = None
-    job_function: str | None = None
-    experience_band: str | None = None
-    region: str | None = None
     # The period a kind's answers refer to (the last year worked in that kind, one of
     # PERIODS): a restriction of ANSWERS, not of respondents. A respondent who worked in
     # Russian companies until 2019 and in foreign ones since 2022 counts, with period
@@ -81,7 +86,7 @@ class Segment:
     def filters(self) -> dict[str, str]:
         """The active restrictions as a plain dict (for URLs, JSON and report headers)."""
         out = {k: v for k, v in asdict(self).items() if v not in (None, False)}
-        for name in ("include_demo", "include_pilot", "include_flagged", "exclude_low_quality"):
+        for name in FLAGS:
             if out.get(name):
                 out[name] = "1"
         return out
@@ -96,12 +101,7 @@ class Population:
     """Which responses enter the numbers: real, demo, or both (and how that is labelled)."""
 
     use_real: bool
-    use_demo: bool
-
-    @property
-    def demo(self) -> bool:
-        """True when any demo (synthetic) response is included: every output must say so."""
-        return self.use_demo
+    use_demo: bool  # any demo (synthetic) response is included: every output must say so
 
 
 def population(include_demo: bool = False, include_flagged: bool = False) -> Population:
@@ -435,9 +435,9 @@ def _plain_rows(stmt) -> list[tuple]:
     """Every row of a SELECT as the driver returns it (plain tuples), on the session's
     connection and transaction.
 
-    SQLAlchemy's Row objects took longer than the driver's whole fetch: at 100,000
-    responses 230 ms instead of 105 ms on SQLite. Only for statements whose bound values
-    need no type conversion (strings, numbers, booleans).
+    On reads of a whole study SQLAlchemy's Row objects cost more than the driver's fetch
+    itself (README, "Performance, measured"). Only for statements whose bound values need
+    no type conversion (strings, numbers, booleans).
     """
     cursor = _plain_cursor(stmt)
     try:
@@ -518,9 +518,10 @@ def sample_counts(
     """(:func:`background_counts`, the number of respondents, :func:`kind_structure`) of a
     segment and population, from ONE pass over the response table.
 
-    Every (question, code) is a ``COUNT(*) FILTER (WHERE ...)``: one GROUP BY per question
-    scanned the table 18 times (0.8 s at 100,000 responses on SQLite), and fetching the 18
-    columns to count them in pandas took 0.5 s; this takes 0.2 s.
+    Every (question, code) is a ``COUNT(*) FILTER (WHERE ...)``, so the table is scanned
+    once, not once per question (a GROUP BY each), and no column is fetched only to be
+    counted in pandas (the timings of the three ways are in the README, "Performance,
+    measured").
     """
     questions = {**BACKGROUND_BY_FIELD, **KIND_BACKGROUND_BY_FIELD}
     keys: list[tuple[str, str | None]] = []
@@ -635,7 +636,7 @@ def fieldwork(include_demo: bool = False, wave_id: int | None = None) -> dict:
         "quality": quality,
         "language_switched": language_switches(demo_cond),
         "daily": pd.DataFrame(daily, columns=["day", "completed"]),
-        "demo": pop.demo,
+        "demo": pop.use_demo,
         "includes_real": pop.use_real,
     }
 
@@ -715,7 +716,8 @@ def export_keys(
     ``submitted_on`` is a date on PostgreSQL and ISO text on SQLite).
 
     Not grouped in the database: nearly every response of a study has a combination of its
-    own, and SQLite took five times longer to group them than Python takes to count them.
+    own, so grouping gains nothing, and SQLite's GROUP BY is slower than counting them in
+    Python (README, "Performance, measured").
     """
     columns = [
         Response.id,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Option:
+    """One answer option: its stored code and its Russian and English labels."""
+
     code: str
     ru: str
     en: str
@@ -22,6 +24,8 @@ class Option:
 
 @dataclass(frozen=True)
 class Question:
+    """A fixed question: the stored field, its wording, options and hints in both languages."""
+
     field: str
     ru: str
     en: str
@@ -59,6 +63,13 @@ class Question:
 
 def _o(code: str, ru: str, en: str) -> Option:
     return Option(code, ru, en)
+
+
+# The kinds of company an answer is about, in display order: the one list of the application,
+# here because survey/models.py imports this module (``survey.models.COMPANY_KINDS`` is the same
+# tuple). analysis/ imports nothing from survey/ and names the same kinds
+# analysis.proportions.KINDS; tests/test_queries.py keeps the two equal.
+COMPANY_KINDS = ("ru", "foreign")
 
 
 # Job functions: the respondent's now, and the one held in each kind of company. A practice
@@ -379,7 +390,7 @@ def _kind_question(kind: str, name: str) -> Question:
 
 
 KIND_BACKGROUND: dict[str, tuple[Question, ...]] = {
-    kind: tuple(_kind_question(kind, name) for name in KIND_FIELDS) for kind in ("ru", "foreign")
+    kind: tuple(_kind_question(kind, name) for name in KIND_FIELDS) for kind in COMPANY_KINDS
 }
 KIND_BACKGROUND_BY_FIELD = {q.field: q for qs in KIND_BACKGROUND.values() for q in qs}
 
@@ -391,11 +402,11 @@ def kind_field(kind: str, name: str) -> str:
 
 EXAMPLE_MAX_CHARS = 1000
 
-WORKED_IN_KINDS = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": ("ru", "foreign")}
+WORKED_IN_KINDS = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": COMPANY_KINDS}
 # The worked_in codes of the respondents who answer about each kind of company.
 KIND_WORKERS = {
     kind: tuple(code for code, kinds in WORKED_IN_KINDS.items() if kind in kinds)
-    for kind in ("ru", "foreign")
+    for kind in COMPANY_KINDS
 }
 # The consent version stored with a response comes from the consent texts in force
 # (survey/consent.yaml, CONSENT_PATH); responses before 2026-12 carry "2026-11".

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -15,11 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from survey import fieldwork, paradata, vectors
-from survey.catalog import Catalog, Page, check_wordings
-from survey.catalog import Practice as CatalogPractice
+from survey.auth import token_hash
+from survey.catalog import Catalog, Page, PracticeEntry, check_wordings
 from survey.consent import Consent
 from survey.extensions import db
-from survey.fieldwork import today  # the one "today" (UTC date); responses keep dates only
 from survey.forms import met_options
 from survey.models import (
     COMPANY_KINDS,
@@ -35,13 +33,8 @@ from survey.models import (
     ResponsePage,
     Wave,
 )
-from survey.questions import BACKGROUND, KIND_BACKGROUND, RATED, WORKED_IN_KINDS
+from survey.questions import BACKGROUND, KIND_BACKGROUND, RATED
 from survey.storage import erase_deleted
-
-
-def hash_token(token: str) -> str:
-    """The stored form of a resume token: its SHA-256, so a database leak resumes nothing."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def catalog() -> Catalog:
@@ -74,7 +67,10 @@ def sync_catalog(cat: Catalog) -> CatalogVersion:
     version = db.session.scalar(select(CatalogVersion).filter_by(checksum=cat.checksum))
     if version is None:
         version = CatalogVersion(
-            version=cat.version, checksum=cat.checksum, loaded_on=today(), content=cat.snapshot()
+            version=cat.version,
+            checksum=cat.checksum,
+            loaded_on=fieldwork.today(),
+            content=cat.snapshot(),
         )
         db.session.add(version)
     for position, category in enumerate(cat.categories):
@@ -281,16 +277,16 @@ def start(
         channel = fieldwork.channel_by_id(invitation.channel_id)
     channel = channel or fieldwork.direct_channel(default_wave())
     response = Response(
-        resume_token_hash=hash_token(token),
+        resume_token_hash=token_hash(token),
         status="draft",
         wave_id=channel.wave_id,
         channel_id=channel.id,
         catalog_version_id=version_id,
         language=language,
         consent_version=consent().version,
-        consented_on=today(),
-        started_on=today(),
-        updated_on=today(),
+        consented_on=fieldwork.today(),
+        started_on=fieldwork.today(),
+        updated_on=fieldwork.today(),
         last_page=0,
         quality_flag=quality_flag,
         question_order=paradata.draw_order(cat, paradata.order_seed()),
@@ -313,7 +309,7 @@ def find(token: str | None) -> Response | None:
     """The response a resume token opens: a live draft or a submitted response, else None."""
     if not token or len(token) > 100:
         return None
-    response = db.session.scalar(_FIND, {"token_hash": hash_token(token)})
+    response = db.session.scalar(_FIND, {"token_hash": token_hash(token)})
     if response is None:
         return None
     if response.status == "draft" and is_expired(response):
@@ -336,7 +332,7 @@ def take_over(response: Response) -> str | None:
             Response.id == response.id,
             Response.resume_token_hash == response.resume_token_hash,
         )
-        .values(resume_token_hash=hash_token(token))
+        .values(resume_token_hash=token_hash(token))
     )
     db.session.commit()
     return token if result.rowcount == 1 else None
@@ -345,7 +341,7 @@ def take_over(response: Response) -> str | None:
 def is_expired(response: Response) -> bool:
     """Whether a draft has passed its time to live."""
     ttl = dt.timedelta(days=current_app.config["DRAFT_TTL_DAYS"])
-    return response.status == "draft" and response.updated_on < today() - ttl
+    return response.status == "draft" and response.updated_on < fieldwork.today() - ttl
 
 
 def _record_page(response: Response, page_key: str, language: str, seconds: int | None) -> None:
@@ -375,7 +371,13 @@ def _touch(
     statements. The object's other pending changes (the background) are flushed at the
     commit, in the same transaction; its copies of these columns are expired.
     """
-    values = {"rid": response.id, "today": today(), "lang": language, "step": page, "secs": seconds}
+    values = {
+        "rid": response.id,
+        "today": fieldwork.today(),
+        "lang": language,
+        "step": page,
+        "secs": seconds,
+    }
     db.session.execute(_TOUCH[seconds is not None], values)
     db.session.expire(response, _TOUCHED)
     _record_page(response, page_key, language, seconds)
@@ -544,7 +546,7 @@ def page_answers(response: Response, practices) -> dict[tuple[str, str], Cell]:
         elif i is None or not fits:
             from_rows[Answer].append(practice.id)
         else:
-            for k, kind in enumerate(vectors.KINDS):
+            for k, kind in enumerate(COMPANY_KINDS):
                 met, rating, mixed = vectors.decode_cell(code[2 * i + k])
                 if met is not None:
                     out[(practice.id, kind)] = Cell(practice.id, kind, met, rating, mixed)
@@ -610,7 +612,7 @@ def profile_complete(response: Response) -> bool:
     )
 
 
-def answered(practice: CatalogPractice, answer) -> bool:
+def answered(practice: PracticeEntry, answer) -> bool:
     """Whether a draft's stored answer answers the page's question as asked now.
 
     A 'yes' stored before the 2026-12 scale is not one of today's choices, so the
@@ -661,8 +663,8 @@ def submit(response: Response, language: str, quality_flag: str | None = None) -
         .where(Response.id == response.id, Response.status == "draft")
         .values(
             status="submitted",
-            submitted_on=today(),
-            updated_on=today(),
+            submitted_on=fieldwork.today(),
+            updated_on=fieldwork.today(),
             language=language,
             last_page=len(catalog().pages) + 3,
             quality_flag=flag,
@@ -704,7 +706,7 @@ def purgeable_drafts(ttl_days: int | None = None):
     """The condition on ``response`` of drafts to purge: untouched for longer than the time
     to live, or of a wave closed more than ``WAVE_GRACE_HOURS`` ago."""
     ttl = current_app.config["DRAFT_TTL_DAYS"] if ttl_days is None else ttl_days
-    cutoff = today() - dt.timedelta(days=ttl)
+    cutoff = fieldwork.today() - dt.timedelta(days=ttl)
     ended = [
         wave.id
         for wave in fieldwork.waves()
@@ -767,7 +769,7 @@ class VectorMismatch:
                 f"its catalogue version has {len(self.expected)}"
             )
         cells = [
-            f"{self.practice_ids[i // 2]}/{vectors.KINDS[i % 2]} stored {a!r}, rows {b!r}"
+            f"{self.practice_ids[i // 2]}/{COMPANY_KINDS[i % 2]} stored {a!r}, rows {b!r}"
             for i, (a, b) in enumerate(zip(self.stored, self.expected, strict=True))
             if a != b
         ]
@@ -868,8 +870,3 @@ def check_vectors(repair: bool = False, batch: int = 2000) -> Iterator[tuple[int
         db.session.commit()  # ends the batch's read snapshot, and writes its repairs
         last = ids[-1][0]
         yield len(ids), mismatches
-
-
-def kinds_for(worked_in: str | None) -> tuple[str, ...]:
-    """Company kinds for a worked-in code."""
-    return WORKED_IN_KINDS.get(worked_in or "", ())

@@ -22,6 +22,7 @@ from survey.questions import (
     KIND_BACKGROUND_BY_FIELD,
     KIND_LABELS,
     PERIODS,
+    RATING,
 )
 from survey.responses import catalog
 
@@ -99,7 +100,7 @@ def _compute(segment: queries.Segment) -> Comparison:
     pilot = queries.includes_pilot(segment)
     if not verdict.allowed:  # nothing about the segment is computed, so nothing can leak
         empty = pd.DataFrame()
-        return Comparison(empty, empty, 0, pop.demo, pop.use_real, segment, {}, verdict, pilot)
+        return Comparison(empty, empty, 0, pop.use_demo, pop.use_real, segment, {}, verdict, pilot)
     threshold = verdict.min_cell
     # The sample, its size and its structure by kind in one pass over the response table,
     # on a connection of its own while this thread decodes and counts the vectors: the
@@ -120,7 +121,7 @@ def _compute(segment: queries.Segment) -> Comparison:
             category_table, threshold, guard_tables[1], structure
         ),
         n_respondents=n_respondents,
-        demo=pop.demo,
+        demo=pop.use_demo,
         includes_real=pop.use_real,
         segment=segment,
         background=gated_background(segment, pop, threshold, background),
@@ -142,7 +143,7 @@ def ungated_comparison(segment: queries.Segment) -> Comparison:
         table=table,
         category_table=category_table,
         n_respondents=queries.count_respondents(segment, pop),
-        demo=pop.demo,
+        demo=pop.use_demo,
         includes_real=pop.use_real,
         segment=segment,
         background={
@@ -227,6 +228,12 @@ def practice_labels(lang: str) -> dict[str, str]:
 def category_labels(lang: str) -> dict[str, str]:
     """Category id -> name in ``lang``."""
     return {c.id: c.name.get(lang) for c in catalog().categories}
+
+
+def rating_labels(lang: str) -> dict[str, str]:
+    """Rating ("1".."5") -> its answer option's label in ``lang``, as the questionnaire
+    shows it (the rating chart's legend)."""
+    return {o.code: o.label(lang) for o in RATING.options}
 
 
 def full_distribution(frame: pd.DataFrame | None, question) -> pd.DataFrame:
@@ -448,7 +455,7 @@ def _compute_adjusted(segment: queries.Segment) -> Adjusted:
     verdict = disclosure.check_segment(segment, pop)
     pilot = queries.includes_pilot(segment)
     if not verdict.allowed:  # nothing about the segment is computed, so nothing can leak
-        return Adjusted(pd.DataFrame(), 0, pop.demo, pop.use_real, segment, verdict, pilot)
+        return Adjusted(pd.DataFrame(), 0, pop.use_demo, pop.use_real, segment, verdict, pilot)
     threshold = verdict.min_cell
     items = [p.id for p in catalog().practices]
     table = adjusted_estimates(queries.kind_patterns(segment, pop), threshold, items=items)
@@ -457,7 +464,7 @@ def _compute_adjusted(segment: queries.Segment) -> Adjusted:
     return Adjusted(
         table=mask_adjusted(table, threshold, guard),
         n_respondents=queries.count_respondents(segment, pop),
-        demo=pop.demo,
+        demo=pop.use_demo,
         includes_real=pop.use_real,
         segment=segment,
         verdict=verdict,

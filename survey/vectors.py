@@ -36,7 +36,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-KINDS = ("ru", "foreign")
+from survey.questions import COMPANY_KINDS as KINDS  # the cells' kinds, in cell order
+
 MISSING = "."
 
 _RATED_YES = "ABCDE"

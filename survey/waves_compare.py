@@ -26,15 +26,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from analysis.compare import multiple_testing
-from analysis.figures import (
-    FOREIGN_COLOR,
+from analysis.display import (
     MISSING,
-    RU_COLOR,
     STAR,
+    difference_with_ci,
     format_p_value,
     format_percent,
+    interval,
     item_label,
+    signed,
 )
+from analysis.figures import FOREIGN_COLOR, RU_COLOR
 from analysis.waves import COLUMN_GROUPS, COLUMNS, SIDES, assumptions_text, compare_waves, order
 from survey import disclosure, fieldwork, filters, queries, results
 from survey.responses import catalog
@@ -232,7 +234,7 @@ def _compute(query: WaveQuery) -> WaveComparison:
         if not verdict.allowed:  # nothing about either wave is computed
             pop = pops[side]
             return WaveComparison(
-                pd.DataFrame(), query, {}, pop.demo, pop.use_real, verdict, withheld_wave=side
+                pd.DataFrame(), query, {}, pop.use_demo, pop.use_real, verdict, withheld_wave=side
             )
     items = [p.id for p in catalog().practices]
 
@@ -251,7 +253,7 @@ def _compute(query: WaveQuery) -> WaveComparison:
         table=mask(table, verdict.min_cell, guard),
         query=query,
         respondents={side: queries.count_respondents(segments[side], pops[side]) for side in SIDES},
-        demo=any(pop.demo for pop in pops.values()),
+        demo=any(pop.use_demo for pop in pops.values()),
         includes_real=any(pop.use_real for pop in pops.values()),
         verdict=verdict,
     )
@@ -282,27 +284,6 @@ def assumptions(lang: str) -> str:
 # ---------------------------------------------------------------- display
 
 
-def _signed(value: float) -> str:
-    if round(value, 1) == 0:
-        return "0.0"
-    return f"{value:+.1f}".replace("-", "−")
-
-
-def _interval(low: float, high: float) -> str:
-    if math.isnan(low) or math.isnan(high):
-        return MISSING
-    return f"{low * 100:.1f}–{high * 100:.1f}%"
-
-
-def _difference(diff: float, low: float, high: float) -> str:
-    if math.isnan(diff):
-        return MISSING
-    text = _signed(diff * 100)
-    if not (math.isnan(low) or math.isnan(high)):
-        text += f" [{_signed(low * 100)}; {_signed(high * 100)}]"
-    return text
-
-
 def kind_label(kind: str) -> str:
     """A company kind's name in the interface language."""
     return _("Russian companies") if kind == "ru" else _("Foreign companies")
@@ -323,7 +304,7 @@ def display_rows(table: pd.DataFrame, labels: dict[str, str]) -> list[dict]:
             withheld = bool(row[f"suppressed_{side}"])
             shown[f"n_{side}"] = small if withheld else str(int(row[f"n_{side}"]))
             shown[f"p_{side}"] = format_percent(row[f"p_{side}"])
-            shown[f"ci_{side}"] = _interval(row[f"ci_{side}_low"], row[f"ci_{side}_high"])
+            shown[f"ci_{side}"] = interval(row[f"ci_{side}_low"], row[f"ci_{side}_high"])
         q = row["q_val"]
         out.append(
             {
@@ -331,22 +312,16 @@ def display_rows(table: pd.DataFrame, labels: dict[str, str]) -> list[dict]:
                 "label": labels.get(row["practice_id"], row["practice_id"]),
                 "kind": kind_label(row["company_kind"]),
                 **shown,
-                "diff": _difference(row["diff"], row["diff_ci_low"], row["diff_ci_high"]),
+                "diff": difference_with_ci(row["diff"], row["diff_ci_low"], row["diff_ci_high"]),
                 "test": test_names.get(row["test"], MISSING),
                 "p_val": format_p_value(row["p_val"]),
                 "q_val": format_p_value(q) + (f" {STAR}" if q < SIGNIFICANCE else ""),
-                "cohens_h": MISSING if math.isnan(row["cohens_h"]) else _signed_h(row["cohens_h"]),
+                "cohens_h": signed(row["cohens_h"], 2),
                 "low_n": bool(row["low_n"]),
                 "significant": bool(q < SIGNIFICANCE),
             }
         )
     return out
-
-
-def _signed_h(value: float) -> str:
-    if round(value, 2) == 0:
-        return "0.00"
-    return f"{value:+.2f}".replace("-", "−")
 
 
 def csv_frame(segment: queries.Segment, args, lang: str) -> tuple[pd.DataFrame, bool, bool]:
@@ -357,7 +332,7 @@ def csv_frame(segment: queries.Segment, args, lang: str) -> tuple[pd.DataFrame, 
     if codes is None:
         pop = queries.population(segment.include_demo, segment.include_flagged)
         ask = {"suppressed": True, "reason": "no_waves", "message": _("Choose two waves.")}
-        return pd.DataFrame([ask]), pop.demo, False
+        return pd.DataFrame([ask]), pop.use_demo, False
     query = WaveQuery(segment, *codes)
     result = comparison(query)
     infos = describe(query)
@@ -417,7 +392,7 @@ def figure(table: pd.DataFrame, labels: dict[str, str], infos: dict[str, WaveInf
                 },
                 hovertext=[
                     f"{html.escape(item_label(labels, pid, lang))}<br>{kind_label(kind)}: "
-                    f"{_signed(d)} (q = {format_p_value(q)})"
+                    f"{signed(d)} (q = {format_p_value(q)})"
                     for pid, d, q in zip(rows["practice_id"], diff, rows["q_val"], strict=True)
                 ],
                 hovertemplate="%{hovertext}<extra></extra>",

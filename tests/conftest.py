@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from survey import create_app
+from survey import create_app, results
 from survey.extensions import db
+from tests.helpers import researcher
 
 TEST_SECRET = "test-secret-key-not-for-production"
 DATA_TABLES = (
@@ -174,3 +175,18 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def fresh_cache():
+    """Cached comparisons are keyed by the data version only: never share them between tests
+    (a module asks for this with ``pytestmark = pytest.mark.usefixtures("fresh_cache")``)."""
+    results.clear_cache()
+    yield
+    results.clear_cache()
+
+
+@pytest.fixture
+def token(app) -> str:
+    """An API token of a new researcher (an analyst: analysts read every result)."""
+    return researcher(app).token

@@ -1,13 +1,19 @@
-"""A scripted respondent for Flask's test client: real pages, real CSRF tokens."""
+"""Plain test helpers: a scripted respondent (real pages, real CSRF tokens), researcher
+accounts and their credentials, demo data, and reading a response to its end."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
+from datetime import date
 
 from survey import responses
-from survey.auth import create_researcher
+from survey.auth import create_api_token, create_researcher
+from survey.demo import seed_demo
+from survey.extensions import db
 from survey.forms import example_name, met_name, rating_name
+from survey.models import Researcher
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -37,6 +43,8 @@ PROFILE = {
 
 # The consent form's two required boxes: 18 or older, and agreement.
 CONSENT = {"adult": "y", "agree": "y"}
+# The password of every researcher a test makes (long enough for the password rule).
+PASSWORD = "a long researcher password"
 
 
 def csrf_token(html: str) -> str:
@@ -163,15 +171,92 @@ def page_after(order, page) -> str:
     return f"/page/{order.pages[position].number}"
 
 
-def log_in(app, client) -> None:
-    """A new researcher (rows outlive PostgreSQL tests) logged in through the login form."""
-    email = f"researcher-{uuid.uuid4().hex[:12]}@example.org"
-    password = "a long researcher password"
+def unique_email(prefix: str = "r") -> str:
+    """A fresh address: researcher rows are not emptied between PostgreSQL tests."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.org"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A researcher made for a test: row id, e-mail and one API token."""
+
+    id: int
+    email: str
+    token: str
+
+
+def researcher(
+    app, role: str = "analyst", *, email: str | None = None, password: str = PASSWORD
+) -> Account:
+    """A new researcher with ``role`` (through the function the CLI calls) and an API token."""
     with app.app_context():
-        create_researcher(email, password)
+        made = create_researcher(email or unique_email(), password, role)
+        return Account(made.id, made.email, create_api_token(made))
+
+
+def auth_header(token: str) -> dict[str, str]:
+    """The request headers that present an API token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def bearer(app, researcher_id: int | None = None) -> dict[str, str]:
+    """Request headers with a new API token: of researcher ``researcher_id``, or of a new
+    token-only researcher (no password: hashing one is slow)."""
+    with app.app_context():
+        if researcher_id is None:
+            owner = Researcher(
+                email=unique_email("api"), password_hash="!", active=True, created_on=date.today()
+            )
+            db.session.add(owner)
+            db.session.commit()
+        else:
+            owner = db.session.get(Researcher, researcher_id)
+        return auth_header(create_api_token(owner))
+
+
+def api_json(client, token: str, path: str = "/api/v1/comparison", status: int = 200, **query):
+    """The JSON body of an API GET with ``token``, after checking its status."""
+    r = client.get(path, headers=auth_header(token), query_string=query)
+    assert r.status_code == status, (path, query, r.status_code, r.text[:400])
+    return r.get_json()
+
+
+def log_in(app, client=None, email: str | None = None, password: str = PASSWORD):
+    """Log a browser in through the login form (CSRF on) and return it: ``client`` (a new
+    one when None) as ``email`` (a new researcher when None)."""
+    if client is None:
+        client = app.test_client()
+    if email is None:
+        email = researcher(app).email
     page = client.get("/researcher/login")
     r = client.post(
         "/researcher/login",
         data={"csrf_token": csrf_token(page.text), "email": email, "password": password},
     )
     assert r.status_code == 302, r.text[:500]
+    return client
+
+
+def login_outcome(r) -> str:
+    """What a login attempt came to: "in", "refused" (the form again) or "throttled"."""
+    if r.status_code == 429:
+        return "throttled"
+    if r.status_code == 302:
+        return "in"
+    assert r.status_code == 200, r.status_code
+    return "refused"
+
+
+def seed(app, n: int, seed_value: int) -> None:
+    """``n`` demo respondents (:func:`survey.demo.seed_demo` with ``seed_value``)."""
+    with app.app_context():
+        seed_demo(app.extensions["survey_catalog"], n, seed_value)
+
+
+def fetch(client, path: str, **kwargs):
+    """GET, read the body and close the response, as a WSGI server would: a streamed body
+    keeps its request context, and a zip its temporary file, open until closed."""
+    r = client.get(path, **kwargs)
+    r.get_data()
+    r.close()
+    return r

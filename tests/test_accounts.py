@@ -5,20 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import uuid
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select, text
 
-from survey import accounts
-from survey.auth import create_api_token, create_researcher
+from survey import accounts, fieldwork
 from survey.extensions import db
 from survey.models import AccountLink, ApiToken, Researcher
-from tests.helpers import csrf_token
+from tests.helpers import PASSWORD, auth_header, csrf_token, log_in, researcher, unique_email
 
-PASSWORD = "a long researcher password"
 NEW_PASSWORD = "another long password here"
 LOGIN = "/researcher/login"
 TEAM = "/researcher/team"
@@ -27,33 +23,10 @@ LINK_RE = re.compile(r'value="(http://survey\.test/researcher/welcome/[^"]+)"')
 INVALID = {"ru": "Ссылка не работает", "en": "This link does not work"}
 
 
-def unique_email() -> str:
-    return f"r-{uuid.uuid4().hex[:12]}@example.org"
-
-
 def flask_cli(runner, *args: str, input: str | None = None):
     """Run ``flask --app survey ARGS``; the real ``flask`` command pushes an app context."""
     with runner.app.app_context():
         return runner.invoke(args=list(args), input=input)
-
-
-def researcher(app, role: str, email: str | None = None) -> SimpleNamespace:
-    """A new account with ``role`` (through the function the CLI calls): its id and e-mail."""
-    email = email or unique_email()
-    with app.app_context():
-        made = create_researcher(email, PASSWORD, role)
-        return SimpleNamespace(id=made.id, email=made.email)
-
-
-def log_in(app, email: str, password: str = PASSWORD):
-    """A fresh browser logged in as ``email``."""
-    client = app.test_client()
-    page = client.get(LOGIN)
-    r = client.post(
-        LOGIN, data={"csrf_token": csrf_token(page.text), "email": email, "password": password}
-    )
-    assert r.status_code == 302, r.text[:500]
-    return client
 
 
 def post_from(client, page: str, path: str, data: dict | None = None):
@@ -99,7 +72,7 @@ def new_setup_link(app) -> str:
 
 def invite(app, owner_email: str, role: str = "analyst") -> tuple[str, str]:
     """An owner invites a new e-mail through the Team page; returns (e-mail, link path)."""
-    client = log_in(app, owner_email)
+    client = log_in(app, email=owner_email)
     email = unique_email()
     r = post_from(client, TEAM, f"{TEAM}/invite", {"email": email, "role": role})
     assert r.status_code == 200, r.text[:2000]
@@ -153,10 +126,10 @@ def test_the_setup_link_creates_the_first_owner_once_and_is_stored_as_a_hash(app
 
 def test_the_setup_link_expires(app, client, monkeypatch):
     token = new_setup_link(app)
-    later = accounts.utcnow() + dt.timedelta(hours=24, seconds=1)
+    later = fieldwork.utcnow() + dt.timedelta(hours=24, seconds=1)
     page = client.get(f"/researcher/setup/{token}")
     assert page.status_code == 200
-    monkeypatch.setattr(accounts, "utcnow", lambda: later)
+    monkeypatch.setattr(fieldwork, "utcnow", lambda: later)
     path = f"/researcher/setup/{token}"
     r = client.post(path, data={"csrf_token": csrf_token(page.text), **setup_form(unique_email())})
     assert r.status_code == 404 and INVALID["ru"] in r.text
@@ -284,7 +257,7 @@ def test_a_first_account_made_with_role_analyst_stays_analyst(app, runner):
 
 def test_an_owner_invites_an_analyst_who_sets_a_password_and_reads_the_dashboard(app):
     owner = researcher(app, "owner")
-    client = log_in(app, owner.email)
+    client = log_in(app, email=owner.email)
     email = unique_email()
     r = post_from(
         client, TEAM, f"{TEAM}/invite", {"email": f"  {email.upper()} ", "role": "analyst"}
@@ -319,14 +292,14 @@ def test_an_owner_invites_an_analyst_who_sets_a_password_and_reads_the_dashboard
     assert invited.get(TEAM).status_code == 403
     assert 'href="/researcher/team"' in client.get(DASHBOARD).text
     # A later login with the chosen password works; the link does not work again.
-    assert log_in(app, email, NEW_PASSWORD).get(DASHBOARD).status_code == 200
+    assert log_in(app, email=email, password=NEW_PASSWORD).get(DASHBOARD).status_code == 200
     assert app.test_client().get(path).status_code == 404
 
 
 def test_an_invitation_is_refused_for_an_active_account_and_bad_input(app):
     owner = researcher(app, "owner")
     analyst = researcher(app, "analyst")
-    client = log_in(app, owner.email)
+    client = log_in(app, email=owner.email)
     r = post_from(client, TEAM, f"{TEAM}/invite", {"email": analyst.email, "role": "owner"})
     assert r.status_code == 400 and "Активная учётная запись с этим адресом" in r.text
     for data in (
@@ -347,7 +320,7 @@ def test_an_invitation_stops_working_when_its_email_gets_an_account(app):
     client = app.test_client()
     page = client.get(path)
     assert page.status_code == 200
-    researcher(app, "analyst", email)  # made with the CLI meanwhile
+    researcher(app, "analyst", email=email)  # made with the CLI meanwhile
     r = client.post(
         path,
         data={
@@ -357,7 +330,7 @@ def test_an_invitation_stops_working_when_its_email_gets_an_account(app):
         },
     )
     assert r.status_code == 404
-    assert log_in(app, email).get(DASHBOARD).status_code == 200  # the password is unchanged
+    assert log_in(app, email=email).get(DASHBOARD).status_code == 200  # the password is unchanged
 
 
 def test_an_invitation_expires(app, monkeypatch):
@@ -366,17 +339,17 @@ def test_an_invitation_expires(app, monkeypatch):
     client = app.test_client()
     page = client.get(path)
     assert page.status_code == 200
-    later = accounts.utcnow() + dt.timedelta(hours=72, seconds=1)
-    monkeypatch.setattr(accounts, "utcnow", lambda: later)
+    later = fieldwork.utcnow() + dt.timedelta(hours=72, seconds=1)
+    monkeypatch.setattr(fieldwork, "utcnow", lambda: later)
     data = {"csrf_token": csrf_token(page.text), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert client.post(path, data=data).status_code == 404
     assert count_researchers(app) == 1
-    assert email not in log_in(app, owner.email).get(TEAM).text  # no longer listed as pending
+    assert email not in log_in(app, email=owner.email).get(TEAM).text  # no longer listed as pending
 
 
 def test_a_newer_invitation_of_the_same_email_replaces_the_earlier(app):
     owner = researcher(app, "owner")
-    client = log_in(app, owner.email)
+    client = log_in(app, email=owner.email)
     email = unique_email()
     paths = []
     for role in ("analyst", "owner"):
@@ -396,15 +369,13 @@ def test_a_newer_invitation_of_the_same_email_replaces_the_earlier(app):
 def test_revoking_an_account_ends_its_sessions_tokens_and_invitations(app):
     owner = researcher(app, "owner")
     other = researcher(app, "owner")
-    with app.app_context():
-        token = create_api_token(db.session.get(Researcher, other.id))
-    session = log_in(app, other.email)
+    session = log_in(app, email=other.email)
     _email, pending = invite(app, other.email)  # an invitation the revoked owner sent
-    bearer = {"Authorization": f"Bearer {token}"}
+    bearer = auth_header(other.token)
     assert session.get(DASHBOARD).status_code == 200
     assert app.test_client().get("/api/v1/practices", headers=bearer).status_code == 200
 
-    client = log_in(app, owner.email)
+    client = log_in(app, email=owner.email)
     r = post_from(client, TEAM, f"{TEAM}/{other.id}/revoke")
     assert r.status_code == 302 and urlsplit(r.location).path == TEAM
     assert not account(app, other.email).active
@@ -418,7 +389,7 @@ def test_revoking_an_account_ends_its_sessions_tokens_and_invitations(app):
 
 def test_the_last_owner_cannot_be_revoked_or_demoted(app):
     owner = researcher(app, "owner")
-    client = log_in(app, owner.email)
+    client = log_in(app, email=owner.email)
     r = post_from(client, TEAM, f"{TEAM}/{owner.id}/revoke")
     assert r.status_code == 400 and "свою учётную запись" in r.text
     r = post_from(client, TEAM, f"{TEAM}/{owner.id}/role", {"role": "analyst"})
@@ -437,14 +408,14 @@ def test_the_last_owner_cannot_be_revoked_or_demoted(app):
 def test_an_owner_changes_roles_and_the_changed_account_logs_in_again(app):
     owner = researcher(app, "owner")
     analyst = researcher(app, "analyst")
-    analyst_session = log_in(app, analyst.email)
-    client = log_in(app, owner.email)
+    analyst_session = log_in(app, email=analyst.email)
+    client = log_in(app, email=owner.email)
 
     r = post_from(client, TEAM, f"{TEAM}/{analyst.id}/role", {"role": "owner"})
     assert r.status_code == 302
     assert account(app, analyst.email).role == "owner"
     assert analyst_session.get(DASHBOARD).status_code == 302  # session ended
-    promoted = log_in(app, analyst.email)
+    promoted = log_in(app, email=analyst.email)
     assert promoted.get(TEAM).status_code == 200
 
     # With two owners, one may step down; then the other is the last and may not.
@@ -463,8 +434,8 @@ def test_an_owner_changes_roles_and_the_changed_account_logs_in_again(app):
 def test_a_revoked_researcher_invited_again_gets_the_new_role(app):
     owner = researcher(app, "owner")
     gone = researcher(app, "owner")
-    old_session = log_in(app, gone.email)
-    client = log_in(app, owner.email)
+    old_session = log_in(app, email=gone.email)
+    client = log_in(app, email=owner.email)
     assert post_from(client, TEAM, f"{TEAM}/{gone.id}/revoke").status_code == 302
     r = post_from(client, TEAM, f"{TEAM}/invite", {"email": gone.email, "role": "analyst"})
     path = urlsplit(LINK_RE.search(r.text).group(1)).path
@@ -483,7 +454,7 @@ def test_a_revoked_researcher_invited_again_gets_the_new_role(app):
 def test_an_analyst_gets_403_on_every_team_route_and_nothing_changes(app):
     owner = researcher(app, "owner")
     analyst = researcher(app, "analyst")
-    client = log_in(app, analyst.email)
+    client = log_in(app, email=analyst.email)
     assert client.get(DASHBOARD).status_code == 200
     r = client.get(TEAM)
     assert r.status_code == 403 and "Доступ запрещён" in r.text
@@ -525,7 +496,7 @@ def test_posts_without_a_csrf_token_are_refused(app, client):
 
     owner = researcher(app, "owner")
     analyst = researcher(app, "analyst")
-    browser = log_in(app, owner.email)
+    browser = log_in(app, email=owner.email)
     for target, data in (
         (f"{TEAM}/invite", {"email": unique_email(), "role": "analyst"}),
         (f"{TEAM}/{analyst.id}/revoke", {}),

@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import math
 import re
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -17,15 +16,13 @@ import statsmodels.api as sm
 from scipy import special, stats
 from sqlalchemy import select
 
-from survey import responses, results
-from survey.auth import create_api_token, create_researcher
+from survey import responses
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Answer, Response
 from survey.responses import catalog_version_id, default_wave
-from tests.helpers import log_in
+from tests.helpers import bearer, log_in
 
-PASSWORD = "a long researcher password"
 PRACTICES = ("target_bonus", "spot_award", "sales_commission")
 PERIODS = ("before_2014", "2014_2021", "2022_on")
 ROLES = ("specialist", "line_manager", "middle_manager", "executive")
@@ -35,11 +32,7 @@ Z = stats.norm.ppf(0.975)
 ADJUSTED = "existed ~ foreign + C(period) + C(role) + C(function)"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def people(n_new: int = 150, n_legacy: int = 20, seed: int = 4, legacy_in_spb: int = 3):
@@ -221,13 +214,6 @@ def standardised(result) -> tuple[float, float]:
     return effect(params), math.sqrt(gradient @ np.asarray(result.cov_params()) @ gradient)
 
 
-def token_for(app) -> dict[str, str]:
-    with app.app_context():
-        email = f"adj-{uuid.uuid4().hex[:12]}@example.org"
-        token = create_api_token(create_researcher(email, PASSWORD))
-    return {"Authorization": f"Bearer {token}"}
-
-
 def strict_json(r) -> dict:
     def refuse(constant):
         raise ValueError(f"non-standard JSON constant {constant}")
@@ -242,7 +228,7 @@ def by_id(body: dict) -> dict[str, dict]:
 
 def test_the_api_gives_statsmodels_gee_on_the_raw_answer_rows(app, client):
     store(app, people())
-    body = strict_json(client.get("/api/v1/adjusted", headers=token_for(app)))
+    body = strict_json(client.get("/api/v1/adjusted", headers=bearer(app)))
     assert body["suppressed"] is False and body["demo"] is False
     assert body["n_respondents"] == 170 and body["min_cell"] == 10
     raw = raw_answers(app)
@@ -311,7 +297,7 @@ def test_the_page_shows_the_same_numbers_in_both_languages(app, client):
 
 def test_a_small_segment_is_refused_with_the_comparisons_message(app, client):
     store(app, people())
-    auth = token_for(app)
+    auth = bearer(app)
     body = strict_json(client.get("/api/v1/adjusted?industry=energy", headers=auth))
     assert body["suppressed"] is True and body["reason"] == "too_small"
     assert "practices" not in body and "n_respondents" not in body
@@ -328,7 +314,7 @@ def test_a_few_answers_left_out_for_lack_of_covariates_withhold_the_practice(app
     # the unadjusted comparison counts them and this table would not, so the difference
     # would be about those three.
     store(app, people())
-    body = strict_json(client.get("/api/v1/adjusted?region=spb", headers=token_for(app)))
+    body = strict_json(client.get("/api/v1/adjusted?region=spb", headers=bearer(app)))
     assert body["suppressed"] is False
     for pid in PRACTICES:
         row = by_id(body)[pid]
@@ -338,7 +324,7 @@ def test_a_few_answers_left_out_for_lack_of_covariates_withhold_the_practice(app
 
 def test_a_period_filter_leaves_the_period_out_of_the_model(app, client):
     store(app, people())
-    body = strict_json(client.get("/api/v1/adjusted?period=2022_on", headers=token_for(app)))
+    body = strict_json(client.get("/api/v1/adjusted?period=2022_on", headers=bearer(app)))
     raw = raw_answers(app)
     fitted = [r for r in body["practices"] if r["adjusted"]["odds_ratio"] is not None]
     assert fitted
@@ -356,7 +342,7 @@ def test_demo_rows_are_no_cover_for_a_practice_real_respondents_did_not_answer(a
     store(app, people())
     with app.app_context():
         seed_demo(app.extensions["survey_catalog"], 200, 3)
-    auth = token_for(app)
+    auth = bearer(app)
     body = strict_json(client.get("/api/v1/adjusted?include_demo=1", headers=auth))
     assert body["demo"] is True
     rows = by_id(body)
@@ -367,7 +353,7 @@ def test_demo_rows_are_no_cover_for_a_practice_real_respondents_did_not_answer(a
 
 def test_new_responses_are_picked_up(app, client):
     store(app, people())
-    auth = token_for(app)
+    auth = bearer(app)
     first = strict_json(client.get("/api/v1/adjusted", headers=auth))
     store(app, people(n_new=30, n_legacy=0, seed=9))
     second = strict_json(client.get("/api/v1/adjusted", headers=auth))
@@ -378,7 +364,7 @@ def test_new_responses_are_picked_up(app, client):
     "query", ["foo=1", "period=1999", "industry=steel", "period=2022_on&period=before_2014"]
 )
 def test_bad_parameters_are_a_400_naming_them(app, client, query):
-    auth = token_for(app)
+    auth = bearer(app)
     r = client.get(f"/api/v1/adjusted?{query}", headers=auth)
     assert r.status_code == 400 and r.mimetype == "application/json"
     assert r.get_json()["parameter"] == query.split("=")[0]
@@ -398,5 +384,5 @@ def test_strangers_are_sent_to_log_in_or_refused(app, client):
 
 
 def test_an_empty_study_answers_without_estimates(app, client):
-    body = strict_json(client.get("/api/v1/adjusted", headers=token_for(app)))
+    body = strict_json(client.get("/api/v1/adjusted", headers=bearer(app)))
     assert body["suppressed"] is True  # no respondents at all: the gate refuses

@@ -4,10 +4,8 @@ would; refusal of a gutted release; anonymize.plan on hand-made counts."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
-import uuid
 from collections import Counter
 
 import pandas as pd
@@ -23,12 +21,8 @@ from survey.anonymize import (
     plan,
     recode,
 )
-from survey.auth import create_api_token, create_researcher
-from survey.demo import seed_demo
 from survey.export import QUASI_IDENTIFIERS
-from survey.extensions import db
-from survey.models import Researcher
-from tests.helpers import csrf_token
+from tests.helpers import bearer, fetch, log_in, seed
 from tests.test_export import (
     ATTACKER_QIS,
     WITHHELD,
@@ -36,7 +30,6 @@ from tests.test_export import (
     stored,
 )
 
-PASSWORD = "correct horse battery staple"
 BLANK = tuple(SUPPRESSED for _ in QUASI_IDENTIFIERS)
 
 
@@ -82,41 +75,6 @@ def test_the_function_coarsening_keeps_every_function_the_catalogue_marks(app):
 # -- helpers -------------------------------------------------------------------------------
 def frame(data: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-
-
-def bearer(app) -> dict[str, str]:
-    """Headers with a fresh API token of a new token-only researcher (no password to hash)."""
-    with app.app_context():
-        email = f"anon-{uuid.uuid4().hex[:12]}@example.org"
-        researcher = Researcher(
-            email=email, password_hash="!", active=True, created_on=dt.date.today()
-        )
-        db.session.add(researcher)
-        db.session.commit()
-        token = create_api_token(researcher)
-    return {"Authorization": f"Bearer {token}"}
-
-
-def login(app, client) -> None:
-    email = f"anon-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    token = csrf_token(client.get("/researcher/login").text)
-    data = {"csrf_token": token, "email": email, "password": PASSWORD}
-    assert client.post("/researcher/login", data=data).status_code == 302
-
-
-def fetch(client, path: str, **kwargs):
-    """GET, read and close (a streamed body holds its request context until closed)."""
-    r = client.get(path, **kwargs)
-    r.get_data()
-    r.close()
-    return r
-
-
-def seed(app, n: int, seed_value: int) -> None:
-    with app.app_context():
-        seed_demo(app.extensions["survey_catalog"], n, seed_value)
 
 
 def class_sizes(wide: pd.DataFrame) -> pd.Series:
@@ -265,7 +223,7 @@ def test_a_tiny_study_is_refused_everywhere_rather_than_exported_gutted(
     app, client, runner, tmp_path
 ):
     seed(app, 3, seed_value=2)
-    login(app, client)
+    log_in(app, client)
     page = fetch(client, "/researcher/export/download", query_string={"file": "responses"})
     assert page.status_code == 409
     assert "5-anonymity" in page.get_data(as_text=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -19,17 +18,14 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis import table as definition
-from analysis.compare import compare
-from survey import disclosure, queries, results
-from survey.auth import create_api_token, create_researcher, token_hash
-from survey.demo import seed_demo
+from survey.auth import token_hash
 from survey.extensions import db
 from survey.models import Answer, ApiToken, Response
 from survey.questions import BACKGROUND_BY_FIELD
-from tests.helpers import Respondent, csrf_token
+from tests.helpers import Respondent, auth_header, log_in, seed
+from tests.recount import gated, recount_comparison, withheld, worked_in_counts
 
 ROUTES = ("/api/v1/practices", "/api/v1/comparison", "/api/v1/fieldwork", "/api/v1/openapi.json")
-PASSWORD = "correct horse battery"
 PRACTICE_FIELDS = {
     "practice_id",
     "n_ru",
@@ -56,28 +52,11 @@ PRACTICE_FIELDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Cached comparisons are keyed by data version only: never share them between tests."""
-    results.clear_cache()
-    yield
-    results.clear_cache()
-
-
-def researcher(app) -> tuple[str, str]:
-    """A new researcher (e-mail, API token); researcher rows outlive PostgreSQL tests."""
-    email = f"api-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        token = create_api_token(create_researcher(email, PASSWORD))
-    return email, token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def get_json(client, path: str, token: str, status: int = 200, **query):
-    r = client.get(path, headers=bearer(token), query_string=query)
+    r = client.get(path, headers=auth_header(token), query_string=query)
     assert r.status_code == status, (path, query, r.status_code, r.text[:500])
     assert r.mimetype == "application/json"
     return strict_json(r.text)
@@ -90,11 +69,6 @@ def strict_json(text: str):
         raise AssertionError(f"{constant} in JSON")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def seed(app, n: int = 150, seed: int = 7) -> None:
-    with app.app_context():
-        seed_demo(app.extensions["survey_catalog"], n, seed)
 
 
 def count(app, **where) -> int:
@@ -140,20 +114,43 @@ def close(a, b) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def assert_route_content(app, path: str, body: dict) -> None:
+    """The body is the route's own answer about the stored data: the catalogue's practices,
+    the comparison of the submitted responses (withheld below 10), their fieldwork counts,
+    or the OpenAPI document of the four routes."""
+    practice_ids = [p.id for p in app.extensions["survey_catalog"].practices]
+    n = count(app)
+    if path == "/api/v1/practices":
+        assert [p["practice_id"] for p in body["practices"]] == practice_ids
+    elif path == "/api/v1/comparison":
+        if n < 10:
+            assert body["suppressed"] is True and body["reason"] == "too_small", body
+            assert "practices" not in body
+        else:
+            assert body["suppressed"] is False and body["n_respondents"] == n
+            assert [p["practice_id"] for p in body["practices"]] == practice_ids
+    elif path == "/api/v1/fieldwork":
+        assert body["completed"] == n and body["drafts"] == 0
+    else:
+        assert body["openapi"].startswith("3.1")
+        assert {"/practices", "/comparison", "/fieldwork", "/openapi.json"} <= set(body["paths"])
+
+
 # --------------------------------------------------------------------------- credentials
 
 
-def test_every_route_refuses_missing_wrong_and_revoked_credentials_and_accepts_a_token(app, client):
-    email, token = researcher(app)
+def test_every_route_refuses_missing_wrong_and_revoked_credentials_and_accepts_a_token(
+    app, client, token
+):
     # An unknown route is a JSON 404, with or without credentials.
-    assert_error(client.get("/api/v1/nope", headers=bearer(token)), 404)
+    assert_error(client.get("/api/v1/nope", headers=auth_header(token)), 404)
     assert_error(client.get("/api/v1/nope"), 404)
     for path in ROUTES:
         assert_error(client.get(path), 401)
-        assert_error(client.get(path, headers=bearer("svy_" + "x" * 43)), 401)
+        assert_error(client.get(path, headers=auth_header("svy_" + "x" * 43)), 401)
         assert_error(client.get(path, headers={"Authorization": token}), 401)  # no "Bearer"
         assert_error(client.get(path, headers={"Authorization": f"Basic {token}"}), 401)
-        get_json(client, path, token)
+        assert_route_content(app, path, get_json(client, path, token))
 
     with app.app_context():  # what `flask revoke-api-tokens` does (tested in test_auth.py)
         db.session.execute(
@@ -163,29 +160,26 @@ def test_every_route_refuses_missing_wrong_and_revoked_credentials_and_accepts_a
         )
         db.session.commit()
     for path in ROUTES:
-        assert_error(client.get(path, headers=bearer(token)), 401)
+        assert_error(client.get(path, headers=auth_header(token)), 401)
 
 
-def test_a_logged_in_researcher_session_may_use_the_api(app, client):
-    email, _token = researcher(app)
-    page = client.get("/researcher/login")
-    r = client.post(
-        "/researcher/login",
-        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
-    )
-    assert r.status_code == 302
+def test_a_logged_in_researcher_session_may_use_the_api(app, client, token):
+    seed(app, 150, seed_value=7)
+    log_in(app, client)
     for path in ROUTES:
         r = client.get(path)
         assert r.status_code == 200, (path, r.text[:300])
-        strict_json(r.text)
+        body = strict_json(r.text)
+        assert_route_content(app, path, body)
+        # The session reads exactly what a token reads.
+        assert body == get_json(app.test_client(), path, token), path
 
 
 # --------------------------------------------------------------------------- comparison
 
 
-def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, client):
-    seed(app)
-    _email, token = researcher(app)
+def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, client, token):
+    seed(app, 150, seed_value=7)
     body = get_json(client, "/api/v1/comparison", token)
     assert body["n_respondents"] == count(app) == 150
     assert body["filters"] == {}
@@ -213,20 +207,14 @@ def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, clien
                 assert sum(rating["counts"]) == rating["n"]
         assert isinstance(item["low_n"], bool)
 
-    # The numbers are the analysis module's on count tables built from the same data.
-    with app.app_context():
-        cat = app.extensions["survey_catalog"]
-        counts = queries.practice_counts(queries.Segment())
-        expected = compare(
-            counts["prevalence"],
-            counts["paired"],
-            counts["ratings"],
-            counts["paired_ratings"],
-            items=[p.id for p in cat.practices],
-        )
-        # The numbers a reader gets are the analysis module's after the disclosure gate
-        # (checked on its own in test_dashboard and test_disclosure).
-        expected = disclosure.mask_comparison(expected, disclosure.min_cell())
+    # Every number is a recount of the stored answers with scipy/statsmodels, as a reader
+    # gets it: the disclosure rule written out in tests/recount.py (the gate is checked on
+    # its own in test_dashboard and test_disclosure).
+    cat = app.extensions["survey_catalog"]
+    expected = recount_comparison(app)
+    hidden = withheld(expected, worked_in_counts(app))
+    assert hidden.to_numpy().any(), "the demo study has no small cell: the check is idle"
+    expected = gated(expected, hidden)
     got = {item["practice_id"]: item for item in body["practices"]}
     assert list(got) == expected["practice_id"].tolist()
     for row in expected.to_dict("records"):
@@ -254,12 +242,13 @@ def test_comparison_has_every_field_with_the_analysis_modules_numbers(app, clien
     assert body["n_respondents"] == 150
     for item in body["categories"]:
         assert item["n_ru"] > 0 and item["test"] == "overlap_z"
-    assert_error(client.get("/api/v1/comparison?level=bogus", headers=bearer(token)), 400)
+    assert_error(client.get("/api/v1/comparison?level=bogus", headers=auth_header(token)), 400)
 
 
-def test_the_comparison_json_and_its_schema_hold_the_columns_of_the_one_definition(app, client):
-    seed(app)
-    _email, token = researcher(app)
+def test_the_comparison_json_and_its_schema_hold_the_columns_of_the_one_definition(
+    app, client, token
+):
+    seed(app, 150, seed_value=7)
     document = get_json(client, "/api/v1/openapi.json", token)
     schemas = document["components"]["schemas"]
     for level, key, rows_name, schema_name in (
@@ -319,9 +308,8 @@ def raw_answers(app, practice_id: str) -> pd.DataFrame:
     return raw
 
 
-def test_one_practice_recomputed_independently_from_the_raw_answers(app, client):
-    seed(app)
-    _email, token = researcher(app)
+def test_one_practice_recomputed_independently_from_the_raw_answers(app, client, token):
+    seed(app, 150, seed_value=7)
     body = get_json(client, "/api/v1/comparison", token)
     practice_id = app.extensions["survey_catalog"].practices[3].id
     item = next(p for p in body["practices"] if p["practice_id"] == practice_id)
@@ -410,9 +398,8 @@ def test_one_practice_recomputed_independently_from_the_raw_answers(app, client)
     assert item["rank_biserial"] == pytest.approx(2 * mwu.statistic / n_pairs - 1)
 
 
-def test_filters_change_the_numbers_and_bad_values_are_a_400_naming_them(app, client):
-    seed(app)
-    _email, token = researcher(app)
+def test_filters_change_the_numbers_and_bad_values_are_a_400_naming_them(app, client, token):
+    seed(app, 150, seed_value=7)
     everyone = get_json(client, "/api/v1/comparison", token)
     assert everyone["suppressed"] is False
     it = get_json(client, "/api/v1/comparison", token, industry="it")
@@ -453,7 +440,7 @@ def test_filters_change_the_numbers_and_bad_values_are_a_400_naming_them(app, cl
         ({"level": "galaxy"}, "level"),
         ({"indsutry": "it"}, "indsutry"),
     ):
-        r = client.get("/api/v1/comparison", headers=bearer(token), query_string=query)
+        r = client.get("/api/v1/comparison", headers=auth_header(token), query_string=query)
         assert_error(r, 400)
         body = strict_json(r.text)
         assert body["parameter"] == name, (query, body)
@@ -461,8 +448,7 @@ def test_filters_change_the_numbers_and_bad_values_are_a_400_naming_them(app, cl
         assert "n_respondents" not in body and "practices" not in body
 
 
-def test_json_has_no_nan_even_without_data_or_with_a_tiny_segment(app, client):
-    _email, token = researcher(app)
+def test_json_has_no_nan_even_without_data_or_with_a_tiny_segment(app, client, token):
     # No respondents at all is below the disclosure threshold: withheld, at either level.
     for level in ("practice", "category"):
         empty = get_json(client, "/api/v1/comparison", token, level=level)
@@ -473,7 +459,7 @@ def test_json_has_no_nan_even_without_data_or_with_a_tiny_segment(app, client):
     fieldwork = get_json(client, "/api/v1/fieldwork", token)
     assert all(n is None for cells in fieldwork["background"].values() for n in cells.values())
 
-    seed(app, n=12, seed=3)
+    seed(app, 12, seed_value=3)
     n_both = count(app, worked_in="both")
     for level in ("practice", "category"):
         # A tiny segment: too small itself, or the few others of the 12 betray it.
@@ -496,8 +482,7 @@ def test_json_has_no_nan_even_without_data_or_with_a_tiny_segment(app, client):
 # --------------------------------------------------------------------------- other routes
 
 
-def test_practices_lists_the_catalogue_in_both_languages(app, client):
-    _email, token = researcher(app)
+def test_practices_lists_the_catalogue_in_both_languages(app, client, token):
     body = get_json(client, "/api/v1/practices", token)
     cat = app.extensions["survey_catalog"]
     assert len(body["practices"]) == len(cat.practices)
@@ -552,9 +537,8 @@ def assert_background_gated(body: dict, app, shown_rows: bool | None, judged_row
         assert len(secondary) <= (1 if len(small) == 1 else 0), (field, small, secondary)
 
 
-def test_fieldwork_numbers_equal_direct_counts(app, client):
-    seed(app)
-    _email, token = researcher(app)
+def test_fieldwork_numbers_equal_direct_counts(app, client, token):
+    seed(app, 150, seed_value=7)
     demo_only = get_json(client, "/api/v1/fieldwork", token)
     assert demo_only["demo"] is True
     assert (demo_only["completed"], demo_only["drafts"]) == (150, 0)
@@ -596,9 +580,8 @@ def test_fieldwork_numbers_equal_direct_counts(app, client):
     assert all(n is None for n in everything["background"]["industry"].values())
 
 
-def test_counts_in_the_json_are_whole_numbers_not_floats(app, client):
-    seed(app)
-    _email, token = researcher(app)
+def test_counts_in_the_json_are_whole_numbers_not_floats(app, client, token):
+    seed(app, 150, seed_value=7)
     body = get_json(client, "/api/v1/comparison", token)
     fieldwork = get_json(client, "/api/v1/fieldwork", token)
     counts = [row["n_ru"] for row in body["practices"]]
@@ -608,8 +591,7 @@ def test_counts_in_the_json_are_whole_numbers_not_floats(app, client):
     assert shown and all(type(n) is int for n in shown), {type(n) for n in shown}
 
 
-def test_openapi_document_describes_the_four_routes(app, client):
-    _email, token = researcher(app)
+def test_openapi_document_describes_the_four_routes(app, client, token):
     doc = get_json(client, "/api/v1/openapi.json", token)
     assert doc["openapi"].startswith("3.1")
     assert doc["info"]["title"] and doc["info"]["version"]

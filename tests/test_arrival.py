@@ -298,7 +298,7 @@ def test_purge_counts_every_deleted_draft_per_channel_expired_ones_too(app, runn
         db.session.execute(  # every draft but the fresh one has outlived its time to live
             Response.__table__.update()
             .where(Response.id != max(r[0] for r in stored(app)))
-            .values(updated_on=responses.today() - dt.timedelta(days=1000))
+            .values(updated_on=fieldwork.today() - dt.timedelta(days=1000))
         )
         db.session.commit()
     result = runner.invoke(args=["purge-drafts"])
@@ -369,7 +369,7 @@ def test_an_invitation_starts_exactly_one_response_for_two_browsers(app):
     assert r2.status_code == 302 and r2.location.endswith(f"/i/{token}")
     [(response_id, status, _, stored_channel)] = stored(app)
     assert (status, stored_channel) == ("draft", channel_id)
-    assert invitation_row(app, token) == (response_id, responses.today())
+    assert invitation_row(app, token) == (response_id, fieldwork.today())
     assert counter(app, channel_id, "consented") == 1
 
 
@@ -433,7 +433,7 @@ def test_an_invitation_whose_answers_were_withdrawn_stays_used(app, client):
     client.post(f"/i/{token}", data={"csrf_token": consent_page(client, token), **CONSENT})
     page = client.get("/withdraw")
     client.post("/withdraw", data={"csrf_token": csrf_token(page.text)})
-    assert invitation_row(app, token) == (None, responses.today())
+    assert invitation_row(app, token) == (None, fieldwork.today())
     r = client.get(f"/i/{token}")
     assert "уже использована" in r.text and 'class="consent-form"' not in r.text
     r = client.post(f"/i/{token}", data={"csrf_token": csrf_token(page.text), **CONSENT})

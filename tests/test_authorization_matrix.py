@@ -13,11 +13,10 @@ import pytest
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from survey import results
-from survey.auth import create_api_token, create_researcher
-from tests.helpers import Respondent, csrf_token, order_of
+from tests.helpers import PASSWORD, Respondent, auth_header, csrf_token, order_of, researcher
 
-PASSWORD = "a long researcher password"
+pytestmark = pytest.mark.usefixtures("fresh_cache")
+
 # "researcher" and "token" are an analyst's session and API token; "owner" and "owner_token"
 # an owner's (issue 15: owners manage fieldwork and accounts, analysts read).
 VISITORS = ("anonymous", "draft", "other", "researcher", "token", "owner", "owner_token")
@@ -401,13 +400,6 @@ MATRIX: dict[tuple[str, str], tuple] = {
 MATRIX = {key: (*row, *row[5:7]) if len(row) == 7 else row for key, row in MATRIX.items()}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
-
-
 class Visitor:
     """One browser (or API client): its own cookies, headers and CSRF token."""
 
@@ -433,13 +425,6 @@ class Visitor:
         )
         self.seen.append(r.get_data(as_text=True))
         return r
-
-
-def researcher(app, role: str = "analyst") -> tuple[str, str]:
-    email = f"matrix-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        token = create_api_token(create_researcher(email, PASSWORD, role=role))
-    return email, token
 
 
 def logged_in(app, email: str) -> Visitor:
@@ -508,12 +493,11 @@ def test_the_matrix_covers_every_route_and_method(app):
 
 
 def test_every_route_for_every_kind_of_visitor(app):
-    email, token = researcher(app)
-    research = logged_in(app, email)
-    api = Visitor(app.test_client(), {"Authorization": f"Bearer {token}"})
-    owner_email, owner_token = researcher(app, role="owner")
-    owner = logged_in(app, owner_email)
-    owner_api = Visitor(app.test_client(), {"Authorization": f"Bearer {owner_token}"})
+    analyst, owner_account = researcher(app), researcher(app, "owner")
+    research = logged_in(app, analyst.email)
+    api = Visitor(app.test_client(), auth_header(analyst.token))
+    owner = logged_in(app, owner_account.email)
+    owner_api = Visitor(app.test_client(), auth_header(owner_account.token))
     assert outcome(same_session(app, research).get("/researcher/")) == OK
     failures = []
     drafts = None
@@ -548,7 +532,7 @@ def test_a_non_researcher_asking_for_json_gets_a_401_not_a_page(app):
 
 
 def test_credentials_that_are_not_a_researchers_open_nothing(app):
-    email, token = researcher(app)
+    token = researcher(app).token
     bad = (
         {"Authorization": "Bearer "},
         {"Authorization": f"Bearer {token[:-1]}"},
@@ -589,9 +573,9 @@ def test_another_respondent_never_sees_a_drafts_answers_or_link(app):
 
     other = with_draft(app)
     anonymous = Visitor(app.test_client())
-    email, api_token = researcher(app)
-    research = logged_in(app, email)
-    api = Visitor(app.test_client(), {"Authorization": f"Bearer {api_token}"})
+    who = researcher(app)
+    research = logged_in(app, who.email)
+    api = Visitor(app.test_client(), auth_header(who.token))
     texts = questionnaire_pages(other, app) + questionnaire_pages(anonymous, app)
     texts += questionnaire_pages(research, app)
     pid = app.extensions["survey_catalog"].pages[0].practices[0].id

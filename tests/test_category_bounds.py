@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import io
 import math
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -20,20 +19,14 @@ from sqlalchemy import text
 from analysis.compare import COLUMN_GROUPS, compare
 from analysis.report import render_report
 from survey import disclosure, results
-from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.extensions import db
-from tests.helpers import log_in
+from tests.helpers import auth_header, log_in
 
-PASSWORD = "correct horse battery"
 N = 300
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def expected_bounds(app) -> dict[tuple[str, str], tuple[float, float, float]]:
@@ -94,11 +87,9 @@ def test_the_bounds_are_withheld_with_their_kinds_cell():
     assert masked.loc[1, "p_foreign_bound_low"] == 20 / 32
 
 
-def test_api_category_rows_carry_the_bounds_beside_the_headline(app, client):
+def test_api_category_rows_carry_the_bounds_beside_the_headline(app, client, token):
     expected = seeded(app)
-    with app.app_context():
-        token = create_api_token(create_researcher(f"b-{uuid.uuid4().hex[:8]}@x.org", PASSWORD))
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = auth_header(token)
     body = client.get("/api/v1/comparison?level=category", headers=headers).get_json()
     assert body["categories"]
     for item in body["categories"]:
@@ -148,7 +139,7 @@ def test_categories_page_csv_and_report_show_the_bounds(app, client):
         category_labels=labels,
     )
     categories = page[page.index('id="categories"') :]
-    assert html.escape("Bounds (don't know = no / yes)") in categories
+    assert "Bounds (don't know = no / yes)" in html.unescape(categories)
     assert f"{low * 100:.1f}–{high * 100:.1f}%" in categories
     assert "counted as “no” (lower) or as “yes” (upper)" in categories
     practices = page[page.index('id="comparison"') : page.index('id="categories"')]

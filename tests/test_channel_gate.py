@@ -20,20 +20,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections import Counter
 
 import pytest
 from sqlalchemy import func, select, update
 
-from survey import fieldwork, results
-from survey.auth import create_api_token, create_researcher
+from survey import fieldwork
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Channel, Response, Wave
-from tests.helpers import PROFILE, log_in
+from tests.helpers import PROFILE, api_json, log_in
 
-PASSWORD = "a long researcher password"
 LAYOUT = {("w1", "direct"): 270, ("w1", "linkedin"): 6, ("w1", "hr-telegram"): 4}
 LAYOUT_W2 = {("w2", "direct"): 12, ("w2", "linkedin"): 8}
 # One background for everyone: in the export, the channel is what could single people out.
@@ -54,11 +51,7 @@ SAME_BACKGROUND = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 @pytest.fixture
@@ -92,19 +85,6 @@ def study(app) -> dict:
         return {key: channel.slug for key, channel in channels.items()}
 
 
-@pytest.fixture
-def token(app):
-    with app.app_context():
-        researcher = create_researcher(f"chan-{uuid.uuid4().hex[:10]}@example.org", PASSWORD)
-        return create_api_token(researcher)
-
-
-def api(client, token, path="/api/v1/comparison", status=200, **query):
-    r = client.get(path, headers={"Authorization": f"Bearer {token}"}, query_string=query)
-    assert r.status_code == status, (query, r.status_code, r.text[:400])
-    return r.get_json()
-
-
 def recount(app, label: str, wave: str | None = None) -> int:
     """Submitted responses that came through channels with this label: plain SQL."""
     with app.app_context():
@@ -125,15 +105,15 @@ def recount(app, label: str, wave: str | None = None) -> int:
 def test_a_channel_of_a_few_respondents_is_withheld_in_the_api(app, client, study, token):
     assert recount(app, "hr-telegram") == 4 and recount(app, "linkedin", "w1") == 6
     for query in ({"channel": "hr-telegram"}, {"channel": "linkedin", "wave": "w1"}):
-        body = api(client, token, **query)
+        body = api_json(client, token, **query)
         assert body["suppressed"] is True and body["reason"] == "too_small", (query, body)
         assert "practices" not in body and "n_respondents" not in body
-    adjusted = api(client, token, "/api/v1/adjusted", channel="hr-telegram")
+    adjusted = api_json(client, token, "/api/v1/adjusted", channel="hr-telegram")
     assert adjusted["suppressed"] is True
 
 
 def test_the_same_label_in_two_waves_is_one_kind_of_channel(app, client, study, token):
-    direct = api(client, token, channel="direct")
+    direct = api_json(client, token, channel="direct")
     assert direct["suppressed"] is False
     assert direct["n_respondents"] == recount(app, "direct") == 282
     assert direct["filters"] == {"channel": "direct"}
@@ -143,15 +123,15 @@ def test_a_channel_that_would_give_away_a_small_sibling_is_withheld(app, client,
     # All (300) less direct (282) less linkedin (14) is hr-telegram's 4: each big one
     # passes the pairwise check, so the smallest other channel is withheld as well.
     assert recount(app, "linkedin") == 14 and recount(app, "hr-telegram") == 4
-    body = api(client, token, channel="linkedin")
+    body = api_json(client, token, channel="linkedin")
     assert body["suppressed"] is True and body["reason"] == "partition"
     assert "n_respondents" not in body
 
 
 def test_a_channel_that_differs_from_its_wave_by_a_few_is_refused(app, client, study, token):
     # Wave w2 (20) less its direct channel (12) is its 8 linkedin respondents.
-    assert api(client, token, wave="w2")["suppressed"] is False
-    narrow = api(client, token, wave="w2", channel="direct")
+    assert api_json(client, token, wave="w2")["suppressed"] is False
+    narrow = api_json(client, token, wave="w2", channel="direct")
     assert narrow["suppressed"] is True and narrow["reason"] == "differencing"
 
 
@@ -174,7 +154,7 @@ def test_the_dashboard_withholds_a_small_channel_on_every_page(app, client, stud
 def test_a_channel_is_named_by_its_label_never_by_its_slug(app, client, study, token):
     slug = study[("w1", "hr-telegram")]
     for value in ("no-such-channel", slug, "LinkedIn"):
-        body = api(client, token, status=400, channel=value)
+        body = api_json(client, token, status=400, channel=value)
         assert body["parameter"] == "channel", body
     log_in(app, client)
     r = client.get("/researcher/comparison", query_string={"channel": slug, "lang": "en"})

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text, update
 
 import survey
-from survey import create_app, responses
+from survey import create_app, fieldwork
 from survey.extensions import db
 from survey.models import Answer, CatalogVersion, Practice, Response
 from tests.conftest import TEST_SECRET
@@ -190,7 +190,7 @@ def test_purge_drafts_days_overrides_the_time_to_live(app):
         db.session.execute(
             update(Response)
             .where(Response.id == first)
-            .values(updated_on=responses.today() - dt.timedelta(days=2))
+            .values(updated_on=fieldwork.today() - dt.timedelta(days=2))
         )
         db.session.commit()
     assert "Deleted 0 expired draft(s)." in invoke(app, "purge-drafts").output

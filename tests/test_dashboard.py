@@ -15,14 +15,19 @@ from sqlalchemy import func, select, update
 from statsmodels.stats.multitest import multipletests
 
 from analysis import table as definition
-from analysis.compare import compare
-from survey import disclosure, queries, results
+from survey import disclosure, results
 from survey.dashboard import CSV_TABLES
-from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Response
 from survey.questions import BACKGROUND_BY_FIELD
-from tests.helpers import Respondent, log_in
+from tests.helpers import Respondent, log_in, seed
+from tests.recount import (
+    CELL_COLUMNS,
+    TEST_COLUMNS,
+    recount_comparison,
+    withheld,
+    worked_in_counts,
+)
 
 PAGES = (
     "/researcher/",
@@ -49,17 +54,7 @@ N_RE = {
 XSS = "<script>alert(1)</script>"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Cached comparisons are keyed by data version only: never share them between tests."""
-    results.clear_cache()
-    yield
-    results.clear_cache()
-
-
-def seed(app, n: int = 150, seed: int = 11) -> None:
-    with app.app_context():
-        seed_demo(app.extensions["survey_catalog"], n, seed)
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def submit_real_response(app, **answers) -> None:
@@ -139,7 +134,7 @@ def test_every_researcher_route_sends_a_browser_to_login_and_an_api_client_gets_
 
 
 def test_every_page_renders_demo_data_in_russian_and_in_english(app, client):
-    seed(app)
+    seed(app, 150, seed_value=11)
     log_in(app, client)
     practice = app.extensions["survey_catalog"].practices[0]
     for lang in ("ru", "en"):
@@ -191,7 +186,7 @@ def test_an_empty_study_explains_itself_instead_of_failing(app, client):
 
 
 def test_filters_in_the_url_change_the_numbers(app, client):
-    seed(app)
+    seed(app, 150, seed_value=11)
     log_in(app, client)
     with app.app_context():
         n_it = db.session.scalar(
@@ -220,7 +215,7 @@ def test_filters_in_the_url_change_the_numbers(app, client):
 
 
 def test_a_real_response_hides_the_demo_data_unless_asked_for(app, client, monkeypatch):
-    seed(app)
+    seed(app, 150, seed_value=11)
     log_in(app, client)
     computed = []
     original = results._compute
@@ -265,48 +260,6 @@ def test_a_real_response_hides_the_demo_data_unless_asked_for(app, client, monke
 
 # --------------------------------------------------------------------------- CSV
 
-# The comparison table's counts and what rests on each, from the table's one definition
-# (analysis.table, not from the gate): a count below 10 withholds its cell's other columns ...
-CELL_COLUMNS = {
-    definition.GROUP_BY_NAME[group].count: definition.COLUMN_GROUPS[group][1:]
-    for group in definition.CELL_GROUPS
-}
-CELL_COUNT = {group: definition.GROUP_BY_NAME[group].count for group in definition.CELL_GROUPS}
-
-
-def _tests_by_sides() -> dict[tuple[str, ...], tuple[str, ...]]:
-    """... and a test comparing two cells is withheld when either is."""
-    out: dict[tuple[str, ...], tuple[str, ...]] = {}
-    for group in definition.TEST_GROUPS:
-        sides = definition.GROUP_BY_NAME[group].sides
-        out[sides] = out.get(sides, ()) + definition.COLUMN_GROUPS[group]
-    return out
-
-
-TEST_COLUMNS = _tests_by_sides()
-# ... and a kind's total is its one-kind-only respondents plus those who know both: when the
-# segment has 1 to 9 respondents of one such group (worked_in), the other's blocks go too.
-COMPLEMENTS = {
-    "n_ru_only": ("both",),
-    "n_foreign_only": ("both",),
-    "rating_n_ru_only": ("both",),
-    "rating_n_foreign_only": ("both",),
-    "paired_n": ("ru_only", "foreign_only"),
-    "rating_paired_n": ("ru_only", "foreign_only"),
-}
-
-
-def worked_in_counts(app) -> dict[str, int]:
-    """Submitted responses per worked_in code, straight from SQL."""
-    with app.app_context():
-        return dict(
-            db.session.execute(
-                select(Response.worked_in, func.count())
-                .where(Response.status == "submitted")
-                .group_by(Response.worked_in)
-            ).all()
-        )
-
 
 def industry_counts(app) -> dict[str, int]:
     """Submitted responses per industry (Russian label, zeros included), straight from SQL."""
@@ -323,44 +276,32 @@ def industry_counts(app) -> dict[str, int]:
 
 
 def test_csv_downloads_hold_the_numbers_of_the_comparison_table(app, client):
-    seed(app)
+    seed(app, 150, seed_value=11)
     log_in(app, client)
     frames = {name: csv_frame(client, name) for name in CSV_TABLES}
     for name, frame in frames.items():
         assert "demo_data" in frame.columns, name
         assert frame["demo_data"].eq(True).all(), name
 
-    with app.app_context():
-        cat = app.extensions["survey_catalog"]
-        counts = queries.practice_counts(queries.Segment())
-        expected = compare(
-            counts["prevalence"],
-            counts["paired"],
-            counts["ratings"],
-            counts["paired_ratings"],
-            items=[p.id for p in cat.practices],
-        )
+    # Every number is a recount of the stored answers with scipy/statsmodels (tests/recount.py).
+    cat = app.extensions["survey_catalog"]
+    expected = recount_comparison(app)
     got = frames["comparison"]
     assert got["practice_id"].tolist() == expected["practice_id"].tolist()
     assert got["practice_name"].tolist() == [p.name.ru for p in cat.practices]
     # Counts below the disclosure threshold read "< 10", and what rests on them is empty.
-    withheld = pd.DataFrame(False, index=got.index, columns=expected.columns)
-    structure = worked_in_counts(app)
-    for count, dependent in CELL_COLUMNS.items():
+    hidden = withheld(expected, worked_in_counts(app))
+    for count, columns in CELL_COLUMNS.items():
         small = got[count].astype(str) == "< 10"
-        partner_small = any(0 < structure.get(g, 0) < 10 for g in COMPLEMENTS.get(count, ()))
-        assert (small == ((expected[count].fillna(0) < 10) | partner_small)).all(), count
-        withheld.loc[small, [count, *dependent]] = True
-        assert got.loc[small, list(dependent)].isna().all().all(), count
-    for sides, dependent in TEST_COLUMNS.items():
-        either = withheld[CELL_COUNT[sides[0]]] | withheld[CELL_COUNT[sides[1]]]
-        withheld.loc[either, list(dependent)] = True
-        assert got.loc[either, list(dependent)].isna().all().all(), sides
-    assert withheld.to_numpy().any(), "the demo study has no small cell: the check is idle"
+        assert (small == hidden[count]).all(), count
+        assert got.loc[small, list(columns[1:])].isna().all().all(), count
+    for sides, columns in TEST_COLUMNS.items():
+        assert got.loc[hidden[columns[0]], list(columns)].isna().all().all(), sides
+    assert hidden.to_numpy().any(), "the demo study has no small cell: the check is idle"
     q_columns = [c for c in expected.columns if c.endswith("q_val")]
     numeric = [c for c in expected.select_dtypes("number").columns if c not in q_columns]
     for column in numeric:  # every shown value equals the independent computation
-        shown = ~withheld[column]
+        shown = ~hidden[column]
         pd.testing.assert_series_equal(
             pd.to_numeric(got.loc[shown, column]).astype(float),
             expected.loc[shown, column].astype(float),
@@ -368,8 +309,10 @@ def test_csv_downloads_hold_the_numbers_of_the_comparison_table(app, client):
             rtol=1e-9,
             check_names=False,
         )
-    shown_tests = ~withheld["test"]
-    assert got.loc[shown_tests, "test"].tolist() == expected.loc[shown_tests, "test"].tolist()
+    for column in definition.TEXT_COLUMNS:  # the name of each shown test
+        shown = ~hidden[column]
+        names = got.loc[shown, column].astype(object).where(got.loc[shown, column].notna(), None)
+        assert names.tolist() == expected.loc[shown, column].tolist(), column
     # q-values are Benjamini-Hochberg over the p-values a reader sees.
     for q_column in q_columns:
         p_values = got[q_column.replace("q_val", "p_val")]
@@ -398,7 +341,7 @@ def test_csv_downloads_hold_the_numbers_of_the_comparison_table(app, client):
 
 
 def test_the_csv_tables_and_the_gate_take_the_columns_of_the_one_definition(app, client):
-    seed(app)
+    seed(app, 150, seed_value=11)
     log_in(app, client)
     for name, key, label in (
         ("comparison", "practice_id", "practice_name"),
@@ -435,7 +378,7 @@ def test_practice_detail_lists_sources_and_shows_examples_escaped(app, client):
     assert not N_RE["en"].search(alone)
 
     # With enough real respondents the example is shown, escaped.
-    seed(app)
+    seed(app, 150, seed_value=11)
     with app.app_context():
         demo_ids = db.session.scalars(
             select(Response.id).where(Response.is_demo.is_(True)).order_by(Response.id).limit(30)

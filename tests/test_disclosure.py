@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -21,22 +20,16 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 from statsmodels.stats.multitest import multipletests
 
-from survey import disclosure, results
-from survey.auth import create_api_token, create_researcher
+from survey import disclosure
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Answer, PracticeExample, Response
-from tests.helpers import log_in
+from tests.helpers import api_json, auth_header, log_in
 
-PASSWORD = "a long researcher password"
 CANARY = "Canary-example-7731 of one identifiable person"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def _ids(app, where=()) -> list[int]:
@@ -84,19 +77,6 @@ def real_count(app, **where) -> int:
         )
 
 
-@pytest.fixture
-def token(app):
-    with app.app_context():
-        researcher = create_researcher(f"gate-{uuid.uuid4().hex[:10]}@example.org", PASSWORD)
-        return create_api_token(researcher)
-
-
-def api(client, token, path="/api/v1/comparison", status=200, **query):
-    r = client.get(path, headers={"Authorization": f"Bearer {token}"}, query_string=query)
-    assert r.status_code == status, (query, r.status_code, r.text[:400])
-    return r.get_json()
-
-
 # ---------------------------------------------------------------- segment threshold
 
 
@@ -105,7 +85,7 @@ def test_a_segment_of_a_few_real_respondents_gets_no_breakdown_even_with_demo_ro
 ):
     assert real_count(app, region="spb") == 3  # the set-up, recounted
     for query in ({"region": "spb"}, {"region": "spb", "include_demo": "1"}):
-        body = api(client, token, **query)
+        body = api_json(client, token, **query)
         assert body["suppressed"] is True and body["reason"] == "too_small", body
         assert body["min_cell"] == 10
         assert "practices" not in body and "n_respondents" not in body
@@ -142,7 +122,7 @@ def test_every_researcher_output_of_a_small_segment_is_withheld(app, client, stu
             "demo_data": rows[0]["demo_data"],
         }
     ]
-    category = api(client, token, level="category", industry="consulting")
+    category = api_json(client, token, level="category", industry="consulting")
     assert category["suppressed"] is True  # 4 real consultants
 
 
@@ -161,18 +141,18 @@ def test_two_segments_differing_by_a_few_respondents_are_not_both_answered(
     everyone = real_count(app)
     in_moscow = real_count(app, region="moscow")
     assert 0 < everyone - in_moscow < 10 and in_moscow >= 10  # the tracker pair
-    assert api(client, token)["suppressed"] is False
-    narrow = api(client, token, region="moscow")
+    assert api_json(client, token)["suppressed"] is False
+    narrow = api_json(client, token, region="moscow")
     assert narrow["suppressed"] is True and narrow["reason"] == "differencing"
     # A filter that changes nothing (everyone real is in IT but the 4 consultants) is no
     # tracker by itself: industry=it differs from everyone by 4, so it is refused too,
     # while an unrelated large split stays answerable.
-    assert api(client, token, industry="it")["reason"] == "differencing"
+    assert api_json(client, token, industry="it")["reason"] == "differencing"
 
 
 def test_including_flagged_responses_cannot_single_out_the_flagged_few(app, client, study, token):
-    assert api(client, token)["suppressed"] is False
-    with_flagged = api(client, token, include_flagged="1")
+    assert api_json(client, token)["suppressed"] is False
+    with_flagged = api_json(client, token, include_flagged="1")
     assert with_flagged["suppressed"] is True and with_flagged["reason"] == "differencing"
 
 
@@ -205,7 +185,7 @@ def test_secondary_suppression_hides_a_second_cell_when_one_is_withheld():
 def test_cells_below_the_threshold_are_withheld_and_q_values_cover_shown_tests(
     app, client, study, token
 ):
-    body = api(client, token, worked_in="ru_only")
+    body = api_json(client, token, worked_in="ru_only")
     assert body["suppressed"] is False
     assert body["n_respondents"] == real_count(app, worked_in="ru_only")
     with app.app_context():
@@ -233,7 +213,7 @@ def test_cells_below_the_threshold_are_withheld_and_q_values_cover_shown_tests(
     first = next(csv.DictReader(io.StringIO(table.text)))
     assert first["n_foreign"] == "< 10" and first["p_foreign"] == ""
     # q-values are Benjamini-Hochberg over the tests that are shown.
-    everyone = api(client, token)["practices"]
+    everyone = api_json(client, token)["practices"]
     shown = [r["p_value"] for r in everyone if r["p_value"] is not None]
     expected = multipletests(shown, method="fdr_bh")[1]
     got = [r["q_value"] for r in everyone if r["p_value"] is not None]
@@ -249,7 +229,7 @@ def test_a_mixed_view_judges_cells_on_the_real_rows(app, client, study, token):
         app, (Response.is_demo.is_(False), Response.worked_in == "foreign_only")
     )
     _set(app, real_foreign_only[3:], worked_in="both")
-    mixed = api(client, token, include_demo="1")
+    mixed = api_json(client, token, include_demo="1")
     assert mixed["suppressed"] is False and mixed["demo"] is True
     with app.app_context():
         demo_foreign_only = db.session.scalar(
@@ -258,13 +238,13 @@ def test_a_mixed_view_judges_cells_on_the_real_rows(app, client, study, token):
             )
         )
     assert demo_foreign_only >= 10  # the demo rows alone would pass the threshold
-    background = api(client, token, path="/api/v1/fieldwork", include_demo="1")
+    background = api_json(client, token, path="/api/v1/fieldwork", include_demo="1")
     assert "foreign_only" in background["background_suppressed"]["worked_in"]
     assert background["background"]["worked_in"]["foreign_only"] is None
 
 
 def test_fieldwork_background_withholds_small_cells_in_every_output(app, client, study, token):
-    body = api(client, token, path="/api/v1/fieldwork")
+    body = api_json(client, token, path="/api/v1/fieldwork")
     assert body["background"]["region"]["spb"] is None
     assert "spb" in body["background_suppressed"]["region"]
     assert body["background"]["region"]["moscow"] == real_count(app, region="moscow")
@@ -288,7 +268,7 @@ def test_unknown_or_repeated_parameters_and_unknown_values_are_a_400_naming_them
         ({"include_demo": "maybe"}, "include_demo"),
         ({"level": "galaxy"}, "level"),
     ):
-        body = api(client, token, status=400, **query)
+        body = api_json(client, token, status=400, **query)
         assert body["parameter"] == name, body
     r = client.get(
         "/api/v1/comparison?industry=it&industry=finance",
@@ -343,17 +323,9 @@ VALUES = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(pairs=st.lists(st.tuples(NAMES, VALUES), max_size=4), route=st.sampled_from(ROUTES))
-def test_arbitrary_query_parameter_names_never_give_a_server_error(app, pairs, route):
+def test_arbitrary_query_parameter_names_never_give_a_server_error(app, token, pairs, route):
     client = app.test_client()
-    if not hasattr(app, "_fuzz_token"):
-        with app.app_context():
-            researcher = create_researcher(f"fz-{uuid.uuid4().hex[:8]}@example.org", PASSWORD)
-            app._fuzz_token = create_api_token(researcher)
-    r = client.get(
-        route,
-        query_string=pairs,
-        headers={"Authorization": f"Bearer {app._fuzz_token}"},
-    )
+    r = client.get(route, query_string=pairs, headers=auth_header(token))
     r.close()  # a static file's handle is closed now, not whenever the collector runs
     assert r.status_code < 500, (route, pairs, r.status_code)
 

@@ -29,7 +29,6 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from survey import results
 from survey.extensions import db
 from tests.helpers import CONSENT, Respondent, csrf_token
 from tests.test_arrival import consent_page, move_clock
@@ -48,22 +47,13 @@ SPRING_P = 0.5
 DK_SHARE = 0.1
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 @pytest.fixture
 def app(make_app):
     """The application with the lowest disclosure threshold allowed."""
     return make_app(MIN_COMPLETION_SECONDS=0, MIN_CELL=MIN_CELL)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 # ---------------------------------------------------------------- the respondents

@@ -8,7 +8,6 @@ import csv
 import io
 import math
 import statistics
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -18,13 +17,12 @@ from sqlalchemy import text, update
 
 from analysis.figures import channel_bars, funnel_chart
 from survey import disclosure, fieldwork, results
-from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.funnel import median_minutes, protect_margins, step_names
 from survey.models import Response, Wave
 from survey.questions import BACKGROUND
-from tests.helpers import CONSENT, Respondent, log_in
+from tests.helpers import CONSENT, Respondent, bearer, log_in
 
 MIN_CELL = 5  # the floor: fewer respondents make the small and the shown channels
 KINDS = {"both": ("ru", "foreign"), "ru_only": ("ru",), "foreign_only": ("foreign",)}
@@ -46,30 +44,13 @@ TELEGRAM = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 @pytest.fixture
 def app(make_app):
     """The application with the lowest disclosure threshold (five respondents)."""
     return make_app(MIN_COMPLETION_SECONDS=0, MIN_CELL=MIN_CELL)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def api_token(app) -> dict:
-    """A new (analyst) researcher's bearer header: reading the numbers needs no owner."""
-    email = f"funnel-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        token = create_api_token(create_researcher(email, "a long researcher password"))
-    return {"Authorization": f"Bearer {token}"}
 
 
 def arrive(app, slug: str | None, lang: str = "ru") -> Respondent:
@@ -220,7 +201,7 @@ def test_the_funnel_and_the_channels_equal_a_recount_from_the_database(app, clie
     assert steps["telegram"]["submitted"] == 5 and steps["telegram"]["background"] == 6
     assert steps["direct"]["submitted"] == 1 and steps["direct"]["opened"] == 1
 
-    headers = api_token(app)
+    headers = bearer(app)
     body = client.get("/api/v1/fieldwork", query_string={"wave": "spring"}, headers=headers)
     assert body.status_code == 200
     body = body.get_json()
@@ -290,7 +271,7 @@ def durations_of(app, wave_id: int, label: str) -> list[int]:
 def test_the_whole_study_funnel_adds_up_the_waves_and_counts_demo_consents(app, client):
     with app.app_context():
         seed_demo(app.extensions["survey_catalog"], 60, 5)
-    headers = api_token(app)
+    headers = bearer(app)
     demo = client.get("/api/v1/fieldwork", headers=headers).get_json()
     # Only demo rows: each one stands for a consent (they were never counted); no link
     # was opened. They came through no channel link: the default wave's direct channel.
@@ -322,7 +303,7 @@ def test_the_whole_study_funnel_adds_up_the_waves_and_counts_demo_consents(app, 
 def test_drafts_fill_the_funnel_before_anyone_submits(app, client):
     study = build_wave(app)
     arrive(app, study["telegram"]).consent()
-    body = client.get("/api/v1/fieldwork?wave=spring", headers=api_token(app)).get_json()
+    body = client.get("/api/v1/fieldwork?wave=spring", headers=bearer(app)).get_json()
     steps = {row["step"]: row["n"] for row in body["funnel"]}
     assert (steps["opened"], steps["consented"], steps["submitted"]) == (1, 1, 0)
     assert body["drafts"] == 1 and body["completion"]["median_minutes"] is None
@@ -565,7 +546,7 @@ def test_a_wave_the_gate_refuses_shows_no_sample(app, client):
 )
 def test_unknown_parameters_and_waves_are_refused(app, client, query, parameter):
     build_wave(app)
-    headers = api_token(app)
+    headers = bearer(app)
     r = client.get("/api/v1/fieldwork", query_string=query, headers=headers)
     assert r.status_code == 400 and r.get_json()["parameter"] == parameter
     log_in(app, client)
@@ -579,12 +560,12 @@ def test_unknown_parameters_and_waves_are_refused(app, client, query, parameter)
 
 def test_a_repeated_wave_is_refused(app, client):
     build_wave(app)
-    r = client.get("/api/v1/fieldwork?wave=spring&wave=w1", headers=api_token(app))
+    r = client.get("/api/v1/fieldwork?wave=spring&wave=w1", headers=bearer(app))
     assert r.status_code == 400 and r.get_json()["parameter"] == "wave"
 
 
 def test_the_openapi_document_describes_the_wave_and_the_funnel(app, client):
-    r = client.get("/api/v1/openapi.json", headers=api_token(app))
+    r = client.get("/api/v1/openapi.json", headers=bearer(app))
     doc = r.get_json()
     operation = doc["paths"]["/fieldwork"]["get"]
     assert {p["name"] for p in operation["parameters"]} == {"include_demo", "wave"}
@@ -623,8 +604,8 @@ def test_the_funnel_chart_stacks_one_trace_per_channel():
     )
     fig = channel_bars(channels, lang="ru")
     assert [trace.name for trace in fig.data] == [
-        "Открыли ссылку",
-        "Начали (согласие)",
-        "Заполнили",
+        "Открыли ссылку",  # as the fieldwork page's table of channels names them
+        "Начали (дали согласие)",
+        "Завершено",
     ]
     assert fig.data[0].y == ("x", "&lt;b&gt;y&lt;/b&gt;")

@@ -189,11 +189,7 @@ def assert_not_a_server_error(r) -> None:
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 class Browser:

@@ -14,7 +14,6 @@ import os
 import re
 import threading
 import time
-import uuid
 import zipfile
 
 import pytest
@@ -22,14 +21,12 @@ from sqlalchemy import select, update
 from werkzeug.http import parse_options_header
 
 from survey import jobs
-from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.export import Export
 from survey.extensions import db
-from survey.models import Job, Researcher
-from tests.helpers import csrf_token
+from survey.models import Job
+from tests.helpers import bearer, fetch, log_in, researcher
 
-PASSWORD = "a long researcher password"
 DOWNLOAD = "/researcher/export/download"
 REPORT = "/researcher/report"
 API = "/api/v1/export"
@@ -43,15 +40,9 @@ START_AGAIN_RU = "Запустить снова"
 # -- helpers ---------------------------------------------------------------------------------
 def sign_in(app, client) -> int:
     """A new researcher logged in through the form; returns their id."""
-    email = f"jobs-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        researcher_id = create_researcher(email, PASSWORD).id
-    token = csrf_token(client.get("/researcher/login").text)
-    r = client.post(
-        "/researcher/login", data={"csrf_token": token, "email": email, "password": PASSWORD}
-    )
-    assert r.status_code == 302, r.status_code
-    return researcher_id
+    who = researcher(app)
+    log_in(app, client, who.email)
+    return who.id
 
 
 def form_token(html: str) -> str:
@@ -66,21 +57,6 @@ def filename(r) -> str:
     kind, options = parse_options_header(r.headers["Content-Disposition"])
     assert kind == "attachment"
     return options["filename"]
-
-
-def bearer(app, researcher_id: int) -> dict[str, str]:
-    """API headers of a new token of this researcher."""
-    with app.app_context():
-        token = create_api_token(db.session.get(Researcher, researcher_id))
-    return {"Authorization": f"Bearer {token}"}
-
-
-def fetch(client, path: str, **kwargs):
-    """GET, read the body and close the response (a file stays open until closed)."""
-    r = client.get(path, **kwargs)
-    r.get_data()
-    r.close()
-    return r
 
 
 def unzip(data: bytes) -> dict[str, bytes]:

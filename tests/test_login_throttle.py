@@ -15,12 +15,10 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from survey import auth, throttle
-from survey.auth import create_researcher
 from survey.extensions import db
 from survey.models import LoginFailure
-from tests.helpers import csrf_token
+from tests.helpers import PASSWORD, csrf_token, login_outcome, researcher
 
-PASSWORD = "a long researcher password"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 WINDOW = 15 * 60
 T0 = 1_900_000_800 + 5  # five seconds into a 15-minute window (1_900_000_800 = 900 * 2_111_112)
@@ -74,13 +72,6 @@ def delays(events: list) -> list[float]:
     return result
 
 
-def new_researcher(app) -> str:
-    email = f"th-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        create_researcher(email, PASSWORD)
-    return email
-
-
 def attempt(app, email: str, password: str, address: str, lang: str = "ru"):
     """One login attempt from a fresh browser at ``address``."""
     client = app.test_client()
@@ -92,17 +83,8 @@ def attempt(app, email: str, password: str, address: str, lang: str = "ru"):
     return client.post("/researcher/login", data=data, environ_base=environ)
 
 
-def outcome(r) -> str:
-    if r.status_code == 429:
-        return "throttled"
-    if r.status_code == 302:
-        return "in"
-    assert r.status_code == 200, r.status_code
-    return "refused"
-
-
 def outcomes(app, email: str, password: str, address: str, times: int) -> list[str]:
-    return [outcome(attempt(app, email, password, address)) for _ in range(times)]
+    return [login_outcome(attempt(app, email, password, address)) for _ in range(times)]
 
 
 def assert_throttled_page(r, lang: str) -> None:
@@ -126,26 +108,26 @@ def stored_rows(app) -> list[LoginFailure]:
 
 
 def test_a_strangers_failures_never_lock_the_owner_out(app):
-    email = new_researcher(app)
+    email = researcher(app).email
     assert outcomes(app, email, "wrong", ATTACKER, 10) == ["refused"] * 5 + ["throttled"] * 5
     # the right password does not help the attacker's address either
-    assert outcome(attempt(app, email, PASSWORD, ATTACKER)) == "throttled"
+    assert login_outcome(attempt(app, email, PASSWORD, ATTACKER)) == "throttled"
     # the owner, from their own address, logs in at once
-    assert outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
+    assert login_outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
     # the attacker's address may still try other accounts (5 failures < 20 per address)
-    other = new_researcher(app)
-    assert outcome(attempt(app, other, PASSWORD, ATTACKER)) == "in"
+    other = researcher(app).email
+    assert login_outcome(attempt(app, other, PASSWORD, ATTACKER)) == "in"
 
 
 def test_the_refusal_is_a_429_page_in_the_readers_language(app):
-    email = new_researcher(app)
+    email = researcher(app).email
     outcomes(app, email, "wrong", ATTACKER, 5)
     assert_throttled_page(attempt(app, email, "wrong", ATTACKER), "ru")
     assert_throttled_page(attempt(app, email, "wrong", ATTACKER, lang="en"), "en")
 
 
 def test_an_unknown_account_is_throttled_like_a_real_one(app):
-    email = new_researcher(app)
+    email = researcher(app).email
     unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.org"
     real = outcomes(app, email, "wrong", ATTACKER, 6)
     missing = outcomes(app, unknown, "wrong", OWNER, 6)
@@ -153,39 +135,41 @@ def test_an_unknown_account_is_throttled_like_a_real_one(app):
 
 
 def test_the_addresses_of_one_ipv6_subscriber_count_together(app):
-    email = new_researcher(app)
-    tries = [outcome(attempt(app, email, "wrong", f"2001:db8:1:2::{i + 1:x}")) for i in range(6)]
+    email = researcher(app).email
+    tries = [
+        login_outcome(attempt(app, email, "wrong", f"2001:db8:1:2::{i + 1:x}")) for i in range(6)
+    ]
     assert tries == ["refused"] * 5 + ["throttled"]  # one /64, however many addresses
-    assert outcome(attempt(app, email, PASSWORD, "2001:db8:1:3::1")) == "in"  # another /64
+    assert login_outcome(attempt(app, email, PASSWORD, "2001:db8:1:3::1")) == "in"  # another /64
 
 
 def test_an_address_failing_across_accounts_is_refused(app):
-    email = new_researcher(app)
+    email = researcher(app).email
     for i in range(20):
-        assert outcome(attempt(app, f"guess{i}@example.org", "wrong", ATTACKER)) == "refused"
-    assert outcome(attempt(app, email, PASSWORD, ATTACKER)) == "throttled"
-    assert outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
+        assert login_outcome(attempt(app, f"guess{i}@example.org", "wrong", ATTACKER)) == "refused"
+    assert login_outcome(attempt(app, email, PASSWORD, ATTACKER)) == "throttled"
+    assert login_outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
 
 
 def test_a_successful_login_clears_the_pairs_count(app):
-    email = new_researcher(app)
+    email = researcher(app).email
     assert outcomes(app, email, "typo", OWNER, 4) == ["refused"] * 4
-    assert outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
+    assert login_outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
     assert outcomes(app, email, "typo", OWNER, 6) == ["refused"] * 5 + ["throttled"]
 
 
 def test_the_count_ends_with_its_window_and_old_rows_are_cleaned(app, clock):
-    email = new_researcher(app)
+    email = researcher(app).email
     assert outcomes(app, email, "wrong", ATTACKER, 6)[-1] == "throttled"
     assert {row.window_start for row in stored_rows(app)} == {T0 - 5}
     clock.now = T0 - 5 + WINDOW  # the next window
-    assert outcome(attempt(app, email, "wrong", ATTACKER)) == "refused"
+    assert login_outcome(attempt(app, email, "wrong", ATTACKER)) == "refused"
     assert {row.window_start for row in stored_rows(app)} == {T0 - 5 + WINDOW}
 
 
 def test_an_account_attacked_from_many_addresses_is_slowed_down_not_blocked(app, events):
-    email = new_researcher(app)
-    results = [outcome(attempt(app, email, "wrong", f"10.1.0.{i}")) for i in range(20)]
+    email = researcher(app).email
+    results = [login_outcome(attempt(app, email, "wrong", f"10.1.0.{i}")) for i in range(20)]
     assert results == ["refused"] * 20  # never blocked
     waited = delays(events)
     assert len(waited) == 20
@@ -197,13 +181,13 @@ def test_an_account_attacked_from_many_addresses_is_slowed_down_not_blocked(app,
     assert slowed[-1] == 2.0  # and capped
     # the owner, with the right password, is slowed too but gets in
     events.clear()
-    assert outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
+    assert login_outcome(attempt(app, email, PASSWORD, OWNER)) == "in"
     assert events == [("sleep", 2.0), ("check", None)]  # the wait comes before the check
 
 
 def test_the_slowdown_cap_is_configurable(make_app, events):
     app = make_app(LOGIN_SLOWDOWN_AFTER=2, LOGIN_SLOWDOWN_MAX_SECONDS=0.5)
-    email = new_researcher(app)
+    email = researcher(app).email
     for i in range(8):
         attempt(app, email, "wrong", f"10.2.0.{i}")
     waited = delays(events)
@@ -217,16 +201,16 @@ def test_the_slowdown_cap_is_configurable(make_app, events):
 
 def test_two_app_instances_on_one_database_share_the_counts(make_app):
     first, second = make_app(), make_app()  # like two gunicorn workers
-    email = new_researcher(first)
+    email = researcher(first).email
     assert outcomes(first, email, "wrong", ATTACKER, 3) == ["refused"] * 3
     assert outcomes(second, email, "wrong", ATTACKER, 2) == ["refused"] * 2
-    assert outcome(attempt(second, email, "wrong", ATTACKER)) == "throttled"
-    assert outcome(attempt(first, email, "wrong", ATTACKER)) == "throttled"
-    assert outcome(attempt(first, email, PASSWORD, OWNER)) == "in"
+    assert login_outcome(attempt(second, email, "wrong", ATTACKER)) == "throttled"
+    assert login_outcome(attempt(first, email, "wrong", ATTACKER)) == "throttled"
+    assert login_outcome(attempt(first, email, PASSWORD, OWNER)) == "in"
 
 
 def test_nothing_identifying_is_stored(app):
-    email = new_researcher(app)
+    email = researcher(app).email
     outcomes(app, email, "wrong", ATTACKER, 2)
     rows = stored_rows(app)
     assert len(rows) == 3  # the pair, the address, the account
@@ -256,11 +240,11 @@ def redis_db():
 
 def test_with_redis_the_counts_are_shared_through_redis(make_app, redis_db):
     first, second = make_app(REDIS_URL=REDIS_URL), make_app(REDIS_URL=REDIS_URL)
-    email = new_researcher(first)
+    email = researcher(first).email
     assert outcomes(first, email, "wrong", ATTACKER, 3) == ["refused"] * 3
     assert outcomes(second, email, "wrong", ATTACKER, 2) == ["refused"] * 2
-    assert outcome(attempt(second, email, "wrong", ATTACKER)) == "throttled"
-    assert outcome(attempt(first, email, PASSWORD, OWNER)) == "in"
+    assert login_outcome(attempt(second, email, "wrong", ATTACKER)) == "throttled"
+    assert login_outcome(attempt(first, email, PASSWORD, OWNER)) == "in"
     keys = [key.decode() for key in redis_db.keys("*")]
     assert len(keys) == 3, keys
     assert all(email not in key and ATTACKER not in key for key in keys)
@@ -270,7 +254,7 @@ def test_with_redis_the_counts_are_shared_through_redis(make_app, redis_db):
 
 def test_an_unreachable_redis_falls_back_to_the_database(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
-    email = new_researcher(app)
+    email = researcher(app).email
     assert outcomes(app, email, "wrong", ATTACKER, 6) == ["refused"] * 5 + ["throttled"]
     assert len(stored_rows(app)) == 3
 
@@ -281,9 +265,9 @@ def test_an_unreachable_redis_falls_back_to_the_database(make_app):
 def test_the_throttle_has_its_own_switch(make_app, events):
     app = make_app(LOGIN_THROTTLE_ENABLED=False, LOGIN_SLOWDOWN_AFTER=0)
     assert app.config["RATELIMIT_ENABLED"] is False  # the tests' default: separate switches
-    email = new_researcher(app)
+    email = researcher(app).email
     assert outcomes(app, email, "wrong", ATTACKER, 7) == ["refused"] * 7
-    assert outcome(attempt(app, email, PASSWORD, ATTACKER)) == "in"
+    assert login_outcome(attempt(app, email, PASSWORD, ATTACKER)) == "in"
     assert all(kind == "check" for kind, _ in events)
     assert stored_rows(app) == []
 
@@ -294,7 +278,7 @@ def test_the_settings_come_from_the_environment(make_app, monkeypatch):
     app = make_app()
     assert app.config["LOGIN_MAX_FAILURES"] == 2
     assert app.config["LOGIN_THROTTLE_ENABLED"] is True
-    email = new_researcher(app)
+    email = researcher(app).email
     assert outcomes(app, email, "wrong", ATTACKER, 3) == ["refused"] * 2 + ["throttled"]
     with app.app_context():
         start = db.session.scalar(select(func.min(LoginFailure.window_start)))

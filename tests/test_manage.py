@@ -13,41 +13,26 @@ import hashlib
 import io
 import re
 import struct
-import uuid
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
-from survey import queries, results
-from survey.auth import create_api_token, create_researcher
+from survey import queries
 from survey.extensions import db
 from survey.models import Channel, Invitation, Quota, Response, Wave
-from tests.helpers import Respondent
+from tests.helpers import Respondent, log_in, researcher
 
-PASSWORD = "a long researcher password"
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*>')
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def account(app, role: str) -> tuple[str, str]:
-    """A new researcher of this role: (e-mail, API token)."""
-    email = f"{role}-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        token = create_api_token(create_researcher(email, PASSWORD, role))
-    return email, token
 
 
 def page_csrf(html: str) -> str:
@@ -61,14 +46,9 @@ class Browser:
     """A logged-in researcher's browser."""
 
     def __init__(self, app, role: str = "owner", lang: str = "ru"):
-        self.client = app.test_client()
-        self.email, self.token = account(app, role)
-        login = self.client.get("/researcher/login")
-        r = self.client.post(
-            "/researcher/login",
-            data={"csrf_token": page_csrf(login.text), "email": self.email, "password": PASSWORD},
-        )
-        assert r.status_code == 302, r.status_code
+        who = researcher(app, role)
+        self.email, self.token = who.email, who.token
+        self.client = log_in(app, email=who.email)
         if lang != "ru":
             self.client.get(f"/lang/{lang}?next=/researcher/waves/")
         self._csrf = page_csrf(self.client.get("/researcher/login").text)

@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from sqlalchemy import func, select
 
-from survey import results
 from survey.extensions import db
 from survey.models import Channel, Invitation, Quota, Response, Wave
-from tests.helpers import Respondent
-from tests.test_manage import Browser, account, all_database_text, channels_of, snapshot
+from tests.helpers import Respondent, auth_header, researcher
+from tests.test_manage import Browser, all_database_text, channels_of, snapshot
 from tests.test_openapi_fuzz import check, conforms, strict_json
 
 WRITES = (
@@ -39,25 +38,17 @@ WRITES = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 @pytest.fixture
 def owner(app) -> dict[str, str]:
-    return bearer(account(app, "owner")[1])
+    return auth_header(researcher(app, "owner").token)
 
 
 @pytest.fixture
 def analyst(app) -> dict[str, str]:
-    return bearer(account(app, "analyst")[1])
+    return auth_header(researcher(app, "analyst").token)
 
 
 def call(client, method: str, path: str, headers: dict, body=None):
@@ -376,13 +367,14 @@ def test_writes_need_a_token_not_a_login_session(app, client, owner):
 
 
 def test_a_revoked_owner_token_changes_nothing(app, client):
-    email, token = account(app, "owner")
-    make_wave(client, bearer(token), "w")
+    owner = researcher(app, "owner")
+    token = owner.token
+    make_wave(client, auth_header(token), "w")
     from survey.auth import revoke_researcher
 
     with app.app_context():
-        revoke_researcher(email)
-    r = client.post("/api/v1/waves/w/close", headers=bearer(token))
+        revoke_researcher(owner.email)
+    r = client.post("/api/v1/waves/w/close", headers=auth_header(token))
     assert r.status_code == 401
 
 

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import uuid
 from urllib.parse import quote
 
 import pytest
@@ -26,9 +25,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from werkzeug.datastructures import MultiDict
 
-from survey import results
-from survey.auth import create_api_token, create_researcher
-from survey.demo import seed_demo
+from tests.helpers import auth_header, seed
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "25")),  # more for a deep run
@@ -39,21 +36,14 @@ FUZZ = settings(
 BINARY = ("application/zip", "text/csv")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 @pytest.fixture
-def api(app):
+def api(app, token):
     """A researcher's bearer token, some (demo) data, and the served OpenAPI document."""
-    email = f"openapi-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        token = create_api_token(create_researcher(email, "a long researcher password"))
-        seed_demo(app.extensions["survey_catalog"], 150, 5)
-    auth = {"Authorization": f"Bearer {token}"}
+    seed(app, 150, seed_value=5)
+    auth = auth_header(token)
     with app.test_client().get("/api/v1/openapi.json", headers=auth) as r:
         assert r.status_code == 200
         document = r.get_json()

@@ -10,14 +10,12 @@ import io
 import math
 import re
 import statistics
-import uuid
 import zipfile
 
 import pytest
 from sqlalchemy import func, select, update
 
-from survey import paradata, queries, questionnaire, responses, results
-from survey.auth import create_api_token, create_researcher
+from survey import fieldwork, paradata, queries, questionnaire, responses, results
 from survey.extensions import db
 from survey.forms import met_name
 from survey.models import Answer, FictitiousAnswer, Response, ResponsePage
@@ -26,12 +24,13 @@ from tests.helpers import (
     Respondent,
     csrf_token,
     expected_answers,
+    log_in,
     order_of,
     page_after,
+    researcher,
 )
 
 BOTH = ("ru", "foreign")
-EMAIL = f"paradata-{uuid.uuid4().hex[:12]}@example.org"
 SECTION_RE = re.compile(r'<section class="practice" id="practice-([^"]+)"')
 
 
@@ -268,7 +267,7 @@ def test_indicators_on_hand_made_responses_equal_an_independent_recount(
         others = []
         for _ in range(20):
             other, _token = responses.start("ru")
-            other.status, other.submitted_on = "submitted", responses.today()
+            other.status, other.submitted_on = "submitted", fieldwork.today()
             for field, value in PROFILE.items():
                 setattr(other, field, value)
             others.append(other.id)
@@ -361,24 +360,9 @@ def study(make_app):
         for page in catalog.pages:
             respondent.answer_page(page, kinds, answers=answers)
         assert respondent.submit().location.endswith("/thanks")
-    with app.app_context():
-        token = create_api_token(create_researcher(EMAIL, "a long enough password 1"))
+    token = researcher(app).token
     results.clear_cache()
     return app, token
-
-
-def _login(app):
-    client = app.test_client()
-    page = client.get("/researcher/login")
-    client.post(
-        "/researcher/login",
-        data={
-            "csrf_token": csrf_token(page.text),
-            "email": EMAIL,
-            "password": "a long enough password 1",
-        },
-    )
-    return client
 
 
 def test_the_fictitious_practice_never_appears_in_any_output(study):
@@ -396,7 +380,7 @@ def test_the_fictitious_practice_never_appears_in_any_output(study):
     assert len(api.get("/api/v1/practices", headers=headers).json["practices"]) == len(
         catalog.practices
     )
-    researcher = _login(app)
+    dashboard = log_in(app)
     for path in (
         "/researcher/",
         "/researcher/comparison",
@@ -406,12 +390,12 @@ def test_the_fictitious_practice_never_appears_in_any_output(study):
         "/researcher/table/comparison.csv",
         "/researcher/table/categories.csv",
     ):
-        r = researcher.get(path)
+        r = dashboard.get(path)
         assert r.status_code == 200, path
         outputs[path] = r.get_data(as_text=True)
     assert "suppressed" not in outputs["/api/v1/comparison"][:200]
-    assert researcher.get(f"/researcher/practice/{fictitious.id}").status_code == 404
-    r = researcher.get("/researcher/export/download?k=2")
+    assert dashboard.get(f"/researcher/practice/{fictitious.id}").status_code == 404
+    r = dashboard.get("/researcher/export/download?k=2")
     assert r.status_code == 200, r.text[:500]
     data = r.data
     r.close()  # the zip's spooled file
@@ -436,18 +420,18 @@ def test_exclude_low_quality_changes_n_as_a_plain_recount_says(app):
         flags = [True, True, False, None, False, True, None]
         for flag in flags:
             response, _ = responses.start("ru")
-            response.status, response.submitted_on = "submitted", responses.today()
+            response.status, response.submitted_on = "submitted", fieldwork.today()
             for field, value in PROFILE.items():
                 setattr(response, field, value)
             response.low_quality = flag
         db.session.commit()
         everyone = queries.count_respondents(queries.Segment())
         kept = queries.count_respondents(queries.Segment(exclude_low_quality=True))
-        fieldwork = queries.fieldwork()
+        summary = queries.fieldwork()
     assert everyone == len(flags)
     assert kept == sum(1 for flag in flags if flag is not True)  # never assessed stays in
-    assert fieldwork["quality"]["low_quality"] == flags.count(True)
-    assert fieldwork["quality"]["assessed"] == sum(flag is not None for flag in flags)
+    assert summary["quality"]["low_quality"] == flags.count(True)
+    assert summary["quality"]["assessed"] == sum(flag is not None for flag in flags)
 
 
 def test_the_filter_is_parsed_and_offered_on_the_dashboards(study):
@@ -459,10 +443,10 @@ def test_the_filter_is_parsed_and_offered_on_the_dashboards(study):
     assert (
         api.get("/api/v1/comparison?exclude_low_quality=maybe", headers=headers).status_code == 400
     )
-    researcher = _login(app)
-    page = researcher.get("/researcher/comparison").text
+    dashboard = log_in(app)
+    page = dashboard.get("/researcher/comparison").text
     assert 'name="exclude_low_quality"' in page
-    fieldwork = researcher.get("/researcher/").text
+    fieldwork = dashboard.get("/researcher/").text
     assert "quality-table" in fieldwork
 
 
@@ -477,7 +461,7 @@ def test_the_landing_estimate_follows_the_measured_median(app, client):
     with app.app_context():
         for value in seconds[:-1]:
             response, _ = responses.start("ru")
-            response.status, response.submitted_on = "submitted", responses.today()
+            response.status, response.submitted_on = "submitted", fieldwork.today()
             for field, code in PROFILE.items():
                 setattr(response, field, code)
             response.active_seconds = value
@@ -487,7 +471,7 @@ def test_the_landing_estimate_follows_the_measured_median(app, client):
     assert int(minutes.search(client.get("/").text).group(1)) == fallback
     with app.app_context():
         response, _ = responses.start("ru")
-        response.status, response.submitted_on = "submitted", responses.today()
+        response.status, response.submitted_on = "submitted", fieldwork.today()
         for field, code in PROFILE.items():
             setattr(response, field, code)
         response.active_seconds = seconds[-1]

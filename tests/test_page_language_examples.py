@@ -15,14 +15,20 @@ from survey.extensions import db
 from survey.forms import example_name
 from survey.models import PracticeExample, Response, ResponsePage
 from survey.paradata import BACKGROUND_PAGE
-from tests.helpers import Respondent, csrf_token, open_resume_link, order_of
-from tests.test_dashboard import log_in, page, seed
+from tests.helpers import (
+    Respondent,
+    csrf_token,
+    fetch,
+    log_in,
+    open_resume_link,
+    order_of,
+    seed,
+)
+from tests.test_dashboard import page
 from tests.test_export import (
     DOWNLOAD,
     allow_full_suppression,
-    fetch,
     frame,
-    login,
     scripted_respondents_count_as_people,
 )
 
@@ -88,7 +94,7 @@ def test_each_answer_page_keeps_the_language_of_its_latest_save_and_the_export_s
     with app.app_context():
         assert [db.session.get(Response, i).language for i in ids] == ["ru", "ru"]
 
-    login(app, client)
+    log_in(app, client)
     paradata = frame(fetch(client, DOWNLOAD, query_string={"file": "paradata", "k": "2"}).data)
     assert sorted(paradata["language_mixed"]) == ["0", "1"]
     assert not any(c.startswith("language_") and c != "language_mixed" for c in paradata)
@@ -211,7 +217,7 @@ def test_examples_are_grouped_by_kind_on_the_dashboard_and_withheld_for_small_se
     alone = page(client, f"/researcher/practice/{practice.id}", lang="en")
     assert "Russian bonus" not in alone and "Foreign bonus" not in alone
 
-    seed(app)
+    seed(app, 150, seed_value=11)
     with app.app_context():
         demo_ids = db.session.scalars(
             select(Response.id).where(Response.is_demo.is_(True)).order_by(Response.id).limit(30)
@@ -235,7 +241,7 @@ def test_examples_are_grouped_by_kind_on_the_dashboard_and_withheld_for_small_se
     assert ru < html.index("Russian bonus") < foreign < html.index("Foreign bonus") < unstated
     assert unstated < html.index("Old example")
 
-    login(app, client)
+    log_in(app, client)
     query = {"file": "examples", "include_examples": "1", "confirm_examples": "1"}
     allow_full_suppression(app)
     exported = frame(fetch(client, DOWNLOAD, query_string=query).data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -17,14 +16,12 @@ import pytest
 from sqlalchemy import insert, text
 
 from survey import queries, responses, results
-from survey.auth import create_api_token, create_researcher
 from survey.extensions import db
 from survey.models import Answer, Response
 from survey.queries import Segment
 from survey.responses import catalog_version_id, default_wave
-from tests.helpers import log_in
+from tests.helpers import api_json, log_in
 
-PASSWORD = "a long researcher password"
 BANDS = ("before_2014", "2014_2021", "2022_on")
 PRACTICES = ("target_bonus", "sales_commission", "flexible_hours", "peer_recognition")
 KINDS = {"ru_only": ("ru",), "foreign_only": ("foreign",), "both": ("ru", "foreign")}
@@ -44,11 +41,7 @@ BAND_LABELS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 # ---------------------------------------------------------------- seeding
@@ -247,19 +240,6 @@ def expected_respondents(app, band: str) -> int:
 # ---------------------------------------------------------------- clients
 
 
-@pytest.fixture
-def token(app):
-    with app.app_context():
-        researcher = create_researcher(f"period-{uuid.uuid4().hex[:10]}@example.org", PASSWORD)
-        return create_api_token(researcher)
-
-
-def api(client, token, path="/api/v1/comparison", status=200, **query):
-    r = client.get(path, headers={"Authorization": f"Bearer {token}"}, query_string=query)
-    assert r.status_code == status, (path, query, r.status_code, r.text[:400])
-    return r.get_json()
-
-
 # ---------------------------------------------------------------- counts under a period
 
 
@@ -296,7 +276,7 @@ def test_counts_under_a_period_equal_a_plain_recount_of_the_raw_rows(app, client
         assert got_ratings == {k: int(v) for k, v in ratings.items()}, band
 
         # The API gives the same counts, withholding exactly the cells under the threshold.
-        body = api(client, token, period=band)
+        body = api_json(client, token, period=band)
         assert body["suppressed"] is False, (band, body)
         assert body["filters"] == {"period": band}
         assert body["n_respondents"] == expected_respondents(app, band)
@@ -349,8 +329,8 @@ def one_off_study(moved: int) -> list[dict]:
 
 def test_a_period_that_drops_one_respondent_of_a_kind_is_refused(app, client, token):
     add_people(app, one_off_study(moved=1))
-    assert api(client, token)["suppressed"] is False  # all 30
-    narrow = api(client, token, period="2022_on")
+    assert api_json(client, token)["suppressed"] is False  # all 30
+    narrow = api_json(client, token, period="2022_on")
     # Overall both segments hold the same 30 people: only the Russian-company view differs.
     assert narrow["suppressed"] is True and narrow["reason"] == "differencing", narrow
     assert "practices" not in narrow and "n_respondents" not in narrow
@@ -361,7 +341,7 @@ def test_a_period_that_drops_one_respondent_of_a_kind_is_refused(app, client, to
     assert wide.loc["target_bonus", "n_ru"] - cut.loc["target_bonus", "n_ru"] == 1
     assert wide.loc["target_bonus", "n_foreign"] == cut.loc["target_bonus", "n_foreign"] == 30
     # The split view refuses that band too, and the other two on their own.
-    split = api(client, token, path="/api/v1/comparison/by-period")
+    split = api_json(client, token, path="/api/v1/comparison/by-period")
     assert split["periods"]["2022_on"]["reason"] == "differencing"
     assert split["periods"]["before_2014"]["reason"] == "too_small"
     assert split["periods"]["2014_2021"]["reason"] == "too_small"
@@ -374,11 +354,11 @@ def test_a_period_that_drops_one_respondent_of_a_kind_is_refused(app, client, to
 
 def test_a_period_that_drops_enough_respondents_of_a_kind_is_shown(app, client, token):
     add_people(app, one_off_study(moved=10))
-    narrow = api(client, token, period="2022_on")
+    narrow = api_json(client, token, period="2022_on")
     assert narrow["suppressed"] is False, narrow
     row = {r["practice_id"]: r for r in narrow["practices"]}["target_bonus"]
     assert (row["n_ru"], row["n_foreign"], row["paired"]["n"]) == (20, 30, 20)
-    earlier = api(client, token, period="before_2014")
+    earlier = api_json(client, token, period="before_2014")
     assert earlier["suppressed"] is False and earlier["n_respondents"] == 10
     row = {r["practice_id"]: r for r in earlier["practices"]}["target_bonus"]
     assert row["n_ru"] == 10 and row["n_foreign"] is None and "foreign" in row["suppressed"]
@@ -426,10 +406,10 @@ def split_study() -> list[dict]:
 
 def test_the_split_view_shows_each_band_the_gate_allows_and_refuses_the_rest(app, client, token):
     add_people(app, split_study())
-    body = api(client, token, path="/api/v1/comparison/by-period")
+    body = api_json(client, token, path="/api/v1/comparison/by-period")
     assert set(body["periods"]) == set(BANDS) and body["filters"] == {}
     for band in BANDS:  # each band exactly as the comparison restricted to it
-        assert body["periods"][band] == api(client, token, period=band), band
+        assert body["periods"][band] == api_json(client, token, period=band), band
     oldest = body["periods"]["before_2014"]
     assert oldest["suppressed"] is True and oldest["reason"] == "too_small"
     assert set(oldest) == {
@@ -460,7 +440,7 @@ def test_the_split_view_shows_each_band_the_gate_allows_and_refuses_the_rest(app
                     assert row[f"p_{kind}"] == pytest.approx(
                         cell["yes"] / (cell["yes"] + cell["no"])
                     )
-    categories = api(client, token, path="/api/v1/comparison/by-period", level="category")
+    categories = api_json(client, token, path="/api/v1/comparison/by-period", level="category")
     assert categories["level"] == "category" and "categories" in categories["periods"]["2022_on"]
 
     log_in(app, client)
@@ -533,7 +513,7 @@ def test_an_unknown_period_is_a_400_naming_it_everywhere(app, client, token):
         if value == "":
             continue  # empty means no restriction
         for path in ("/api/v1/comparison", "/api/v1/comparison/by-period"):
-            body = api(client, token, path=path, status=400, period=value)
+            body = api_json(client, token, path=path, status=400, period=value)
             assert body["parameter"] == "period", body
     r = client.get(
         "/api/v1/comparison?period=2022_on&period=before_2014",
@@ -551,10 +531,14 @@ def test_an_unknown_period_is_a_400_naming_it_everywhere(app, client, token):
 
 def test_the_split_view_refuses_a_period_of_its_own(app, client, token):
     add_people(app, split_study())
-    body = api(client, token, path="/api/v1/comparison/by-period", status=400, period="2022_on")
+    body = api_json(
+        client, token, path="/api/v1/comparison/by-period", status=400, period="2022_on"
+    )
     assert body["parameter"] == "period" and "side by side" in body["message"]
     for name in ("bogus", "view", "practice_id"):
-        body = api(client, token, path="/api/v1/comparison/by-period", status=400, **{name: "1"})
+        body = api_json(
+            client, token, path="/api/v1/comparison/by-period", status=400, **{name: "1"}
+        )
         assert body["parameter"] == name
     log_in(app, client)
     for lang, words in (("en", "“period”"), ("ru", "«period»")):
@@ -567,7 +551,7 @@ def test_the_split_view_refuses_a_period_of_its_own(app, client, token):
 
 
 def test_the_openapi_document_describes_the_period_and_the_split(app, client, token):
-    doc = api(client, token, path="/api/v1/openapi.json")
+    doc = api_json(client, token, path="/api/v1/openapi.json")
     parameters = {p["name"]: p for p in doc["paths"]["/comparison"]["get"]["parameters"]}
     assert parameters["period"]["schema"]["enum"] == list(BANDS)
     assert "job_function" in parameters

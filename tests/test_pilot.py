@@ -12,30 +12,23 @@ import csv
 import io
 import json
 import re
-import uuid
 import zipfile
 
 import pytest
 from sqlalchemy import func, select, update
 
-from survey import disclosure, fieldwork, results
-from survey.auth import create_api_token, create_researcher
+from survey import disclosure, fieldwork
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Answer, Response, Wave
 from survey.questions import EXISTED
 from tests.helpers import log_in
 
-PASSWORD = "a long researcher password"
 PRACTICE = "flexible_hours"
 N_ALL, N_PILOT = 360, 40
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def build(app, n_pilot: int, n_all: int = N_ALL) -> dict:
@@ -67,13 +60,6 @@ def build(app, n_pilot: int, n_all: int = N_ALL) -> dict:
 @pytest.fixture
 def study(app):
     return build(app, N_PILOT)
-
-
-@pytest.fixture
-def token(app):
-    with app.app_context():
-        researcher = create_researcher(f"pilot-{uuid.uuid4().hex[:10]}@example.org", PASSWORD)
-        return create_api_token(researcher)
 
 
 def api(client, token, path="/api/v1/comparison", status=200, **query):

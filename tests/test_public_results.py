@@ -25,8 +25,8 @@ from survey.demo import seed_demo
 from survey.extensions import db
 from survey.fieldwork import WaveSpec, create_wave, default_wave, set_pilot, set_results_public
 from survey.models import Response, Wave
-from tests.helpers import Respondent
-from tests.test_manage import Browser, account, invoke
+from tests.helpers import Respondent, researcher
+from tests.test_manage import Browser, invoke
 from tests.test_wave_comparison import recount as wave_recount
 
 EXISTED = ("applied", "existed", "yes")
@@ -40,11 +40,7 @@ DIFF = re.compile(r'data-diff="([^"]+)" data-low="([^"]+)" data-high="([^"]+)" d
 META = re.compile(r'<meta (?:property|name)="([^"]+)" content="([^"]*)">')
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def seed_real(app, n: int = N, seed: int = 5) -> str:
@@ -157,7 +153,7 @@ def test_a_pilot_wave_cannot_be_published(app, client):
     owner = Browser(app, "owner")
     r = owner.post(f"/researcher/waves/{code}/publish", {"public": "1"})
     assert r.status_code == 400 and "результаты пилотной волны нельзя опубликовать" in r.text
-    _, token = account(app, "owner")
+    token = researcher(app, "owner").token
     r = client.post(
         f"/api/v1/waves/{code}/publish",
         headers={"Authorization": f"Bearer {token}"},
@@ -178,8 +174,8 @@ def test_a_pilot_wave_cannot_be_published(app, client):
 
 def test_the_api_lists_and_switches_publication_for_owners_only(app, client):
     code = seed_real(app)
-    _, analyst = account(app, "analyst")
-    _, owner = account(app, "owner")
+    analyst = researcher(app, "analyst").token
+    owner = researcher(app, "owner").token
 
     def call(token, body, path=f"/api/v1/waves/{code}/publish"):
         return client.post(path, headers={"Authorization": f"Bearer {token}"}, json=body)

@@ -622,7 +622,7 @@ def test_demo_rule(app):
             )
             == "too_fast"
         )
-        assert queries.population().demo
+        assert queries.population().use_demo
         assert queries.count_respondents(Segment()) == 60
         flagged = Segment(include_flagged=True)
         assert queries.population(include_flagged=True) == Population(True, False)
@@ -684,3 +684,11 @@ def test_cache_sees_demo_data_replaced(app):
                 continue
             assert table.loc[practice, f"k_{kind}"] == counts["yes"]
             assert table.loc[practice, f"n_{kind}"] == counts["yes"] + counts["no"]
+
+
+def test_the_application_and_the_statistics_name_the_same_company_kinds():
+    # analysis/ imports nothing from survey/, so each names the kinds once: they must agree.
+    from analysis.proportions import KINDS as ANALYSIS_KINDS
+    from survey.models import COMPANY_KINDS
+
+    assert COMPANY_KINDS == ANALYSIS_KINDS == ("ru", "foreign")

@@ -26,7 +26,7 @@ def submitted(app, channel_id: int, demo: bool = False, flag: str | None = None,
             update(Response)
             .where(Response.id == response.id)
             .values(
-                status="submitted", submitted_on=responses.today(), is_demo=demo, quality_flag=flag
+                status="submitted", submitted_on=fieldwork.today(), is_demo=demo, quality_flag=flag
             )
         )
         db.session.commit()

@@ -9,7 +9,6 @@ of survey/urls.py.
 from __future__ import annotations
 
 import re
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,10 +16,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from survey.urls import safe_redirect_target
-from tests.helpers import csrf_token
-from tests.test_auth import add_researcher
+from tests.helpers import PASSWORD, csrf_token, researcher
 
-PASSWORD = "correct horse battery"
 DEFAULT = "/fallback"
 # The payloads, as an attacker would put them in the raw query string.
 HOSTILE_QUERIES = (
@@ -60,13 +57,6 @@ def assert_stays_on_the_site(location: str) -> None:
     assert not parts.scheme and not parts.netloc, location
     assert seen.startswith("/") and not seen.startswith("//"), location
     assert location.isascii() and not re.search(r"[\x00-\x20\x7f]", location), location
-
-
-@pytest.fixture
-def researcher(app, runner) -> str:
-    email = f"r-{uuid.uuid4().hex[:12]}@example.org"
-    add_researcher(runner, email, PASSWORD)
-    return email
 
 
 # ---------------------------------------------------------------- the function itself
@@ -131,11 +121,12 @@ def test_a_header_injection_in_next_is_not_a_500(client):
     assert "X" not in r.headers
 
 
-def test_the_login_page_refuses_hostile_targets(app, researcher):
+def test_the_login_page_refuses_hostile_targets(app):
+    email = researcher(app).email
     for query in HOSTILE_QUERIES:
         client = app.test_client()  # logged out: the login form is shown
         token = csrf_token(client.get(f"/researcher/login?next={query}").text)
-        data = {"csrf_token": token, "email": researcher, "password": PASSWORD}
+        data = {"csrf_token": token, "email": email, "password": PASSWORD}
         r = client.post(f"/researcher/login?next={query}", data=data)
         assert r.status_code == 302, (query, r.status_code)
         assert_stays_on_the_site(r.location)

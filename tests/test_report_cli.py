@@ -5,7 +5,9 @@ Each test runs on a migrated SQLite file and a migrated PostgreSQL database.
 
 from __future__ import annotations
 
+import json
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -16,9 +18,11 @@ from statsmodels.stats.proportion import proportion_confint
 from survey import results
 from survey.extensions import db
 from survey.models import Response
+from survey.questions import RATING
 from tests.helpers import Respondent
 
 N_DEMO = 300
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 PLOTLY_HEAD = get_plotlyjs()[:400]
 
 
@@ -123,6 +127,19 @@ def assert_self_contained(html: str) -> Page:
     return page
 
 
+def visible_text(html: str) -> str:
+    """The text a reader sees: no tags, scripts or styles; entities decoded."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+def assert_ratings_read_as_asked(html: str, lang: str) -> None:
+    """The rating chart names each rating as the questionnaire's answer option does."""
+    for option in RATING.options:
+        assert json.dumps(option.label(lang))[1:-1] in html, option.code  # in the figure's JSON
+    assert "rather demotivating" not in html and "rather motivating" not in html
+
+
 def shares_in_table(page: Page, label: str) -> dict[str, str]:
     """The practice row's cells (n, share, CI for each kind) in the first comparison table."""
     rows = [row for row in page.tables[0] if row[0].rstrip(" ⚠") == label]
@@ -169,6 +186,7 @@ def test_report_of_demo_data(app, runner, tmp_path):
     for practice in (catalog.practices[0], catalog.practices[-1]):
         shown = shares_in_table(page, practice.name.get("ru"))
         assert shown == expected_cells(raw, practice.id), practice.id
+    assert_ratings_read_as_asked(html, "ru")
 
     output, html = report(app, runner, tmp_path / "report-en.html", "--lang", "en")
     page = assert_self_contained(html)
@@ -178,6 +196,8 @@ def test_report_of_demo_data(app, runner, tmp_path):
     practice = catalog.practices[1]
     shown = shares_in_table(page, practice.name.get("en"))
     assert shown == expected_cells(raw, practice.id)
+    assert CYRILLIC.findall(visible_text(html)) == []  # every text of the page in English
+    assert_ratings_read_as_asked(html, "en")
 
     # A segment: only respondents from IT.
     it = raw[raw["industry"] == "it"]

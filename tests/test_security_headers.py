@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
 from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import update
 
-from survey import results
-from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import Response
-from tests.helpers import Respondent, csrf_token
+from tests.helpers import PASSWORD, Respondent, auth_header, csrf_token, log_in, researcher
 
-PASSWORD = "a long researcher password"
 POST_ROUTES = (
     "/",
     "/profile",
@@ -44,28 +40,7 @@ API_ROUTES = (
 TOO_LARGE = {"ru": "Отправлено слишком много данных", "en": "Too much data was sent"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
-
-
-def researcher(app) -> tuple[str, str]:
-    """A new researcher (researcher rows outlive PostgreSQL tests): e-mail and API token."""
-    email = f"sec-{uuid.uuid4().hex[:12]}@example.org"
-    with app.app_context():
-        token = create_api_token(create_researcher(email, PASSWORD))
-    return email, token
-
-
-def log_in(client, email: str) -> None:
-    page = client.get("/researcher/login")
-    r = client.post(
-        "/researcher/login",
-        data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD},
-    )
-    assert r.status_code == 302, r.text[:500]
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def directives(csp: str) -> dict[str, list[str]]:
@@ -197,11 +172,11 @@ def every_kind_of_response(app, client) -> list:
     seen.append(client.post("/restart", data={}))  # CSRF 400
     seen.append(client.post("/", data={"x": "y" * (app.config["MAX_CONTENT_LENGTH"] + 1)}))
     # researcher
-    email, token = researcher(app)
+    who = researcher(app)
     research = app.test_client()
     seen.append(research.get("/researcher/login"))
     seen.append(research.get("/researcher/"))  # redirect to the login page
-    log_in(research, email)
+    log_in(app, research, who.email)
     pid = catalog.practices[0].id
     for path in (
         "/researcher/",
@@ -221,7 +196,7 @@ def every_kind_of_response(app, client) -> list:
         db.session.execute(update(Response).values(is_demo=False))
         db.session.commit()
     for path in (*API_ROUTES, "/api/v1/export/zip"):
-        seen.append(app.test_client().get(path, headers={"Authorization": f"Bearer {token}"}))
+        seen.append(app.test_client().get(path, headers=auth_header(who.token)))
         # A streamed file keeps its request context open until read: read it now, or the
         # next requests would run inside it and reuse its signed-in researcher.
         seen[-1].get_data()
@@ -273,7 +248,7 @@ def test_every_kind_of_response_has_the_headers_and_no_page_has_inline_script(ap
 def test_hsts_only_when_configured(app, make_app):
     seconds = 31536000
     https = make_app(HSTS_SECONDS=seconds)
-    _, token = researcher(https)
+    token = researcher(https).token
     browser = https.test_client()
     seen = [browser.get(path) for path in ("/", "/no-such-page", "/researcher/login")]
     seen.append(browser.get("/researcher/"))  # the redirect to the login page
@@ -299,7 +274,7 @@ def test_session_cookies_are_http_only_and_same_site_lax(app, client):
     r = client.post("/", data={"csrf_token": csrf_token(first.text), "adult": "y", "agree": "y"})
     assert r.status_code == 302
     assert_cookie_flags(r, secure=False)
-    email, _ = researcher(app)
+    email = researcher(app).email
     research = app.test_client()
     page = research.get("/researcher/login")
     assert_cookie_flags(page, secure=False)
@@ -415,7 +390,7 @@ def test_malformed_bodies_on_questionnaire_routes_are_refused_with_400(app):
 
 
 def test_malformed_bodies_on_login_and_logout_never_give_a_500(app):
-    email, _ = researcher(app)
+    email = researcher(app).email
     for path in ("/researcher/login", "/researcher/logout"):
         client = app.test_client()
         token = csrf_token(client.get("/researcher/login").text)
@@ -429,7 +404,7 @@ def test_malformed_bodies_on_login_and_logout_never_give_a_500(app):
 
 
 def test_json_and_garbage_sent_to_the_api_get_json_errors(app):
-    _, token = researcher(app)
+    token = researcher(app).token
     auth = {"Authorization": f"Bearer {token}"}
     client = app.test_client()
     for path in API_ROUTES:
@@ -479,7 +454,7 @@ BROKEN_URLS = (
 
 
 def test_invalid_percent_encoding_in_urls_never_gives_a_500(app):
-    _, token = researcher(app)
+    token = researcher(app).token
     for path, headers in itertools.product(BROKEN_URLS, ({}, {"Authorization": f"Bearer {token}"})):
         with app.test_client().get(path, headers=headers) as r:
             assert r.status_code < 500, (path, r.status_code)

@@ -8,7 +8,6 @@ import html
 import io
 import math
 import re
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,6 @@ from analysis.figures import format_p_value, format_percent
 from analysis.proportions import compare_independent
 from analysis.waves import COLUMNS, SAME_AS, SIDES, compare_waves
 from survey import queries, responses, results, waves_compare
-from survey.auth import create_api_token, create_researcher
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.fieldwork import WaveSpec, create_wave
@@ -43,11 +41,7 @@ EXISTED = ("applied", "existed", "yes")
 SMALL_KEPT = 6  # yes/no answers left in the small cell made below
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    results.clear_cache()
-    yield
-    results.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def _ids(app, *where) -> list[int]:
@@ -100,17 +94,6 @@ def study(app):
         db.session.commit()
         list(responses.check_vectors(repair=True))
     return {"practice": practice, "spring": ids[:160], "autumn": ids[160:]}
-
-
-@pytest.fixture
-def token(app):
-    """An analyst's API token (analysts read every result)."""
-    with app.app_context():
-        researcher = create_researcher(
-            f"waves-{uuid.uuid4().hex[:10]}@example.org", "a long researcher password"
-        )
-        assert not researcher.is_owner
-        return create_api_token(researcher)
 
 
 def api(client, token, status=200, **query):

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, select, text, update
 from sqlalchemy.engine import Engine
 
-from survey import create_app, responses
+from survey import create_app, fieldwork
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.models import PracticeExample, Response
@@ -112,7 +112,7 @@ def test_purging_expired_drafts_leaves_their_text_in_no_database_file(app, sqlit
     write_example(app.test_client(), app, KEEP, submit=True)
     write_example(app.test_client(), app, CANARY)
     with app.app_context():
-        old = responses.today().replace(year=responses.today().year - 2)
+        old = fieldwork.today().replace(year=fieldwork.today().year - 2)
         db.session.execute(update(Response).values(updated_on=old))
         db.session.commit()
     assert files_holding(app, CANARY)

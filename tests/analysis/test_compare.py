@@ -18,7 +18,6 @@ import analysis
 from analysis import table as definition
 from analysis.compare import (
     ASSUMPTIONS,
-    ASSUMPTIONS_RU,
     assumptions_text,
     compare,
     multiple_testing,
@@ -641,10 +640,12 @@ def test_assumptions_name_every_caveat_in_both_languages():
     for phrase in ("Unweighted", "simple random sample", "self-selected", "two-sided", "5%"):
         assert phrase in ASSUMPTIONS
     assert "Benjamini-Hochberg" in ASSUMPTIONS and "fewer than 10" in ASSUMPTIONS
+    russian = assumptions_text(lang="ru")
     for phrase in ("без взвешивания", "простую случайную выборку", "Бенджамини-Хохберга"):
-        assert phrase in ASSUMPTIONS_RU
-    assert "менее чем на 10" in ASSUMPTIONS_RU
+        assert phrase in russian
+    assert "менее чем на 10" in russian and "уровень значимости 5% (интервалы 95%)" in russian
     assert "fewer than 5 respondents" in assumptions_text(low_n=5)
+    assert "at the 1% level (99% intervals)" in assumptions_text(alpha=0.01)
     with pytest.raises(ValueError):
         assumptions_text(lang="de")
 

@@ -17,15 +17,12 @@ from analysis.figures import (
     dropoff,
     fieldwork_daily,
     figure_div,
-    format_difference,
-    format_p_value,
-    format_percent,
-    item_label,
     paired_dumbbell,
     plotly_js_path,
     prevalence_dumbbell,
     rating_diverging,
 )
+from survey.questions import RATING
 
 # A hand-made comparison table has the columns of the one definition, in its order.
 COLUMNS = definition.order("practice_id")
@@ -138,29 +135,6 @@ def table() -> pd.DataFrame:
 def markers(fig: go.Figure, name: str) -> go.Scatter:
     (trace,) = [t for t in fig.data if t.name == name]
     return trace
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def test_display_formatters_round_only_for_display():
-    assert format_percent(0.30449) == "30.4%"
-    assert format_percent(None) == "—"
-    assert format_p_value(0.01234) == "0.0123"
-    assert format_p_value(0.0004) == "<0.001"
-    assert format_p_value(float("nan")) == "—"
-    assert format_difference(0.125, "ru") == "+12.5 п.п."
-    assert format_difference(-0.125, "en") == "−12.5 pp"
-    assert format_difference(-0.0001, "en") == "0.0 pp"
-
-
-def test_item_label_falls_back_to_the_id_and_reads_per_language_labels():
-    assert item_label({"a": "Alpha"}, "a") == "Alpha"
-    assert item_label({"a": {"ru": "Альфа", "en": "Alpha"}}, "a", "en") == "Alpha"
-    assert item_label({"a": {"ru": "Альфа"}}, "a", "en") == "Альфа"
-    assert item_label({"7": "Seven"}, np.int64(7)) == "Seven"
-    assert item_label({}, "missing") == "missing"
-    assert item_label(None, "missing") == "missing"
 
 
 # --------------------------------------------------------------------------- prevalence
@@ -300,7 +274,7 @@ def test_paired_dumbbell_sorts_by_paired_difference_and_marks_significance():
     assert trace.marker.color[2] == figures.RU_COLOR
     assert trace.error_x.array[0] == pytest.approx(0.15)
     assert "b = 10" in trace.hovertext[2] and "c = 2" in trace.hovertext[2]
-    assert "+40.0 п.п." in trace.hovertext[2]
+    assert "+40.0 п. п." in trace.hovertext[2]
     (zero_line,) = fig.layout.shapes
     assert (zero_line.x0, zero_line.x1) == (0, 0)
     assert fig.layout.xaxis.range[0] == -fig.layout.xaxis.range[1]
@@ -328,18 +302,24 @@ def rating_table() -> pd.DataFrame:
     )
 
 
+def scale(lang: str) -> dict[str, str]:
+    """The rating's answer options as the questionnaire shows them (the caller's labels)."""
+    return {option.code: option.label(lang) for option in RATING.options}
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_the_rating_legend_reads_as_the_questionnaire_asked(rating_table, lang):
+    fig = rating_diverging(rating_table, LABELS, lang, scale=scale(lang))
+    legend = {t.legendrank: t.name for t in fig.data if t.showlegend is not False}
+    assert [legend[level] for level in range(1, 6)] == [o.label(lang) for o in RATING.options]
+    numbers = rating_diverging(rating_table, LABELS, lang)  # without labels, the ratings
+    assert sorted(t.name for t in numbers.data if t.showlegend is not False) == list("12345")
+
+
 def test_rating_diverging_stacks_five_levels_around_zero(rating_table):
     fig = rating_diverging(rating_table, LABELS)
     assert [t.type for t in fig.data] == ["bar"] * 6
     assert fig.layout.barmode == "relative"
-    legend = [t.name for t in fig.data if t.showlegend is not False]
-    assert sorted(legend, key=lambda name: name[0]) == [
-        "1 — сильно демотивировала",
-        "2 — скорее демотивировала",
-        "3 — не повлияла",
-        "4 — скорее мотивировала",
-        "5 — сильно мотивировала",
-    ]
     assert [t.legendrank for t in fig.data] == [3, 3, 2, 4, 1, 5]
     by_level = {(t.legendrank, t.x[0] >= 0 if t.legendrank == 3 else None): t for t in fig.data}
     # First bar: bonus, Russian companies, ratings (0, 0, 2, 4, 4) of 10.
@@ -361,7 +341,7 @@ def test_rating_diverging_draws_no_bar_for_a_side_without_ratings(rating_table):
 
 
 def test_rating_diverging_hover_gives_counts_and_shares(rating_table):
-    fig = rating_diverging(rating_table, LABELS, lang="en")
+    fig = rating_diverging(rating_table, LABELS, lang="en", scale=scale("en"))
     five = next(t for t in fig.data if t.legendrank == 5)
     assert "5 — strongly motivating: 4 of 10 (40.0%)" in five.hovertext[0]
     assert "Russian companies" in five.hovertext[0]

@@ -199,7 +199,8 @@ def test_the_figures_read_columns_of_the_definition():
 
 def test_the_definition_and_its_readers_in_analysis_import_no_web_framework():
     code = (
-        "import sys, analysis.table, analysis.compare, analysis.report, analysis.figures; "
+        "import sys, analysis.table, analysis.compare, analysis.report, analysis.figures, "
+        "analysis.display, analysis.waves; "
         "assert not {'flask', 'survey'} & {m.split('.')[0] for m in sys.modules}"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
