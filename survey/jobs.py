@@ -106,7 +106,7 @@ def export_request(args, name: str | None = None):
 
 def _sync_limit(options, file: str) -> str:
     """The setting that bounds a synchronous export: SPSS and Stata files are written cell
-    by cell (pyreadstat), about a hundred times slower than the CSV."""
+    by cell (pyreadstat), about ten times slower than the CSV."""
     from survey.export.files import BY_NAME
 
     labelled = options.formats or (file in BY_NAME and BY_NAME[file].format != "csv")
