@@ -13,7 +13,7 @@ from survey.auth import researcher_required
 from survey.catalog import Catalog
 from survey.lazy import LazyModule
 from survey.links import public_url
-from survey.questions import BACKGROUND, PERIODS
+from survey.questions import BACKGROUND, COMPANY_KINDS, PERIODS
 from survey.responses import catalog
 
 # Why the disclosure gate refuses a segment (survey.disclosure.Verdict.reason).
@@ -363,7 +363,7 @@ def wave_row_schema() -> dict:
         "withheld or not computable, and the withheld waves in 'suppressed'",
         "properties": {
             "practice_id": {"type": "string"},
-            "company_kind": {"enum": ["ru", "foreign"]},
+            "company_kind": {"enum": list(COMPANY_KINDS)},
             "suppressed": {"type": "array", "items": {"enum": list(waves.SIDES)}},
         },
     }
