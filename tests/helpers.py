@@ -3,10 +3,17 @@ accounts and their credentials, demo data, and reading a response to its end."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+
+import pytest
 
 from survey import responses
 from survey.auth import create_api_token, create_researcher
@@ -260,3 +267,25 @@ def fetch(client, path: str, **kwargs):
     r.get_data()
     r.close()
     return r
+
+
+def rscript(folder: Path, code: str) -> dict:
+    """Run R code in ``folder`` and return the JSON it prints last. Without Rscript the test
+    is skipped, unless REQUIRE_R is set (CI installs Debian's r-base-core, r-cran-jsonlite
+    and r-cran-haven)."""
+    found = shutil.which("Rscript")
+    if found is None:
+        if os.environ.get("REQUIRE_R"):
+            pytest.fail("REQUIRE_R is set but Rscript is not installed")
+        pytest.skip("Rscript is not installed (apt-get install r-base-core r-cran-jsonlite)")
+    done = subprocess.run(
+        [found, "--vanilla", "-e", code],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "LANG": "C.UTF-8"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,7 +23,7 @@ import survey
 from survey.catalog import load_catalog
 from survey.extensions import db
 from survey.models import PracticeExample, Response
-from tests.helpers import bearer, seed
+from tests.helpers import bearer, rscript, seed
 from tests.test_export import allow_full_suppression, api_get
 
 CATALOG = load_catalog(Path(survey.__file__).with_name("practices.yaml"))
@@ -223,28 +221,6 @@ def test_load_py_reads_the_zips_files_into_labelled_frames(app, client, tmp_path
     assert set(met.cat.categories) >= {
         "existed (applied to me, or existed but not for me; before December 2026: “met it”)"
     }
-
-
-def rscript(folder: Path, code: str) -> dict:
-    """Run R code in ``folder`` and return the JSON it prints last. Without Rscript the test
-    is skipped, unless REQUIRE_R is set (CI installs Debian's r-base-core, r-cran-jsonlite
-    and r-cran-haven)."""
-    found = shutil.which("Rscript")
-    if found is None:
-        if os.environ.get("REQUIRE_R"):
-            pytest.fail("REQUIRE_R is set but Rscript is not installed")
-        pytest.skip("Rscript is not installed (apt-get install r-base-core r-cran-jsonlite)")
-    done = subprocess.run(
-        [found, "--vanilla", "-e", code],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**os.environ, "LANG": "C.UTF-8"},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # Every column of every frame load.R builds: its class, NA count, factor levels and the count

@@ -18,7 +18,7 @@ import pytest
 from survey.export import Export, ExportOptions
 from survey.export.codebook import codebook_rows
 from survey.export.formats import sniffable
-from tests.helpers import bearer, fetch, log_in, seed
+from tests.helpers import bearer, fetch, log_in, rscript, seed
 from tests.test_export import API, CLI_WARNING, DOWNLOAD, PAGE, allow_full_suppression, frame
 
 LABELLED = ("sav", "dta", "parquet")
@@ -432,8 +432,6 @@ def r_number(value: float | int) -> str:
 
 
 def test_r_haven_reads_the_sav_and_dta_with_every_label_like_the_csv(app, client, tmp_path):
-    from tests.test_datapackage import rscript
-
     seed(app, 120, seed_value=11)
     allow_full_suppression(app)
     specs = codebook_of(app, {"max_suppressed_share": 1.0})
